@@ -1,0 +1,34 @@
+# The two commands of the README: `make app` and `make test`. Both set up .venv on a fresh machine first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: setup app test test-all bench lint pretrained clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+app: setup
+	$(BIN)/streamlit run app/streamlit_app.py --server.headless true --server.port $(PORT) \
+		--browser.gatherUsageStats false
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-all: setup
+	$(BIN)/python -m pytest -m ""
+
+bench: setup
+	$(BIN)/python -m vae_core.bench --metrics
+
+lint: setup
+	$(BIN)/ruff check vae_core app tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,103 @@
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vae_core import checkpoints as ckpt
+
+
+def test_save_load_round_trip_is_bit_exact(tiny_model_folder):
+    folder, model = tiny_model_folder
+    loaded = ckpt.load_model(folder)
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    z = torch.randn(2, 4)
+    assert torch.equal(model.decode(z), loaded.model.decode(z))
+    assert loaded.config.model.latent_dim == 4 and loaded.card == {"objective": "vae"}
+    assert not loaded.model.training
+
+
+def test_no_pickle_in_a_model_folder(tiny_model_folder):
+    folder, _ = tiny_model_folder
+    for path in folder.iterdir():
+        assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
+    assert (folder / "config.json").read_text().startswith("{")
+
+
+def test_missing_weights_named(tiny_model_folder):
+    folder, _ = tiny_model_folder
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ckpt.CheckpointError, match="model.safetensors: missing"):
+        ckpt.load_model(folder)
+
+
+def test_truncated_weights_named(tiny_model_folder):
+    folder, _ = tiny_model_folder
+    path = folder / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ckpt.CheckpointError, match="model.safetensors: truncated"):
+        ckpt.load_model(folder)
+
+
+def test_wrong_shapes_and_dtypes_refused(tiny_model_folder):
+    folder, model = tiny_model_folder
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["encoder.head.weight"] = torch.zeros(3, 3)
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ckpt.CheckpointError, match="encoder.head.weight has shape"):
+        ckpt.load_model(folder)
+    state = {k: v.clone().double() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ckpt.CheckpointError, match="dtype F64"):
+        ckpt.load_model(folder)
+
+
+def test_config_errors_named(tiny_model_folder):
+    folder, _ = tiny_model_folder
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["latent_dim"] = 1_000_000_000
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ckpt.CheckpointError, match="config.json.*latent_dim"):
+        ckpt.load_model(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ckpt.CheckpointError, match="config.json: not valid JSON"):
+        ckpt.load_model(folder)
+
+
+def test_symlink_out_of_the_folder_refused(tiny_model_folder, tmp_path):
+    folder, _ = tiny_model_folder
+    outside = tmp_path / "elsewhere.safetensors"
+    (folder / "model.safetensors").rename(outside)
+    os.symlink(outside, folder / "model.safetensors")
+    with pytest.raises(ckpt.CheckpointError, match="outside the model folder"):
+        ckpt.load_model(folder)
+
+
+def test_list_models_keeps_going_past_broken_folders(tiny_model_folder, tmp_path, monkeypatch):
+    folder, model = tiny_model_folder
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("[]")
+    other = tmp_path / "more" / "second"
+    other.parent.mkdir()
+    ckpt.save_model(other, model, ckpt.load_config(folder))
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(other.parent))
+    entries = {e.name: e for e in ckpt.list_models(extra=[tmp_path])}
+    assert entries["tiny"].error is None and entries["second"].error is None
+    assert "config.json" in entries["broken"].error
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "card.json"
+    ckpt.atomic_write_json(path, {"a": 1})
+
+    def boom(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        ckpt.atomic_write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]  # no temporary left behind

@@ -1,0 +1,138 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vae_core import checkpoints as ckpt
+from vae_core.data import DSprites
+from vae_core.train import NonFiniteLoss, main, train
+
+from .helpers import tiny_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _weights(folder):
+    return load_file(str(folder / ckpt.WEIGHTS_FILE))
+
+
+def test_short_training_run_lowers_the_loss(tmp_path):
+    exp = tiny_config(steps=60, batch_size=32, log_every=10, lr=2e-3, objective="beta-vae", beta=1.0)
+    card = train(exp, tmp_path / "m", progress=False, dataset=DSprites())
+    rows = list(csv.DictReader((tmp_path / "m" / ckpt.LOG_FILE).open()))
+    assert [int(r["step"]) for r in rows] == list(range(10, 61, 10))
+    assert float(rows[-1]["total"]) < 0.5 * float(rows[0]["total"])
+    assert card["steps"] == 60 and len(card["final"]["kl_per_dim"]) == 4
+    loaded = ckpt.load_model(tmp_path / "m")
+    assert loaded.card["final"]["recon"] == card["final"]["recon"]
+
+
+def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
+    exp = tiny_config(steps=12, checkpoint_every=4, objective="beta-tcvae", beta=6.0)
+    train(exp, tmp_path / "straight", progress=False)
+    train(exp, tmp_path / "resumed", progress=False, stop_after=7)
+    partial = _weights(tmp_path / "resumed")
+    train(exp, tmp_path / "resumed", resume=True, progress=False)
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert any(not torch.equal(partial[k], straight[k]) for k in straight)
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+    log_a = (tmp_path / "straight" / ckpt.LOG_FILE).read_text().splitlines()
+    log_b = (tmp_path / "resumed" / ckpt.LOG_FILE).read_text().splitlines()
+    strip = [line.rsplit(",", 1)[0] for line in log_a], [line.rsplit(",", 1)[0] for line in log_b]
+    assert strip[0] == strip[1]  # same rows, apart from the wall-clock column
+
+
+def _cli(*args, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "vae_core.train", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+TRAIN_ARGS = ["--dataset", "dsprites", "--objective", "vae", "--steps", "40", "--batch-size", "8",
+              "--checkpoint-every", "5", "--log-every", "5", "--latent-dim", "3", "--quiet"]
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    straight = _cli(*TRAIN_ARGS, "--out", str(tmp_path / "a"))
+    killed = _cli(*TRAIN_ARGS, "--out", str(tmp_path / "b"))
+    resume_file = tmp_path / "b" / ckpt.RESUME_FILE
+    deadline = time.time() + 120
+    while not resume_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere between checkpoints
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    ckpt.load_model(tmp_path / "b")  # what the kill left on disk is a loadable model
+    resumed = _cli(*TRAIN_ARGS, "--out", str(tmp_path / "b"), "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    exp = tiny_config(steps=20, checkpoint_every=5)
+    train(replace(exp, train=replace(exp.train, steps=5)), tmp_path / "m", progress=False)
+    before = _weights(tmp_path / "m")
+    import vae_core.train as train_module
+
+    real = train_module.compute_loss
+
+    def poisoned(outputs, x, model_config, train_config, step, dataset_size):
+        terms = real(outputs, x, model_config, train_config, step, dataset_size)
+        if step >= 8:
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(train_module, "compute_loss", poisoned)
+    with pytest.raises(NonFiniteLoss, match="step 8"):
+        train(exp, tmp_path / "m", resume=True, progress=False)
+    after = _weights(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / ckpt.CARD_FILE).read_text())["steps"] == 5
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "celeba"], "valid datasets: dsprites"),
+        (["--objective", "gan"], "invalid choice: 'gan'"),
+        (["--likelihood", "poisson"], "invalid choice"),
+        (["--latent-dim", "0"], "latent_dim"),
+        (["--dataset", "mnist"], "--data-root"),
+    ],
+)
+def test_bad_command_lines_exit_nonzero_with_the_choices(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "m"), "--steps", "1", *args])
+    assert exit_info.value.code != 0
+    assert message in capsys.readouterr().err
+
+
+def test_refuses_to_overwrite_a_model_without_asking(tiny_model_folder, capsys):
+    folder, _ = tiny_model_folder
+    with pytest.raises(SystemExit):
+        main(["--out", str(folder), "--steps", "1"])
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_on_the_cpu(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "vae_core.train", *TRAIN_ARGS[:-1],
+           "--steps", "6", "--quiet", "--out", str(tmp_path / "ddp")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = json.loads((tmp_path / "ddp" / ckpt.CARD_FILE).read_text())
+    assert card["processes"] == 2 and card["steps"] == 6
+    ckpt.load_model(tmp_path / "ddp")

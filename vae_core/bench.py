@@ -1,0 +1,133 @@
+"""The project's benchmark: `python -m vae_core.bench` prints a table of the figures the issues set targets for.
+
+- dSprites rendering rate (images/s, one thread);
+- training throughput of `vae_core.train` next to a bare PyTorch loop of the same network on the same
+  batches, measured alternately in one run, as a ratio (the cost of our data pipeline and bookkeeping);
+- single-image decode latency p50 / p95;
+- a 10 x 11 traversal grid decoded in one batch;
+- the whole disentanglement metric suite on a dSprites model (when `--metrics` is given; slow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import numpy as np
+import torch
+
+from .config import ExperimentConfig, ModelConfig, TrainConfig
+from .data import DSprites
+from .model import VAE
+from .objectives import compute_loss
+from .train import batch_for_step, dataset_info, train
+
+
+def render_rate(n: int = 20_000, chunk: int = 1000) -> float:
+    """dSprites images rendered per second (numpy, one thread)."""
+    dataset = DSprites()
+    factors = dataset.sample_factors(n, np.random.default_rng(0))
+    dataset.images_from_factors(factors[:chunk])  # warm
+    began = time.perf_counter()
+    for start in range(0, n, chunk):
+        dataset.images_from_factors(factors[start:start + chunk])
+    return n / (time.perf_counter() - began)
+
+
+def _bare_loop(exp: ExperimentConfig, batches: list[torch.Tensor]) -> float:
+    """Images per second of the plainest loop of the same network, objective and optimizer."""
+    torch.manual_seed(exp.train.seed)
+    model = VAE(exp.model)
+    opt = torch.optim.Adam(model.parameters(), lr=exp.train.lr)
+    began = time.perf_counter()
+    for step, x in enumerate(batches):
+        outputs = model(x)
+        loss = compute_loss(outputs, x, exp.model, exp.train, step, 737_280)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return len(batches) * batches[0].shape[0] / (time.perf_counter() - began)
+
+
+def training_ratio(steps: int = 150, rounds: int = 2) -> tuple[float, float, float]:
+    """(ours images/s, bare images/s, ratio), best of `rounds` alternating runs of each."""
+    dataset = DSprites()
+    # steps + 1 in the config so the run stops (with its checkpoint) before the one-off final evaluation
+    exp = ExperimentConfig(ModelConfig(), TrainConfig(objective="beta-vae", beta=4.0, steps=steps + 1),
+                           dataset_info(dataset))
+    batches = [batch_for_step(dataset, exp.train.batch_size, exp.train.seed, 0, s) for s in range(steps)]
+    ours, bare = [], []
+    for _ in range(rounds):
+        bare.append(_bare_loop(exp, batches))
+        with tempfile.TemporaryDirectory() as tmp:
+            began = time.perf_counter()
+            train(exp, tmp, progress=False, dataset=dataset, stop_after=steps)
+            ours.append(steps * exp.train.batch_size / (time.perf_counter() - began))
+    return max(ours), max(bare), max(ours) / max(bare)
+
+
+@torch.inference_mode()
+def decode_latency(repeats: int = 300) -> tuple[float, float]:
+    """(p50, p95) milliseconds to decode one 64x64 image."""
+    model = VAE(ModelConfig()).eval()
+    z = torch.randn(1, model.latent_dim)
+    for _ in range(20):
+        model.decode_image(z)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        model.decode_image(z)
+        times.append((time.perf_counter() - began) * 1e3)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+@torch.inference_mode()
+def traversal_grid_ms(rows: int = 10, cols: int = 11, repeats: int = 20) -> float:
+    """Median milliseconds to decode a rows x cols traversal grid in one batch."""
+    model = VAE(ModelConfig()).eval()
+    z = torch.randn(rows * cols, model.latent_dim)
+    model.decode_image(z)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        model.decode_image(z)
+        times.append((time.perf_counter() - began) * 1e3)
+    return float(np.median(times))
+
+
+def metric_suite_seconds() -> float:
+    """Seconds for the whole metric suite, protocol sample counts, on a dSprites-shaped model."""
+    from .metrics import compute_all_metrics, representation_from_model
+
+    model = VAE(ModelConfig()).eval()
+    began = time.perf_counter()
+    compute_all_metrics(DSprites(), representation_from_model(model), seed=0)
+    return time.perf_counter() - began
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_core.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metrics", action="store_true", help="also time the metric suite (about a minute)")
+    parser.add_argument("--steps", type=int, default=150, help="training steps per measurement")
+    args = parser.parse_args(argv)
+    rows = [("dSprites rendering (1 thread)", f"{render_rate():,.0f} images/s", ">= 20,000 images/s")]
+    ours, bare, ratio = training_ratio(args.steps)
+    rows.append(("training, vae_core.train", f"{ours:,.0f} images/s", ""))
+    rows.append(("training, bare PyTorch loop", f"{bare:,.0f} images/s", ""))
+    rows.append(("  ratio (ours / bare)", f"{ratio:.3f}", ">= 0.9"))
+    p50, p95 = decode_latency()
+    rows.append(("decode one image p50", f"{p50:.2f} ms", "<= 2 ms"))
+    rows.append(("decode one image p95", f"{p95:.2f} ms", ""))
+    rows.append(("10 x 11 traversal grid decode", f"{traversal_grid_ms():.1f} ms", "<= 100 ms"))
+    if args.metrics:
+        rows.append(("metric suite (protocol counts)", f"{metric_suite_seconds():.1f} s", "<= 120 s"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}}  {'measured':>18}  target")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:>18}  {target}")
+    print(f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

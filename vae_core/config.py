@@ -1,0 +1,197 @@
+"""Model and training configuration: dataclasses that validate themselves and reject unknown keys.
+
+A config is read from a model folder someone may have sent you, so every value is checked *before* any
+network is built: an absurd size is refused here, not discovered as an out-of-memory error later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_VERSION = 1
+
+IMAGE_SIZES = (32, 64)
+CHANNEL_CHOICES = (1, 3)
+LIKELIHOODS = ("bernoulli", "gaussian")
+OBJECTIVES = ("ae", "vae", "beta-vae", "capacity-vae", "beta-tcvae")
+MAX_LATENT_DIM = 512  # a slider per dimension; more than this is never a model of ours
+MAX_WIDTH = 1024  # conv channels and hidden units; bounds the parameter count before allocation
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is not acceptable; the message names it."""
+
+
+def _from_dict(cls, data: dict[str, Any], where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
+    kwargs = dict(data)
+    for f in dataclasses.fields(cls):
+        if f.name in kwargs and isinstance(kwargs[f.name], list):
+            kwargs[f.name] = tuple(kwargs[f.name])
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # wrong value types reach here from __post_init__ comparisons
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _check_int(where: str, name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}.{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{where}.{name}={value} is outside the allowed range [{low}, {high}]")
+
+
+def _check_float(where: str, name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}.{name} must be a number, got {value!r}")
+    if not low <= float(value) <= high:  # also rejects NaN
+        raise ConfigError(f"{where}.{name}={value} is outside the allowed range [{low}, {high}]")
+
+
+def _check_choice(where: str, name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{where}.{name}={value!r} is not one of {list(choices)}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: enough to rebuild it exactly from a model folder."""
+
+    image_size: int = 64  # 64 is the dSprites standard; 32 for people's 28x28 data, padded
+    channels: int = 1  # 1 for grey/binary, 3 for colour
+    latent_dim: int = 10  # the field's standard for dSprites (REFERENCE section 2)
+    conv_channels: tuple[int, ...] = (32, 32, 64, 64)  # disentanglement_lib's encoder; the decoder mirrors it
+    hidden_dim: int = 256  # the fully connected layer between the convs and the latent
+    likelihood: str = "bernoulli"  # bernoulli for binary images; gaussian (fixed std) for grey or colour
+    gaussian_std: float = 0.1  # fixed decoder std for the gaussian likelihood, in pixel units of [0, 1]
+
+    def __post_init__(self):
+        where = "model"
+        _check_choice(where, "image_size", self.image_size, IMAGE_SIZES)
+        _check_choice(where, "channels", self.channels, CHANNEL_CHOICES)
+        _check_int(where, "latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
+        if not isinstance(self.conv_channels, tuple) or len(self.conv_channels) != 4:
+            raise ConfigError(f"{where}.conv_channels must list 4 widths, got {self.conv_channels!r}")
+        for width in self.conv_channels:
+            _check_int(where, "conv_channels[i]", width, 1, MAX_WIDTH)
+        _check_int(where, "hidden_dim", self.hidden_dim, 1, 4 * MAX_WIDTH)
+        _check_choice(where, "likelihood", self.likelihood, LIKELIHOODS)
+        _check_float(where, "gaussian_std", self.gaussian_std, 1e-3, 10.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["conv_channels"] = list(self.conv_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return _from_dict(cls, data, "model")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model was (or is to be) trained; recorded in config.json so `make pretrained` can redo it."""
+
+    dataset: str = "dsprites"
+    data_root: str | None = None  # folder for mnist / fashion-mnist / an image folder
+    objective: str = "beta-vae"
+    beta: float = 1.0  # weight of the KL (vae, beta-vae) or of the total correlation (beta-tcvae)
+    gamma: float = 1000.0  # capacity-vae: weight of |KL - C| (Burgess et al. 2018)
+    capacity_max: float = 25.0  # capacity-vae: C rises linearly from 0 to this many nats...
+    capacity_steps: int = 100_000  # ...over this many steps
+    warmup_steps: int = 0  # KL weight rises linearly from 0 to 1 over these steps (0: off)
+    cycles: int = 0  # cyclical annealing (Fu et al. 2019): number of warm-up cycles over the run (0: off)
+    free_bits: float = 0.0  # floor, in nats, on each dimension's batch-mean KL (Kingma et al. 2016)
+    steps: int = 10_000
+    batch_size: int = 64  # the literature's batch (REFERENCE section 2)
+    lr: float = 5e-4  # the Burgess variant's rate; trains faster than 1e-4 on a small budget
+    seed: int = 0
+    checkpoint_every: int = 1000
+    log_every: int = 50
+
+    def __post_init__(self):
+        where = "train"
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError(f"{where}.dataset must be a dataset name, got {self.dataset!r}")
+        _check_choice(where, "objective", self.objective, OBJECTIVES)
+        _check_float(where, "beta", self.beta, 0.0, 1e4)
+        _check_float(where, "gamma", self.gamma, 0.0, 1e6)
+        _check_float(where, "capacity_max", self.capacity_max, 0.0, 1e4)
+        _check_int(where, "capacity_steps", self.capacity_steps, 1, 10**9)
+        _check_int(where, "warmup_steps", self.warmup_steps, 0, 10**9)
+        _check_int(where, "cycles", self.cycles, 0, 10**6)
+        _check_float(where, "free_bits", self.free_bits, 0.0, 100.0)
+        _check_int(where, "steps", self.steps, 1, 10**9)
+        _check_int(where, "batch_size", self.batch_size, 2, 65536)
+        _check_float(where, "lr", self.lr, 1e-8, 1.0)
+        _check_int(where, "seed", self.seed, 0, 2**31 - 1)
+        _check_int(where, "checkpoint_every", self.checkpoint_every, 1, 10**9)
+        _check_int(where, "log_every", self.log_every, 1, 10**9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, data, "train")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the app needs to know about a model's data without loading it."""
+
+    name: str
+    factor_names: tuple[str, ...] = ()  # ground-truth factors, empty for data without them
+    factor_sizes: tuple[int, ...] = ()
+    label_names: tuple[str, ...] = ()  # class names for labelled data (e.g. MNIST digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
+        info = _from_dict(cls, data, "dataset")
+        if len(info.factor_names) != len(info.factor_sizes):
+            raise ConfigError("dataset.factor_names and dataset.factor_sizes differ in length")
+        return info
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything in a model folder's config.json."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    dataset: DatasetInfo = field(default_factory=lambda: DatasetInfo(name="dsprites"))
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "dataset": self.dataset.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        if not isinstance(data, dict):
+            raise ConfigError("config: expected a JSON object")
+        unknown = sorted(set(data) - {"format_version", "model", "train", "dataset"})
+        if unknown:
+            raise ConfigError(f"config: unknown key(s) {unknown}")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ConfigError(f"config: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
+        return cls(
+            model=ModelConfig.from_dict(data.get("model", {})),
+            train=TrainConfig.from_dict(data.get("train", {})),
+            dataset=DatasetInfo.from_dict(data.get("dataset", {"name": "unknown"})),
+        )

@@ -1,0 +1,195 @@
+"""Training objectives as pure functions of tensors, each returning its named terms.
+
+Every objective returns a dict with at least `recon` (nats per image), `kl` (nats per image), `kl_per_dim`
+(latent_dim,) and `total` (the scalar to minimise); beta-TCVAE adds `mi`, `tc` and `dwkl`. All terms are
+means over the batch. Schedules (KL warm-up, cyclical annealing, capacity) are functions of the step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .config import ModelConfig, TrainConfig
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per image and dimension: (B, D), closed form."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def reconstruction_nll(
+    logits: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_std: float = 0.1
+) -> torch.Tensor:
+    """Negative log-likelihood of x under the decoder, in nats per image: (B,).
+
+    Bernoulli: binary cross-entropy with logits, summed over pixels. Gaussian: a fixed-std Gaussian around
+    sigmoid(logits), summed over pixels (the std sets how much reconstruction outweighs the KL).
+    """
+    if likelihood == "bernoulli":
+        nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    elif likelihood == "gaussian":
+        mean = torch.sigmoid(logits)
+        nll = 0.5 * ((x - mean) / gaussian_std).pow(2) + math.log(gaussian_std) + 0.5 * LOG_2PI
+    else:
+        raise ValueError(f"unknown likelihood {likelihood!r}; choose bernoulli or gaussian")
+    return nll.flatten(1).sum(1)
+
+
+def kl_weight(step: int, warmup_steps: int = 0, cycles: int = 0, total_steps: int = 1) -> float:
+    """Multiplier in [0, 1] on the KL term at `step`.
+
+    Warm-up rises linearly from 0 to 1 over `warmup_steps`. Cyclical annealing (Fu et al. 2019) splits the
+    run into `cycles` equal cycles, rising over the first half of each and holding at 1 for the second.
+    """
+    if cycles > 0:
+        period = max(total_steps / cycles, 1.0)
+        phase = (step % period) / period
+        return min(1.0, 2.0 * phase)
+    if warmup_steps > 0:
+        return min(1.0, step / warmup_steps)
+    return 1.0
+
+
+def capacity_at(step: int, capacity_max: float, capacity_steps: int) -> float:
+    """Burgess et al.'s capacity C in nats, raised linearly from 0 to capacity_max over capacity_steps."""
+    return capacity_max * min(1.0, step / capacity_steps)
+
+
+def _apply_free_bits(kl_per_dim_mean: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """Sum over dimensions of max(KL_d, free_bits): dimensions under the floor get no gradient to collapse."""
+    if free_bits <= 0:
+        return kl_per_dim_mean.sum()
+    return torch.clamp(kl_per_dim_mean, min=free_bits).sum()
+
+
+def ae_loss(logits: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_std: float = 0.1) -> dict:
+    """Plain autoencoder: reconstruction only; the KL is reported as zero."""
+    recon = reconstruction_nll(logits, x, likelihood, gaussian_std).mean()
+    zeros = torch.zeros(logits.shape[0], device=logits.device)
+    return {"recon": recon, "kl": zeros.mean(), "total": recon}
+
+
+def beta_vae_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    likelihood: str,
+    beta: float = 1.0,
+    weight: float = 1.0,
+    free_bits: float = 0.0,
+    gaussian_std: float = 0.1,
+) -> dict:
+    """VAE (beta = 1) and beta-VAE (Higgins et al. 2017): recon + weight * beta * KL."""
+    recon = reconstruction_nll(logits, x, likelihood, gaussian_std).mean()
+    kl_per_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
+    kl = kl_per_dim.sum()
+    total = recon + weight * beta * _apply_free_bits(kl_per_dim, free_bits)
+    return {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim, "total": total}
+
+
+def capacity_vae_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    likelihood: str,
+    gamma: float,
+    capacity: float,
+    gaussian_std: float = 0.1,
+) -> dict:
+    """Capacity-annealed beta-VAE (Burgess et al. 2018): recon + gamma * |KL - C|."""
+    recon = reconstruction_nll(logits, x, likelihood, gaussian_std).mean()
+    kl_per_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
+    kl = kl_per_dim.sum()
+    total = recon + gamma * (kl - capacity).abs()
+    return {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim, "total": total, "capacity": torch.tensor(capacity)}
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Elementwise log N(z; mu, exp(logvar)); shapes broadcast."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
+
+
+def beta_tcvae_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    likelihood: str,
+    dataset_size: int,
+    beta: float = 6.0,
+    alpha: float = 1.0,
+    gamma: float = 1.0,
+    weight: float = 1.0,
+    gaussian_std: float = 0.1,
+) -> dict:
+    """beta-TCVAE (Chen et al. 2018) with minibatch-weighted sampling.
+
+    The KL splits into index-code mutual information (mi), total correlation (tc) and dimension-wise KL
+    (dwkl); tc is weighted by beta. q(z) is estimated from the minibatch: log q(z_i) ~ logsumexp_j
+    log q(z_i | x_j) - log(N * M), with N the dataset size and M the batch size.
+    """
+    batch = z.shape[0]
+    recon = reconstruction_nll(logits, x, likelihood, gaussian_std).mean()
+    log_qz_given_x = gaussian_log_density(z, mu, logvar).sum(1)  # (B,)
+    log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(1)  # (B,)
+    # (B, B, D): density of sample i under the posterior of image j
+    pairwise = gaussian_log_density(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))
+    log_norm = math.log(batch * dataset_size)
+    log_qz = torch.logsumexp(pairwise.sum(2), dim=1) - log_norm
+    log_prod_qzi = (torch.logsumexp(pairwise, dim=1) - log_norm).sum(1)
+    mi = (log_qz_given_x - log_qz).mean()
+    tc = (log_qz - log_prod_qzi).mean()
+    dwkl = (log_prod_qzi - log_pz).mean()
+    kl_per_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
+    total = recon + weight * (alpha * mi + beta * tc + gamma * dwkl)
+    return {
+        "recon": recon,
+        "kl": kl_per_dim.sum(),
+        "kl_per_dim": kl_per_dim,
+        "mi": mi,
+        "tc": tc,
+        "dwkl": dwkl,
+        "total": total,
+    }
+
+
+def compute_loss(
+    outputs: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    step: int,
+    dataset_size: int,
+) -> dict:
+    """The configured objective's terms for one batch, with the schedules in force at `step`.
+
+    Args:
+        outputs: the model's forward pass (mu, logvar, z, logits).
+        x: (B, C, H, W) the batch.
+    """
+    t, lk, std = train_config, model_config.likelihood, model_config.gaussian_std
+    logits, mu, logvar = outputs["logits"], outputs["mu"], outputs["logvar"]
+    weight = kl_weight(step, t.warmup_steps, t.cycles, t.steps)
+    if t.objective == "ae":
+        terms = ae_loss(logits, x, lk, std)
+        terms["kl_per_dim"] = gaussian_kl_per_dim(mu, logvar).mean(0).detach()
+    elif t.objective in ("vae", "beta-vae"):
+        terms = beta_vae_loss(logits, x, mu, logvar, lk, t.beta, weight, t.free_bits, std)
+    elif t.objective == "capacity-vae":
+        capacity = capacity_at(step, t.capacity_max, t.capacity_steps)
+        terms = capacity_vae_loss(logits, x, mu, logvar, lk, t.gamma, capacity, std)
+    elif t.objective == "beta-tcvae":
+        terms = beta_tcvae_loss(logits, x, outputs["z"], mu, logvar, lk, dataset_size, t.beta, weight=weight,
+                                gaussian_std=std)
+    else:
+        raise ValueError(f"unknown objective {t.objective!r}")
+    terms["kl_weight"] = torch.tensor(weight)
+    return terms

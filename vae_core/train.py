@@ -1,0 +1,408 @@
+"""Train a model into a model folder: `python -m vae_core.train --dataset dsprites --objective beta-vae ...`.
+
+Every batch and every noise draw is a function of (seed, rank, step), and the resume file holds the weights
+and the optimizer at a step, so a run killed at any moment and resumed with `--resume` ends with exactly the
+weights of an uninterrupted run. Checkpoints are written atomically; a non-finite loss stops the run and
+leaves the last good checkpoint untouched. Under `torchrun --nproc_per_node=N` the same command trains with
+DistributedDataParallel (gloo on the CPU, nccl on GPUs), each process drawing its own batches.
+
+Importable without streamlit or umap, so it runs on a bare GPU machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from . import checkpoints as ckpt
+from .config import LIKELIHOODS, OBJECTIVES, ConfigError, DatasetInfo, ExperimentConfig, ModelConfig, TrainConfig
+from .data import dataset_names, get_dataset
+from .model import VAE
+from .objectives import compute_loss, gaussian_kl_per_dim, reconstruction_nll
+
+LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
+EVAL_SAMPLES = 2048  # fixed sample for the card's final reconstruction and KL
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _seed_for(*keys: int) -> int:
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def batch_for_step(dataset, batch_size: int, seed: int, rank: int, step: int) -> torch.Tensor:
+    """The batch a given process trains on at a given step: (B, C, H, W), the same on every run."""
+    rng = np.random.default_rng([seed, rank, step])
+    images, _ = dataset.sample(batch_size, rng)
+    return torch.from_numpy(images)
+
+
+def dataset_info(dataset) -> DatasetInfo:
+    return DatasetInfo(
+        name=dataset.name,
+        factor_names=tuple(dataset.factor_names),
+        factor_sizes=tuple(int(s) for s in dataset.factor_sizes),
+        label_names=tuple(dataset.label_names),
+    )
+
+
+def hardware_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+@torch.inference_mode()
+def reconstruction_and_kl(model: VAE, dataset, n: int = EVAL_SAMPLES, seed: int = 12345, batch: int = 256) -> dict:
+    """Mean reconstruction NLL (z sampled, as in the ELBO, and z = mu) and KL per dimension over n fresh images."""
+    model.eval()
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    recon_s, recon_m, kl = [], [], []
+    for start in range(0, n, batch):
+        x = torch.from_numpy(dataset.sample(min(batch, n - start), rng)[0]).to(device)
+        mu, logvar = model.encode(x)
+        z = model.reparameterize(mu, logvar, gen.manual_seed(seed + start) if device.type == "cpu" else None)
+        lk, std = model.config.likelihood, model.config.gaussian_std
+        recon_s.append(reconstruction_nll(model.decode(z), x, lk, std).cpu())
+        recon_m.append(reconstruction_nll(model.decode(mu), x, lk, std).cpu())
+        kl.append(gaussian_kl_per_dim(mu, logvar).cpu())
+    kl_per_dim = torch.cat(kl).mean(0)
+    recon = torch.cat(recon_s).mean().item()
+    return {
+        "recon": recon,
+        "recon_at_mean": torch.cat(recon_m).mean().item(),
+        "kl": kl_per_dim.sum().item(),
+        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
+        "elbo": -(recon + kl_per_dim.sum().item()),
+        "active_dims": int((kl_per_dim > 0.01).sum().item()),
+        "samples": n,
+        "seed": seed,
+    }
+
+
+def _optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    tensors, scalars = {}, {}
+    for idx, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, scalars
+
+
+def save_resume_state(folder: Path, model: VAE, opt: torch.optim.Optimizer, step: int, log_rows: list,
+                      log_accum: dict | None = None) -> None:
+    """One atomic file with the weights, the optimizer and the step: what --resume needs and nothing shipped."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt_tensors, opt_scalars = _optimizer_to_tensors(opt)
+    tensors.update(opt_tensors)
+    meta = {
+        "step": json.dumps(step),
+        "param_groups": json.dumps(opt.state_dict()["param_groups"]),
+        "optim_scalars": json.dumps(opt_scalars),
+        "log_rows": json.dumps(log_rows),
+        "log_accum": json.dumps(log_accum or {}),  # the log row in progress, so a resume logs the same means
+    }
+    ckpt.atomic_write_bytes(folder / ckpt.RESUME_FILE, save_safetensors_bytes(tensors, metadata=meta))
+
+
+def load_resume_state(folder: Path, model: VAE, opt: torch.optim.Optimizer) -> tuple[int, list, dict]:
+    """Restore weights and optimizer from the resume file; returns (step, log rows, the log row in progress)."""
+    path = folder / ckpt.RESUME_FILE
+    raw = path.read_bytes()
+    from safetensors import safe_open  # metadata reader; the tensors come from the bytes below
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_safetensors_bytes(raw)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    for key, value in json.loads(meta["optim_scalars"]).items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    return json.loads(meta["step"]), json.loads(meta["log_rows"]), json.loads(meta.get("log_accum", "{}"))
+
+
+def _write_log(folder: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    ckpt.atomic_write_bytes(folder / ckpt.LOG_FILE, buf.getvalue().encode())
+
+
+def _setup_distributed() -> tuple[int, int, torch.device | None]:
+    """(rank, world size, device) under torchrun; (0, 1, None) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    use_cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+    device = None
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def train(
+    exp: ExperimentConfig,
+    out: str | Path,
+    resume: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    dataset=None,
+    stop_after: int | None = None,
+) -> dict:
+    """Train (or resume) the model `exp` describes into the folder `out`; returns the card.
+
+    Args:
+        dataset: an already built dataset (else built from exp.train).
+        stop_after: stop once this step is reached, as if killed right after a checkpoint (for tests).
+    """
+    out = Path(out)
+    rank, world, dist_device = _setup_distributed()
+    device = torch.device(dist_device or device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    t = exp.train
+    if dataset is None:
+        dataset = get_dataset(t.dataset, t.data_root, exp.model.image_size, exp.model.channels)
+    torch.manual_seed(t.seed)  # the initial weights
+    model = VAE(exp.model).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    start, rows, elapsed_before, accum = 0, [], 0.0, {}
+    if resume and (out / ckpt.RESUME_FILE).exists():
+        start, rows, accum = load_resume_state(out, model, opt)
+        elapsed_before = float(rows[-1]["elapsed_s"]) if rows else 0.0
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write_json(out / ckpt.CONFIG_FILE, exp.to_dict())
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)
+    gen = torch.Generator(device=device)
+    sample = t.objective != "ae"
+    began = time.perf_counter()
+
+    def _elapsed() -> float:
+        return elapsed_before + time.perf_counter() - began
+
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=t.steps, initial=start, desc=out.name, unit="step", dynamic_ncols=True)
+    sums: dict = dict(accum.get("sums", {}))
+    count = int(accum.get("count", 0))
+    model.train()
+    for step in range(start, t.steps):
+        x = batch_for_step(dataset, t.batch_size, t.seed, rank, step).to(device, non_blocking=True)
+        gen.manual_seed(_seed_for(t.seed, rank, step))
+        outputs = net(x, generator=gen, sample=sample)
+        terms = compute_loss(outputs, x, exp.model, t, step, dataset.num_images)
+        finite = torch.isfinite(terms["total"]).float()
+        if world > 1:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if finite.item() < 1:
+            if bar:
+                bar.close()
+            raise NonFiniteLoss(f"non-finite loss at step {step}; the last good checkpoint in {out} is kept "
+                                "(try a lower --lr)")
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt.step()
+        for key in ("total", "recon", "kl", "tc"):
+            if key in terms:
+                sums[key] = sums.get(key, 0.0) + terms[key].detach()
+        count += 1
+        done = step + 1
+        if done % t.log_every == 0 or done == t.steps:
+            means = {k: float(v) / count for k, v in sums.items()}
+            capacity = terms.get("capacity")
+            rows.append({
+                "step": done,
+                "total": round(means["total"], 4),
+                "recon": round(means["recon"], 4),
+                "kl": round(means["kl"], 4),
+                "kl_weight": round(float(terms["kl_weight"]), 4),
+                "capacity": "" if capacity is None else round(float(capacity), 4),
+                "tc": round(means["tc"], 4) if "tc" in means else "",
+                "lr": t.lr,
+                "elapsed_s": round(_elapsed(), 2),
+            })
+            if bar:
+                bar.set_postfix(loss=f"{means['total']:.2f}", recon=f"{means['recon']:.2f}", kl=f"{means['kl']:.2f}")
+            sums, count = {}, 0
+        if bar:
+            bar.update(1)
+        if done % t.checkpoint_every == 0 or done == t.steps or done == stop_after:
+            if rank == 0:
+                accum = {"count": count, "sums": {k: float(v) for k, v in sums.items()}}
+                save_resume_state(out, model, opt, done, rows, accum)
+                _write_log(out, rows)
+                card = _training_card(exp, out, model, dataset, world, done, _elapsed(), device)
+                stale = ("final",)  # figures of an earlier state; the end of the run or evaluate rewrites them
+                kept = {k: v for k, v in ckpt.read_card(out).items() if k not in stale}
+                ckpt.save_model(out, model, exp, {**kept, **card})
+            if world > 1:
+                dist.barrier()
+        if done == stop_after:
+            break
+    if bar:
+        bar.close()
+    card = {}
+    if rank == 0 and (stop_after is None or stop_after >= t.steps):
+        card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device)
+        card["final"] = reconstruction_and_kl(model, dataset)
+        ckpt.update_card(out, card)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return card
+
+
+def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world: int, steps_done: int,
+                   wall: float, device: torch.device) -> dict:
+    """The card's account of how the model was trained (the evaluation command adds the figures)."""
+    t = exp.train
+    return {
+        "name": out.name,
+        "dataset": dataset.name,
+        "objective": t.objective,
+        "beta": t.beta,
+        "schedule": {k: getattr(t, k) for k in ("gamma", "capacity_max", "capacity_steps", "warmup_steps",
+                                                "cycles", "free_bits")},
+        "steps": steps_done,
+        "steps_planned": t.steps,
+        "batch_size": t.batch_size,
+        "processes": world,
+        "lr": t.lr,
+        "seed": t.seed,
+        "latent_dim": exp.model.latent_dim,
+        "likelihood": exp.model.likelihood,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "wall_time_s": round(wall, 1),
+        "hardware": hardware_description(device),
+        "date": dt.date.today().isoformat(),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    m = ModelConfig()
+    p = argparse.ArgumentParser(prog="python -m vae_core.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="the model folder to write (e.g. pretrained/NAME)")
+    p.add_argument("--dataset", default=d.dataset, help=f"one of: {', '.join(dataset_names())}")
+    p.add_argument("--data-root", default=None, help="folder holding mnist / fashion-mnist IDX files")
+    p.add_argument("--download", action="store_true", help="download mnist / fashion-mnist (needs internet)")
+    p.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
+    p.add_argument("--beta", type=float, default=None, help="KL weight (TC weight for beta-tcvae); default 1 "
+                   "(vae), 4 (beta-vae), 6 (beta-tcvae)")
+    p.add_argument("--gamma", type=float, default=d.gamma, help="capacity-vae: weight of |KL - C|")
+    p.add_argument("--capacity-max", type=float, default=d.capacity_max)
+    p.add_argument("--capacity-steps", type=int, default=d.capacity_steps)
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="KL warm-up length (0: off)")
+    p.add_argument("--cycles", type=int, default=d.cycles, help="cyclical KL annealing cycles (0: off)")
+    p.add_argument("--free-bits", type=float, default=d.free_bits, help="per-dimension KL floor in nats")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--latent-dim", type=int, default=m.latent_dim)
+    p.add_argument("--image-size", type=int, default=None, choices=(32, 64), help="default: the dataset's")
+    p.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
+    p.add_argument("--gaussian-std", type=float, default=m.gaussian_std)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+DEFAULT_BETA = {"ae": 0.0, "vae": 1.0, "beta-vae": 4.0, "capacity-vae": 1.0, "beta-tcvae": 6.0}
+
+
+def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
+    beta = DEFAULT_BETA[args.objective] if args.beta is None else args.beta
+    train_cfg = TrainConfig(
+        dataset=args.dataset, data_root=args.data_root, objective=args.objective, beta=beta, gamma=args.gamma,
+        capacity_max=args.capacity_max, capacity_steps=args.capacity_steps, warmup_steps=args.warmup_steps,
+        cycles=args.cycles, free_bits=args.free_bits, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+    )
+    model_cfg = ModelConfig(
+        image_size=args.image_size or dataset.image_size, channels=dataset.channels, latent_dim=args.latent_dim,
+        likelihood=args.likelihood, gaussian_std=args.gaussian_std,
+    )
+    return ExperimentConfig(model=model_cfg, train=train_cfg, dataset=dataset_info(dataset))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    try:
+        if args.resume and (out / ckpt.CONFIG_FILE).exists():
+            exp = ckpt.load_config(out)
+            if args.steps != TrainConfig().steps:  # --steps extends (or shortens) a resumed run
+                exp = replace(exp, train=replace(exp.train, steps=args.steps))
+            dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
+        else:
+            if (out / ckpt.WEIGHTS_FILE).exists() and not args.overwrite:
+                parser.error(f"{out} already holds a model; pass --resume to continue it or --overwrite")
+            dataset = get_dataset(args.dataset, args.data_root, args.image_size, None, args.download)
+            exp = config_from_args(args, dataset)
+            if args.overwrite:
+                (out / ckpt.RESUME_FILE).unlink(missing_ok=True)
+    except (ValueError, ConfigError, FileNotFoundError, ckpt.CheckpointError) as exc:
+        parser.error(str(exc))
+    try:
+        card = train(exp, out, resume=args.resume, device=args.device, progress=not args.quiet, dataset=dataset)
+    except NonFiniteLoss as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if card:
+        final = card["final"]
+        print(f"{out}: recon {final['recon']:.2f} nats/image, KL {final['kl']:.2f} nats, "
+              f"{final['active_dims']} active dims, {card['wall_time_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
