@@ -10,6 +10,7 @@ from vae_core.model import VAE
 
 from .helpers import tiny_config
 
+
 @pytest.fixture
 def tiny_model_folder(tmp_path):
     """A saved model folder of a tiny untrained VAE: (path, model)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vae_core.config import DatasetInfo, ExperimentConfig, ModelConfig, TrainConfig
 
-TINY = dict(conv_channels=(4, 4, 8, 8), hidden_dim=16)
+TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}
 
 
 def tiny_config(image_size: int = 64, channels: int = 1, latent_dim: int = 4, **train) -> ExperimentConfig:

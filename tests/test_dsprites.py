@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -57,7 +59,7 @@ def test_rendered_image_matches_its_factors(ds):
         cx, cy = _centroid(ds.images_from_factors(f[None])[0])
         assert abs(cx - (16 + 32 * px / 31)) < 1.0 and abs(cy - (16 + 32 * py / 31)) < 1.0
     areas = [ds.images_from_factors(np.array([[0, 0, s, 0, 16, 16]]))[0].sum() for s in range(6)]
-    assert all(a < b for a, b in zip(areas, areas[1:]))
+    assert all(a < b for a, b in itertools.pairwise(areas))
     square, ellipse, heart = ds.images_from_factors(np.array([[0, s, 5, 0, 16, 16] for s in range(3)]))
     assert not np.array_equal(square, ellipse) and not np.array_equal(ellipse, heart)
     # the ellipse's long axis is horizontal at orientation 0 and vertical at a quarter turn

@@ -131,7 +131,7 @@ def test_torchrun_two_processes_on_the_cpu(tmp_path):
     cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "vae_core.train", *TRAIN_ARGS[:-1],
            "--steps", "6", "--quiet", "--out", str(tmp_path / "ddp")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     card = json.loads((tmp_path / "ddp" / ckpt.CARD_FILE).read_text())
     assert card["processes"] == 2 and card["steps"] == 6

@@ -174,7 +174,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     _check_weights_header(path, header, config.model)
     try:
         state = load_safetensors_bytes(raw)
-    except Exception as exc:  # the safetensors parser's own checks
+    except Exception as exc:  # noqa: BLE001  the safetensors parser's own checks
         raise CheckpointError(f"{path}: corrupt ({exc})") from None
     for name, tensor in state.items():
         if not torch.isfinite(tensor).all():

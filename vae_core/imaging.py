@@ -54,7 +54,7 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError("the image is too large to decode safely (a decompression bomb?)") from None
-    except Exception as exc:  # Pillow raises many types for bad files: all mean "not a readable image"
+    except Exception as exc:  # noqa: BLE001  Pillow raises many types for bad files: all mean "not a readable image"
         raise ImageError(
             f"this file is not a readable image ({type(exc).__name__}); choose a PNG, JPEG, GIF, WebP or BMP"
         ) from None

@@ -30,7 +30,15 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from . import checkpoints as ckpt
-from .config import LIKELIHOODS, OBJECTIVES, ConfigError, DatasetInfo, ExperimentConfig, ModelConfig, TrainConfig
+from .config import (
+    LIKELIHOODS,
+    OBJECTIVES,
+    ConfigError,
+    DatasetInfo,
+    ExperimentConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from .data import dataset_names, get_dataset
 from .model import VAE
 from .objectives import compute_loss, gaussian_kl_per_dim, reconstruction_nll

@@ -58,4 +58,4 @@ def get_dataset(name: str, root: str | None = None, image_size: int | None = Non
     raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(dataset_names())}")
 
 
-__all__ = ["GroundTruthDataset", "DSprites", "get_dataset", "dataset_names"]
+__all__ = ["DSprites", "GroundTruthDataset", "dataset_names", "get_dataset"]

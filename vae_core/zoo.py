@@ -1,0 +1,57 @@
+"""The pretrained zoo's recorded settings, and `python -m vae_core.zoo` (`make pretrained`) to rebuild it.
+
+Each entry is the exact command line of `vae_core.train` that produced the shipped folder. Every batch and noise
+draw is a function of (seed, step) and no schedule depends on the planned length, so a run stopped at step k
+has exactly the weights of a run asked for k steps: the shipped models are reproducible from these lines.
+Rebuilding resumes folders that are part-way, then re-evaluates each (`vae_core.evaluate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from .checkpoints import PRETRAINED_DIR, read_card
+
+ZOO: dict[str, str] = {
+    "dsprites-ae": "--dataset dsprites --objective ae --steps 20000",
+    "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 40000",
+    "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 60000",
+    "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --steps 60000",
+    "faces-vae": "--dataset faces --objective vae --beta 1 --steps 20000",
+    "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 20000",
+}
+
+
+def train_command(name: str, out_dir: Path = PRETRAINED_DIR) -> list[str]:
+    """The training command line for zoo entry `name`, resuming whatever is already in its folder."""
+    return [sys.executable, "-m", "vae_core.train", *shlex.split(ZOO[name]), "--out", str(out_dir / name),
+            "--checkpoint-every", "2000", "--log-every", "200", "--resume"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_core.zoo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", choices=[[], *ZOO], help="zoo entries (default: all)")
+    parser.add_argument("--out-dir", type=Path, default=PRETRAINED_DIR)
+    parser.add_argument("--no-evaluate", action="store_true")
+    parser.add_argument("--list", action="store_true", help="print the recorded settings and stop")
+    args = parser.parse_args(argv)
+    names = args.names or list(ZOO)
+    if args.list:
+        for name in names:
+            print(f"{name}: {ZOO[name]}")
+        return 0
+    for name in names:
+        card = read_card(args.out_dir / name) if (args.out_dir / name).is_dir() else {}
+        print(f"== {name}: {ZOO[name]} (now at step {card.get('steps', 0)})", flush=True)
+        subprocess.run(train_command(name, args.out_dir), check=True)
+        if not args.no_evaluate:
+            subprocess.run([sys.executable, "-m", "vae_core.evaluate", str(args.out_dir / name)], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
