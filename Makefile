@@ -27,6 +27,9 @@ test-all: setup
 bench: setup
 	$(BIN)/python -m vae_core.bench --metrics
 
+pretrained: setup
+	$(BIN)/python -m vae_core.zoo
+
 lint: setup
 	$(BIN)/ruff check vae_core app tests
 

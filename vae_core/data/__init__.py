@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from .base import GroundTruthDataset
 from .dsprites import DSprites
+from .faces import Faces
 
-GROUND_TRUTH = {"dsprites": DSprites}
+GROUND_TRUTH = {"dsprites": DSprites, "faces": Faces}
 OWN_DATA = ("mnist", "fashion-mnist")
 FOLDER_PREFIX = "folder:"
-
-
-def _register_faces() -> None:
-    try:
-        from .faces import Faces
-    except ImportError:  # the faces module is optional while it is being written
-        return
-    GROUND_TRUTH["faces"] = Faces
-
-
-_register_faces()
 
 
 def dataset_names() -> list[str]:
@@ -58,4 +48,4 @@ def get_dataset(name: str, root: str | None = None, image_size: int | None = Non
     raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(dataset_names())}")
 
 
-__all__ = ["DSprites", "GroundTruthDataset", "dataset_names", "get_dataset"]
+__all__ = ["DSprites", "Faces", "GroundTruthDataset", "dataset_names", "get_dataset"]
