@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from vae_core import checkpoints as ckpt
-from vae_core.data import DSprites
+from vae_core.data import DSprites, Faces
 from vae_core.train import NonFiniteLoss, main, train
 
 from .helpers import tiny_config
@@ -25,12 +25,15 @@ def _weights(folder):
     return load_file(str(folder / ckpt.WEIGHTS_FILE))
 
 
-def test_short_training_run_lowers_the_loss(tmp_path):
-    exp = tiny_config(steps=60, batch_size=32, log_every=10, lr=2e-3, objective="beta-vae", beta=1.0)
-    card = train(exp, tmp_path / "m", progress=False, dataset=DSprites())
+# colour images keep a high Bernoulli floor (the pixels' own entropy), so the faces' drop is smaller
+@pytest.mark.parametrize("dataset, ratio", [(DSprites(), 0.5), (Faces(), 0.97)], ids=["dsprites", "faces"])
+def test_short_training_run_lowers_the_loss(tmp_path, dataset, ratio):
+    exp = tiny_config(channels=dataset.channels, steps=60, batch_size=32, log_every=10, lr=2e-3,
+                      objective="beta-vae", beta=1.0)
+    card = train(exp, tmp_path / "m", progress=False, dataset=dataset)
     rows = list(csv.DictReader((tmp_path / "m" / ckpt.LOG_FILE).open()))
     assert [int(r["step"]) for r in rows] == list(range(10, 61, 10))
-    assert float(rows[-1]["total"]) < 0.5 * float(rows[0]["total"])
+    assert float(rows[-1]["total"]) < ratio * float(rows[0]["total"])
     assert card["steps"] == 60 and len(card["final"]["kl_per_dim"]) == 4
     loaded = ckpt.load_model(tmp_path / "m")
     assert loaded.card["final"]["recon"] == card["final"]["recon"]
