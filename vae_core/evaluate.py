@@ -1,0 +1,132 @@
+"""Evaluate a model folder: `python -m vae_core.evaluate pretrained/NAME`, or `--compare A B ...`.
+
+Computes, on fresh samples of the model's own dataset, the reconstruction (nats per image) and KL (total and per
+dimension), active units, and, where the dataset has ground-truth factors, the disentanglement metrics by the
+disentanglement_lib protocol (`vae_core.metrics`) and the factor-by-latent mutual-information matrix. It prints a
+table and writes everything into the folder's card.json; with `--projection` (the default) it also writes
+projection.npz (posterior means of a fixed sample, factors, UMAP and PCA coordinates) for the app's map.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import checkpoints as ckpt
+from .data import get_dataset
+from .train import reconstruction_and_kl
+
+RECON_SAMPLES = 10_000
+
+
+def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, projection: bool = True,
+                    recon_samples: int = RECON_SAMPLES, metric_counts: dict | None = None, log=print) -> dict:
+    """Evaluate one model folder and merge the results into its card; returns the updated card.
+
+    Args:
+        metric_counts: per-metric sample counts overriding the protocol's (tests only; recorded in the card).
+    """
+    loaded = ckpt.load_model(folder)
+    exp = loaded.config
+    dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
+    began = time.perf_counter()
+    results: dict = {"evaluation": reconstruction_and_kl(loaded.model, dataset, n=recon_samples, seed=seed + 1)}
+    log(f"{loaded.name}: reconstruction and KL on {recon_samples} fresh images "
+        f"({time.perf_counter() - began:.1f} s)")
+    if metrics:
+        from .metrics import MetricsUnavailable, compute_all_metrics, representation_from_model
+
+        began = time.perf_counter()
+        try:
+            results["metrics"] = compute_all_metrics(dataset, representation_from_model(loaded.model), seed=seed,
+                                                     **(metric_counts or {}))
+            results["metrics_seconds"] = round(time.perf_counter() - began, 1)
+            log(f"{loaded.name}: disentanglement metrics ({results['metrics_seconds']} s)")
+        except MetricsUnavailable as exc:
+            log(f"{loaded.name}: {exc}")
+            results["metrics"] = {"unavailable": str(exc)}
+    if projection:
+        from .projection import write_projection
+
+        began = time.perf_counter()
+        write_projection(folder, loaded.model, dataset, seed=seed)
+        log(f"{loaded.name}: projection.npz ({time.perf_counter() - began:.1f} s)")
+    return ckpt.update_card(folder, results)
+
+
+def _score(metrics: dict, name: str, key: str):
+    value = metrics.get(name, {})
+    return value.get(key) if isinstance(value, dict) else None
+
+
+SUMMARY_ROWS = (
+    ("steps", lambda c: c.get("steps")),
+    ("beta", lambda c: c.get("beta")),
+    ("recon (nats/image)", lambda c: c.get("evaluation", c.get("final", {})).get("recon")),
+    ("KL (nats)", lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
+    ("active dims", lambda c: c.get("evaluation", c.get("final", {})).get("active_dims")),
+    ("beta-VAE score", lambda c: _score(c.get("metrics", {}), "beta_vae", "score")),
+    ("FactorVAE score", lambda c: _score(c.get("metrics", {}), "factor_vae", "score")),
+    ("MIG", lambda c: _score(c.get("metrics", {}), "mig", "score")),
+    ("DCI disentanglement", lambda c: _score(c.get("metrics", {}), "dci", "disentanglement")),
+    ("DCI completeness", lambda c: _score(c.get("metrics", {}), "dci", "completeness")),
+    ("DCI informativeness", lambda c: _score(c.get("metrics", {}), "dci", "informativeness")),
+    ("SAP", lambda c: _score(c.get("metrics", {}), "sap", "score")),
+)
+
+
+def format_table(names: list[str], cards: list[dict]) -> str:
+    """Models side by side, one row per figure."""
+    def fmt(v):
+        if v is None:
+            return "-"
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    width = max(len(r[0]) for r in SUMMARY_ROWS)
+    cols = [max(len(n), 10) for n in names]
+    lines = [" " * width + "  " + "  ".join(n.rjust(w) for n, w in zip(names, cols))]
+    for label, get in SUMMARY_ROWS:
+        lines.append(label.ljust(width) + "  " + "  ".join(fmt(get(c)).rjust(w) for c, w in zip(cards, cols)))
+    return "\n".join(lines)
+
+
+def _resolve(name: str) -> Path:
+    path = Path(name)
+    if path.is_dir():
+        return path
+    for entry in ckpt.list_models():
+        if entry.name == name:
+            return entry.path
+    raise ckpt.CheckpointError(f"{name}: no such model folder (looked in {', '.join(map(str, ckpt.model_dirs()))})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_core.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="*", help="model folders (or names in pretrained/) to evaluate")
+    parser.add_argument("--compare", nargs="+", metavar="NAME", help="print these models' cards side by side")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-metrics", action="store_true", help="skip the disentanglement metrics")
+    parser.add_argument("--no-projection", action="store_true", help="skip projection.npz (UMAP)")
+    parser.add_argument("--recon-samples", type=int, default=RECON_SAMPLES)
+    args = parser.parse_args(argv)
+    if not args.models and not args.compare:
+        parser.error("name at least one model folder, or --compare NAME1 NAME2 ...")
+    try:
+        folders = [_resolve(m) for m in args.models]
+        for folder in folders:
+            card = evaluate_folder(folder, args.seed, not args.no_metrics, not args.no_projection,
+                                   args.recon_samples)
+            print(format_table([folder.name], [card]))
+        if args.compare:
+            compare = [_resolve(m) for m in args.compare]
+            print(format_table([f.name for f in compare], [ckpt.read_card(f) for f in compare]))
+    except (ckpt.CheckpointError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
