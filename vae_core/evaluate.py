@@ -53,6 +53,8 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         began = time.perf_counter()
         write_projection(folder, loaded.model, dataset, seed=seed)
         log(f"{loaded.name}: projection.npz ({time.perf_counter() - began:.1f} s)")
+    if "final" not in loaded.card:  # a run stopped part-way: its final weights are the ones just evaluated
+        results["final"] = results["evaluation"]
     return ckpt.update_card(folder, results)
 
 
