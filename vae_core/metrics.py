@@ -19,12 +19,14 @@ MIG, DCI and SAP each draw their own samples, as in disentanglement_lib.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from scipy.stats import entropy
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
@@ -116,7 +118,9 @@ def beta_vae_score(codes: FactorCodes, seed: int = 0, batch_size: int = 64, num_
     x_eval, y_eval = points(num_eval)
     if len(np.unique(y_train)) < 2:
         raise ValueError("num_train is too small: the training points cover fewer than two factors")
-    model = LogisticRegression().fit(x_train, y_train)
+    with warnings.catch_warnings():  # the protocol's defaults stop lbfgs at 100 iterations; keep them, quietly
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression().fit(x_train, y_train)
     counts = {"batch_size": batch_size, "num_train": num_train, "num_eval": num_eval}
     return _result(seed, counts, score=model.score(x_eval, y_eval), train_accuracy=model.score(x_train, y_train))
 
