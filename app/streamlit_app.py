@@ -1,19 +1,28 @@
-"""The latent-space explorer (minimal page until the explorer pages land): lists the available models."""
+"""The latent-space explorer: `streamlit run app/streamlit_app.py`.
+
+The router: it frames every page with the sidebar's model picker and card, then runs the chosen page.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts app/ on the path, not the repository
+    sys.path.insert(0, str(ROOT))
 
 import streamlit as st
 
-from vae_core.checkpoints import list_models
+from app import models, state
 
-st.set_page_config(page_title="VAE latent-space explorer", layout="wide")
-st.title("VAE latent-space explorer")
-entries = list_models()
-if not entries:
-    st.info("No models found in pretrained/ or $VAE_EXPLORER_MODELS. Train one with "
-            "`python -m vae_core.train --out pretrained/NAME`.")
-for entry in entries:
-    if entry.error:
-        st.warning(f"**{entry.name}** is unavailable: {entry.error}")
-    else:
-        card = entry.card
-        st.write(f"**{entry.name}**: {card.get('dataset', '?')}, {card.get('objective', '?')}, "
-                 f"beta {card.get('beta', '?')}, {card.get('steps', '?')} steps")
+models.configure_torch()
+st.set_page_config(page_title="VAE latent-space explorer", page_icon=":material/explore:", layout="wide")
+page = st.navigation([
+    st.Page("views/explore.py", title="Explore", icon=":material/tune:", default=True),
+    st.Page("views/traversals.py", title="Traversals", icon=":material/grid_on:"),
+    st.Page("views/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+    st.Page("views/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/compare:"),
+    st.Page("views/reconstruct.py", title="Reconstruct", icon=":material/image_search:"),
+])
+state.sidebar()
+page.run()

@@ -65,7 +65,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _safe_file(folder: Path, name: str, max_bytes: int) -> Path:
+def safe_file(folder: Path, name: str, max_bytes: int) -> Path:
     """The path of `name` inside `folder`, refusing symlinks that leave it, non-files and oversize files."""
     path = folder / name
     if not path.exists():
@@ -83,7 +83,7 @@ def _safe_file(folder: Path, name: str, max_bytes: int) -> Path:
 
 def read_json(folder: str | Path, name: str) -> dict:
     """A JSON object from a model folder; CheckpointError if missing, oversize or not an object."""
-    path = _safe_file(Path(folder), name, MAX_JSON_BYTES)
+    path = safe_file(Path(folder), name, MAX_JSON_BYTES)
     try:
         obj = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -168,7 +168,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: not a model folder")
     config = load_config(folder)
-    path = _safe_file(folder, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
+    path = safe_file(folder, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
     raw = path.read_bytes()
     header = _read_safetensors_header(path, raw)
     _check_weights_header(path, header, config.model)

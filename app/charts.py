@@ -1,0 +1,97 @@
+"""Plotly figures of the pages; they only draw numbers that vae_core computed."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from vae_core.projection import Projection
+
+MAX_CATEGORIES = 12  # more classes than this are coloured on a continuous scale
+UPLOAD_ID = -1  # customdata of uploaded points: never a row of the projection
+
+
+def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed: np.ndarray | None = None,
+               placed_names: list[str] | None = None, axis: str = "") -> go.Figure:
+    """The map: one trace per class of `colour` (or one continuous trace), row ids in customdata."""
+    rows = np.arange(len(coords))
+    fig = go.Figure()
+    marker = {"size": 4, "opacity": 0.7}
+    if colour is None:
+        fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=rows,
+                                   marker=marker, name="data", hovertemplate="row %{customdata}<extra></extra>"))
+    else:
+        k = proj.factor_names.index(colour)
+        values = proj.factors[:, k]
+        classes = np.unique(values)
+        names = proj.label_names if colour == "label" and proj.label_names else None
+        if len(classes) <= MAX_CATEGORIES:
+            for c in classes:
+                sel = values == c
+                label = names[c] if names is not None and c < len(names) else f"{colour} {c}"
+                fig.add_trace(go.Scattergl(x=coords[sel, 0], y=coords[sel, 1], mode="markers", customdata=rows[sel],
+                                           marker=marker, name=label,
+                                           hovertemplate=f"{label}<br>row %{{customdata}}<extra></extra>"))
+        else:
+            fig.add_trace(go.Scattergl(
+                x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=rows, name=colour,
+                marker={**marker, "color": values, "colorscale": "Viridis", "colorbar": {"title": colour}},
+                hovertemplate=f"{colour} %{{marker.color}}<br>row %{{customdata}}<extra></extra>"))
+    if placed is not None and len(placed):
+        fig.add_trace(go.Scatter(x=placed[:, 0], y=placed[:, 1], mode="markers+text", name="your images",
+                                 text=placed_names, textposition="top center", customdata=[UPLOAD_ID] * len(placed),
+                                 marker={"size": 16, "symbol": "star", "color": "#d62728",
+                                         "line": {"width": 1.5, "color": "white"}}))
+    fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="select",
+                      legend={"itemsizing": "constant"}, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")
+    return fig
+
+
+def selected_rows(selection: dict | None, num_rows: int) -> list[int]:
+    """Row ids of the selected points, in selection order, without duplicates or uploaded points."""
+    rows: list[int] = []
+    for point in (selection or {}).get("points", []) or []:
+        custom = point.get("customdata") if isinstance(point, dict) else None
+        if isinstance(custom, (list, tuple)):
+            custom = custom[0] if custom else None
+        try:
+            row = int(custom)
+        except (TypeError, ValueError):
+            continue
+        if 0 <= row < num_rows and row not in rows:
+            rows.append(row)
+    return rows
+
+
+def kl_bars(kl: np.ndarray, order: list[int], threshold: float = 0.01) -> go.Figure:
+    """Per-dimension KL, highest first, inactive dimensions in grey."""
+    colours = ["#1f77b4" if kl[d] > threshold else "#bbbbbb" for d in order]
+    fig = go.Figure(go.Bar(x=[f"z{d}" for d in order], y=[kl[d] for d in order], marker_color=colours,
+                           hovertemplate="%{x}: %{y:.3f} nats<extra></extra>"))
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="KL (nats)",
+                      title={"text": "KL per dimension (grey: inactive)", "font": {"size": 13}})
+    return fig
+
+
+def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str], title: str) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=matrix, x=dim_names, y=factor_names, colorscale="Blues", zmin=0,
+                               hovertemplate="%{y} / %{x}: %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=80 + 32 * len(factor_names), margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      title={"text": title, "font": {"size": 13}})
+    return fig
+
+
+def recon_histogram(errors: np.ndarray, value: float) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=errors, nbinsx=60, name="data", marker_color="#9ecae1"))
+    fig.add_vline(x=value, line_color="#d62728", line_width=3, annotation_text="this image")
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
+                      xaxis_title="reconstruction error (nats per image)", yaxis_title="images")
+    return fig
+
+
+def beta_sweep(points: list[dict]) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=[p["mig"] for p in points], y=[p["recon"] for p in points], mode="markers+text+lines",
+                               text=[f"β={p['beta']:g}" for p in points], textposition="top center"))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="MIG (higher: more disentangled)",
+                      yaxis_title="reconstruction (nats, lower is better)")
+    return fig

@@ -1,0 +1,246 @@
+"""Models and the arrays derived from them, computed once per process and shared by every session.
+
+A model is loaded once (`st.cache_resource`) and never mutated: every call into it runs under
+torch.inference_mode. Arrays derived from it (a data sample's latents, its projection) are cached with
+`st.cache_data`, keyed by the folder and the weights' modification time, so a retrained model is reloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae_core import checkpoints as ckpt
+from vae_core.data import get_dataset
+from vae_core.explore import dim_order, elbo_terms, slider_limits
+from vae_core.latent import kl_per_dim_over_data
+from vae_core.projection import Projection, load_projection, mutual_information_matrix, pca_2d, sample_dataset
+
+SAMPLE_SIZE = 2000  # data sample for histograms, ranges and the live map: about a second to encode
+QUICK_SIZE = 256  # enough for slider ranges and a KL ordering when the card and projection lack them
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A loaded model and where it came from; `key` identifies it in the data caches."""
+
+    name: str
+    path: str
+    stamp: float
+    loaded: ckpt.LoadedModel
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def card(self) -> dict:
+        return self.loaded.card
+
+    @property
+    def config(self):
+        return self.loaded.config
+
+    @property
+    def latent_dim(self) -> int:
+        return self.loaded.config.model.latent_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.loaded.config.model.image_size
+
+    @property
+    def channels(self) -> int:
+        return self.loaded.config.model.channels
+
+    @property
+    def key(self) -> tuple[str, float]:
+        return self.path, self.stamp
+
+
+def configure_torch() -> None:
+    """One intra-op thread per request: a slider's single-image decode gains nothing from more, and idle
+    OpenMP workers spinning after each call would take the CPU from the server (measured: median latency from
+    slider key to new image 150 ms instead of 170 ms on a loaded 2-core machine)."""
+    torch.set_num_threads(1)
+
+
+def _mtime(path: Path) -> float:
+    """A file's modification time (0 when missing): part of the cache keys, so a rewritten file is reread."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=16)
+def _load(path: str, stamp: float) -> ckpt.LoadedModel:
+    return ckpt.load_model(path)
+
+
+def open_model(entry: ckpt.ModelEntry) -> Handle:
+    """The loaded model of a listed folder; raises CheckpointError naming the problem."""
+    stamp = _mtime(Path(entry.path) / ckpt.WEIGHTS_FILE)
+    return Handle(entry.name, str(entry.path), stamp, _load(str(entry.path), stamp))
+
+
+@st.cache_resource(show_spinner="Preparing the dataset...", max_entries=8)
+def _dataset(name: str, root: str | None, image_size: int, channels: int):
+    return get_dataset(name, root, image_size, channels)
+
+
+def dataset_for(h: Handle):
+    """(dataset, None) when the model's data is at hand and fits the model, else (None, the reason)."""
+    t = h.config.train
+    try:
+        dataset = _dataset(t.dataset, t.data_root, h.image_size, h.channels)
+    except Exception as exc:  # noqa: BLE001  any failure means "no dataset examples", never a broken page
+        return None, f"the dataset {t.dataset!r} is not available here ({exc})"
+    if (dataset.channels, dataset.image_size) != (h.channels, h.image_size):
+        return None, (f"the dataset {t.dataset!r} has {dataset.channels}-channel {dataset.image_size}px images; "
+                      f"this model takes {h.channels}-channel {h.image_size}px")
+    return dataset, None
+
+
+@st.cache_data(show_spinner="Encoding a sample of the data...", max_entries=32)
+def _data_sample(path: str, stamp: float, n: int, seed: int) -> dict | None:
+    h = Handle(Path(path).name, path, stamp, _load(path, stamp))
+    dataset, _ = dataset_for(h)
+    if dataset is None:
+        return None
+    images, factors, names, index = sample_dataset(dataset, n, seed)
+    terms = elbo_terms(h.model, images)
+    return {"means": terms["mu"], "logvars": terms["logvar"], "recon": terms["recon"], "kl": terms["kl"],
+            "factors": factors, "factor_names": names, "index": index}
+
+
+def data_sample(h: Handle, n: int = SAMPLE_SIZE, seed: int = 0) -> dict | None:
+    """Latents, reconstruction and KL (nats) of a fixed sample of the model's data; None without data."""
+    return _data_sample(h.path, h.stamp, n, seed)
+
+
+@st.cache_data(show_spinner="Reading the projection...", max_entries=32)
+def _projection(path: str, stamp: float, proj_stamp: float, latent_dim: int) -> tuple[Projection | None, str | None]:
+    if not (Path(path) / ckpt.PROJECTION_FILE).exists():
+        return None, None
+    try:
+        return load_projection(path, latent_dim), None
+    except ckpt.CheckpointError as exc:
+        return None, str(exc)
+
+
+def projection(h: Handle) -> tuple[Projection | None, str | None]:
+    """The shipped projection.npz (or None) and, when it is broken, why."""
+    proj_stamp = _mtime(Path(h.path) / ckpt.PROJECTION_FILE)
+    return _projection(h.path, h.stamp, proj_stamp, h.latent_dim)
+
+
+def data_means(h: Handle, n: int = SAMPLE_SIZE) -> np.ndarray | None:
+    """Posterior means of a data sample: the shipped projection's, else those of n live images, else None."""
+    proj, _ = projection(h)
+    if proj is not None:
+        return proj.means
+    sample = data_sample(h, n)
+    return None if sample is None else sample["means"]
+
+
+def kl_per_dim(h: Handle) -> np.ndarray | None:
+    """Per-dimension KL (nats): from the card (evaluation, else end of training), else from a data sample."""
+    for section in ("evaluation", "final"):
+        values = h.card.get(section, {}).get("kl_per_dim") if isinstance(h.card.get(section), dict) else None
+        try:
+            kl = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if kl.shape == (h.latent_dim,) and np.isfinite(kl).all():
+            return kl
+    proj, _ = projection(h)
+    sample = {"means": proj.means, "logvars": proj.logvars} if proj is not None else data_sample(h, QUICK_SIZE)
+    if sample is None:
+        return None
+    return kl_per_dim_over_data(torch.from_numpy(sample["means"]), torch.from_numpy(sample["logvars"])).numpy()
+
+
+def dims(h: Handle) -> tuple[list[int], np.ndarray, np.ndarray | None]:
+    """(dimensions ordered by KL, active mask, KL per dimension or None)."""
+    kl = kl_per_dim(h)
+    order, active = dim_order(kl, h.latent_dim)
+    return order, active, kl
+
+
+def limits(h: Handle) -> np.ndarray:
+    """Slider limits per dimension."""
+    return slider_limits(data_means(h, QUICK_SIZE), h.latent_dim)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _example(path: str, stamp: float, number: int) -> np.ndarray | None:
+    dataset, _ = dataset_for(Handle(Path(path).name, path, stamp, _load(path, stamp)))
+    return None if dataset is None else sample_dataset(dataset, 1, seed=10_000 + number)[0][0]
+
+
+def dataset_example(h: Handle, number: int) -> np.ndarray | None:
+    """Dataset example number `number` (C, H, W), the same for everyone; None without data."""
+    return _example(h.path, h.stamp, int(number))
+
+
+def map_projection(h: Handle) -> tuple[Projection | None, bool]:
+    """(the points of the latent map, whether they were computed live): the shipped projection.npz, else a
+    live PCA of the data sample, else (None, True) when the model has neither."""
+    proj, _ = projection(h)
+    if proj is not None:
+        return proj, False
+    sample = data_sample(h)
+    if sample is None:
+        return None, True
+    pca, explained = pca_2d(sample["means"])
+    dataset, _ = dataset_for(h)
+    labels = tuple(getattr(dataset, "label_names", ()) or ())
+    return Projection(sample["means"], sample["logvars"], sample["factors"], tuple(sample["factor_names"]), labels,
+                      None, pca, explained, sample["index"], 0), True
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing mutual information...")
+def _mi(path: str, stamp: float, proj_stamp: float, latent_dim: int) -> tuple[np.ndarray, list[str]] | None:
+    h = Handle(Path(path).name, path, stamp, _load(path, stamp))
+    proj, _ = map_projection(h)
+    if proj is None or proj.factors.shape[1] == 0:
+        return None
+    keep = [k for k in range(proj.factors.shape[1]) if len(np.unique(proj.factors[:, k])) > 1]
+    if not keep:
+        return None
+    matrix = mutual_information_matrix(proj.means, proj.factors[:, keep], normalize=True)
+    return matrix, [proj.factor_names[k] for k in keep]
+
+
+def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
+    """(factor-by-latent MI, factor names, where it comes from): the card's, else computed from the latents of a
+    data sample (normalised by each factor's entropy); None without factors."""
+    card_mi = h.card.get("metrics", {}).get("mi_matrix") if isinstance(h.card.get("metrics"), dict) else None
+    if isinstance(card_mi, dict):
+        names, card_mi = card_mi.get("factor_names"), card_mi.get("matrix", card_mi.get("values"))
+    else:
+        names = None
+    try:
+        matrix = np.asarray(card_mi, dtype=np.float64)
+    except (TypeError, ValueError):
+        matrix = None
+    if matrix is not None and matrix.ndim == 2 and matrix.shape[1] == h.latent_dim:
+        if not names or len(names) != matrix.shape[0]:
+            varying = [n for n, s in zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes) if s > 1]
+            names = varying if len(varying) == matrix.shape[0] else [f"factor {i}" for i in range(matrix.shape[0])]
+        return matrix, list(names), "from the model card (evaluation)"
+    proj_stamp = _mtime(Path(h.path) / ckpt.PROJECTION_FILE)
+    result = _mi(h.path, h.stamp, proj_stamp, h.latent_dim)
+    if result is None:
+        return None
+    return result[0], result[1], "computed live from the latents of a data sample (normalised by factor entropy)"
+
+
+def as_tensor(array) -> torch.Tensor | None:
+    """float32 tensor of an array, None for None (optional arguments of vae_core.latent)."""
+    return None if array is None else torch.as_tensor(np.asarray(array, dtype=np.float32))

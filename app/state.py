@@ -1,0 +1,159 @@
+"""What the pages share through the session: the sidebar's model picker and card, the Explore point, and
+hand-offs from one page to another (a map selection sent to Explore or Interpolate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app.models import Handle, open_model
+from vae_core.checkpoints import CheckpointError, list_models
+from vae_core.evaluate import SUMMARY_ROWS
+
+HANDLE_KEY = "_handle"
+MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
+STEP = 0.05  # slider step; points are rounded to it so the sliders show them exactly
+
+
+def sidebar() -> Handle | None:
+    """The model picker (bound to the URL), the chosen model's card, and the folders that cannot be used."""
+    entries = list_models()
+    usable = [e for e in entries if e.error is None]
+    broken = [e for e in entries if e.error]
+    handle = None
+    with st.sidebar:
+        if usable:
+            names = model_labels(usable)
+            name = st.selectbox("Model", names, key="model", bind="query-params",
+                                help="Model folders from pretrained/ and $VAE_EXPLORER_MODELS")
+            try:
+                handle = open_model(usable[names.index(name)])
+            except CheckpointError as exc:
+                st.error(f"**{name}** cannot be loaded: {exc}")
+        else:
+            st.info("No usable model in pretrained/ or $VAE_EXPLORER_MODELS. Train one with "
+                    "`python -m vae_core.train --out pretrained/NAME`.")
+        if handle is not None:
+            st.markdown(card_markdown(handle))
+            binarize_checkbox(handle)
+        if broken:
+            with st.expander(f"Unavailable models ({len(broken)})", expanded=not usable):
+                for entry in broken:
+                    st.warning(f"**{entry.name}** is unavailable: {entry.error}")
+    st.session_state[HANDLE_KEY] = handle
+    return handle
+
+
+def model_labels(entries) -> list[str]:
+    """Folder names, with the parent folder added where two folders share a name."""
+    counts = {}
+    for e in entries:
+        counts[e.name] = counts.get(e.name, 0) + 1
+    return [e.name if counts[e.name] == 1 else f"{e.name} ({e.path.parent})" for e in entries]
+
+
+def require_model() -> Handle:
+    """The model chosen in the sidebar; stops the page with a note when there is none."""
+    handle = st.session_state.get(HANDLE_KEY)
+    if handle is None:
+        st.info("Choose a usable model in the sidebar.")
+        st.stop()
+    return handle
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def card_value(card: dict, get) -> str:
+    """One figure of a card (an extractor of vae_core.evaluate.SUMMARY_ROWS), formatted; MISSING when absent."""
+    try:
+        value = get(card)
+    except (AttributeError, TypeError, KeyError):
+        value = None
+    return MISSING if value is None else _fmt(value)
+
+
+def card_markdown(h: Handle) -> str:
+    """The card as a short text: what the model is, then the figures it has (missing ones left out)."""
+    card = h.card
+    kind = "colour" if h.channels == 3 else "grey"
+    head = (f"**{card.get('dataset', h.config.train.dataset)}** · {card.get('objective', h.config.train.objective)}"
+            f" · β = {_fmt(card.get('beta', h.config.train.beta))} · {_fmt(card.get('steps', '?'))} steps  \n"
+            f"{h.latent_dim} latent dims · {h.image_size}px {kind}")
+    rows = [f"| {label} | {card_value(card, get)} |" for label, get in SUMMARY_ROWS
+            if label not in ("steps", "beta") and card_value(card, get) != MISSING]
+    return head + ("\n\n| figure | value |\n| --- | --- |\n" + "\n".join(rows) if rows else "")
+
+
+def binarize_checkbox(h: Handle) -> None:
+    if h.channels == 1 and h.config.model.likelihood == "bernoulli":
+        st.checkbox("Binarise uploads", value=h.config.train.dataset == "dsprites", key=f"binarize::{h.name}",
+                    help="Threshold uploaded images at 0.5: this model was trained on black-and-white images.")
+
+
+def binarize(h: Handle) -> bool:
+    return bool(st.session_state.get(f"binarize::{h.name}", False))
+
+
+# ---- the Explore point: one slider per dimension, keys z0, z1, ... bound to the URL
+
+def set_point(z, limits: np.ndarray, posterior: dict | None = None) -> None:
+    """Move the Explore sliders to z (clipped, rounded to the slider step); `posterior` describes its source."""
+    z = np.clip(np.asarray(z, dtype=np.float64), -limits, limits)
+    for d, value in enumerate(z):
+        st.session_state[f"z{d}"] = round(round(float(value) / STEP) * STEP, 2)
+    st.session_state["explore_point"] = [st.session_state[f"z{d}"] for d in range(len(z))]
+    st.session_state["explore_posterior"] = posterior
+
+
+def prepare_point(h: Handle, limits: np.ndarray) -> None:
+    """Before the sliders are drawn: start afresh for a new model, apply a point sent from another page, keep
+    every value inside its slider's range."""
+    if st.session_state.get("explore_model") not in (None, h.name):
+        set_point(np.zeros(h.latent_dim), limits)
+    st.session_state["explore_model"] = h.name
+    request = st.session_state.pop("explore_request", None)
+    if request is not None:
+        set_point(request["z"], limits, request.get("posterior"))
+    saved = st.session_state.get("explore_point") or []
+    for d in range(h.latent_dim):
+        value = st.session_state.get(f"z{d}", saved[d] if d < len(saved) else 0.0)
+        st.session_state[f"z{d}"] = float(np.clip(value, -limits[d], limits[d]))
+
+
+def current_point(h: Handle) -> np.ndarray:
+    z = np.array([float(st.session_state.get(f"z{d}", 0.0)) for d in range(h.latent_dim)], dtype=np.float32)
+    st.session_state["explore_point"] = z.tolist()
+    return z
+
+
+def explore_point(h: Handle) -> np.ndarray | None:
+    """The last point shown on Explore for this model, for other pages to start from."""
+    saved = st.session_state.get("explore_point")
+    if st.session_state.get("explore_model") != h.name or not saved or len(saved) != h.latent_dim:
+        return None
+    return np.asarray(saved, dtype=np.float32)
+
+
+def send_to_explore(z, posterior: dict | None = None) -> None:
+    st.session_state["explore_request"] = {"z": np.asarray(z).tolist(), "posterior": posterior}
+    switch_page("views/explore.py")
+
+
+def send_to_interpolate(a: dict, b: dict) -> None:
+    """a, b: {"label": str, "image": (C, H, W)} endpoints from the map."""
+    st.session_state["interp_from_map"] = {"A": a, "B": b}
+    st.session_state["interp_A_src"] = st.session_state["interp_B_src"] = "From the map"
+    switch_page("views/interpolate.py")
+
+
+def switch_page(path: str) -> None:
+    """st.switch_page, keeping the URL-bound widgets: its default clears the query string, which Streamlit
+    refuses while widgets are bound to it; an empty mapping clears it quietly and the bound widgets put their
+    values back on the next run."""
+    st.switch_page(path, query_params={})

@@ -1,0 +1,61 @@
+"""Disentanglement: two models side by side, their traversals, KL per dimension, factor-latent MI, metrics."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, models, state, widgets
+from vae_core.checkpoints import CheckpointError, list_models, model_dirs
+from vae_core.evaluate import SUMMARY_ROWS
+from vae_core.explore import traversal_images
+from vae_core.imaging import image_grid
+from vae_core.latent import traversal_values
+
+st.title("Disentanglement")
+st.markdown("A **β-VAE** weighs the KL term β times: it pays for every nat its code carries, so it keeps few "
+            "dimensions and tends to give each generating factor its own (disentanglement), at the price of "
+            "blurrier reconstructions. A dimension whose KL falls to about zero has **collapsed** to the prior: "
+            "the encoder ignores it and its traversal row does not change. Compare the rows, the KL bars and the "
+            "factor-by-latent mutual information (one dark cell per row is the disentangled ideal).")
+usable = [e for e in list_models() if e.error is None]
+names = state.model_labels(usable)
+if len(names) < 2:
+    st.info("A comparison needs two usable models.")
+    st.stop()
+defaults = [n for n in ("dsprites-vae", "dsprites-beta-vae") if n in names]
+defaults = defaults if len(defaults) == 2 else names[:2]
+handles, cols = [], st.columns(2, gap="large")
+for i, col in enumerate(cols):
+    with col:
+        name = st.selectbox(f"Model {'AB'[i]}", names, index=names.index(defaults[i]), key=f"dis_{i}")
+        try:
+            h = models.open_model(usable[names.index(name)])
+        except CheckpointError as exc:
+            st.error(f"{name} cannot be loaded: {exc}")
+            continue
+        handles.append(h)
+        order, active, kl = models.dims(h)
+        example = models.dataset_example(h, 0)
+        z = widgets.encode_one(h, example, "").z if example is not None else [0.0] * h.latent_dim
+        values = traversal_values(7, "prior", quantile=0.98, latent_dim=h.latent_dim)
+        widgets.show_image(image_grid(traversal_images(h.model, z, values, order), len(order), 7),
+                           "traversals, one row per dimension by KL (±2.3 σ of the prior)", fit=True)
+        if kl is not None:
+            st.plotly_chart(charts.kl_bars(kl, order), key=f"kl_{i}")
+        if (mi := models.mi_matrix(h)) is not None:
+            st.plotly_chart(charts.mi_heatmap(mi[0][:, order], mi[1], [f"z{d}" for d in order],
+                                              "mutual information: factor × latent"), key=f"mi_{i}")
+            st.caption(f"Mutual information {mi[2]}.")
+st.subheader("Metrics from the model cards")
+st.table(pd.DataFrame({h.name: [state.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles},
+                     index=[label for label, _ in SUMMARY_ROWS]))
+st.caption("Missing figures (n/a) come with `python -m vae_core.evaluate <model folder>`.")
+sweep = next((d / "beta_sweep.json" for d in model_dirs() if (d / "beta_sweep.json").is_file()), None)
+if sweep is not None:
+    try:
+        points = [p for p in json.loads(sweep.read_text()) if {"beta", "recon", "mig"} <= set(p)]
+        st.subheader("The β trade-off: reconstruction against disentanglement (MIG)")
+        st.plotly_chart(charts.beta_sweep(points), key="sweep")
+    except (ValueError, TypeError, AttributeError) as exc:
+        st.warning(f"{sweep} cannot be read: {exc}")

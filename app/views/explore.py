@@ -1,0 +1,56 @@
+"""Explore: one slider per latent dimension, ordered by KL; the decoded image follows the sliders."""
+
+import numpy as np
+import streamlit as st
+
+from app import models, state, widgets
+from vae_core.explore import decode, prior_sample
+
+h = state.require_model()
+order, active, kl = models.dims(h)
+limits = models.limits(h)
+dataset, note = models.dataset_for(h)
+st.title("Explore the latent space")
+st.caption("Each slider is one latent dimension, most informative (highest KL) first. Dimensions below 0.01 "
+           "nats are inactive: the encoder ignores them and moving them changes nothing (posterior collapse). "
+           "The point is in the page address: copy it to share this exact picture.")
+for up in widgets.upload_image("Start from your own image", "explore_upload", h):
+    if st.session_state.get("explore_upload_id") != up.file_id:
+        st.session_state["explore_upload_id"] = up.file_id
+        p = widgets.encode_one(h, up.image, up.name)
+        state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label,
+                                      "image": p.image})
+state.prepare_point(h, limits)
+
+
+def from_dataset():
+    p = widgets.encode_one(h, models.dataset_example(h, int(np.random.default_rng().integers(100_000))),
+                           "a dataset example")
+    state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label, "image": p.image})
+
+
+@st.fragment
+def explorer():
+    b = st.columns(3)
+    b[0].button("Reset to the prior mean", on_click=state.set_point, args=(np.zeros(h.latent_dim), limits))
+    b[1].button("Randomise (prior sample)", on_click=lambda: state.set_point(
+        prior_sample(h.latent_dim, np.random.default_rng().integers(2**31)), limits))
+    b[2].button("Dataset example", on_click=from_dataset, disabled=dataset is None, help=note)
+    post = st.session_state.get("explore_posterior")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        if post:
+            st.caption(f"Encoded {post['source']}: under each slider, the posterior mean μ and spread σ of its code.")
+        for d in order:
+            st.slider(widgets.dim_label(d, kl, active[d]), -limits[d], limits[d], step=state.STEP, key=f"z{d}",
+                      bind="query-params", format="%.2f")
+            if post:
+                st.caption(f"μ {post['mu'][d]:+.2f} · σ {post['sigma'][d]:.2f}")
+    z = state.current_point(h)
+    with right:
+        widgets.show_image(decode(h.model, z[None])[0], "decoded image", px=384)
+        if post and post.get("image") is not None:
+            widgets.show_image(post["image"], f"input: {post['source']}", px=128)
+
+
+explorer()

@@ -1,0 +1,59 @@
+"""Latent map: the data's posterior means in 2-D (UMAP or PCA); select points to see their images."""
+
+import numpy as np
+import streamlit as st
+
+from app import charts, models, state, widgets
+from vae_core.projection import encode_means, images_for_rows, place_points
+
+h = state.require_model()
+dataset, note = models.dataset_for(h)
+proj, live = models.map_projection(h)
+st.title("Latent map")
+if (problem := models.projection(h)[1]) is not None:
+    st.warning(f"The shipped projection cannot be used: {problem}")
+if proj is None:
+    st.info(f"No map: this model has no projection.npz and {note}. "
+            "Write one with `python -m vae_core.evaluate <model folder>`.")
+    st.stop()
+if live:
+    st.info(f"This model has no projection.npz: below is a live PCA of {proj.num_points:,} images. UMAP coordinates "
+            "come with `python -m vae_core.evaluate <model folder>`.")
+c1, c2, c3 = st.columns([1, 1, 2])
+kind = c1.radio("Coordinates", ["UMAP", "PCA"] if proj.umap is not None else ["PCA"], horizontal=True)
+varying = [n for k, n in enumerate(proj.factor_names) if len(np.unique(proj.factors[:, k])) > 1]
+colour = c2.selectbox("Colour by", ["none", *varying], index=1 if varying else 0)
+with c3:
+    uploads = widgets.upload_image("Place your own images on the map", "map_upload", h, multiple=True)
+coords = proj.umap if kind == "UMAP" else proj.pca
+placed = None
+if uploads:
+    placed = place_points(encode_means(h.model, np.stack([u.image for u in uploads]))[0], proj.means, coords)
+fig = charts.latent_map(coords, proj, None if colour == "none" else colour, placed, [u.name for u in uploads], kind)
+st.plotly_chart(fig, key="map_chart", selection_mode=("points", "box", "lasso"), on_select=lambda: st.session_state.update(
+    map_selection={**st.session_state["map_chart"]["selection"], "model": h.name}))  # kept when the map redraws
+st.caption("How to read it: nearby points have similar codes. UMAP keeps neighbourhoods, not distances: the gaps "
+           "between clusters, their sizes and their positions mean little. PCA is a linear shadow: distances along "
+           "its two axes are real, but points far apart in the other dimensions can land on top of each other. "
+           + (f"PCA here explains {proj.pca_explained.sum():.0%} of the variance." if kind == "PCA" else ""))
+selection = st.session_state.get("map_selection") or {}
+rows = charts.selected_rows(selection, proj.num_points) if selection.get("model", h.name) == h.name else []
+if not rows:
+    st.caption("Drag a box or a lasso on the map (or click a point) to see the images there.")
+    st.stop()
+st.subheader(f"{len(rows)} selected" + (" (showing 24)" if len(rows) > 24 else ""))
+if dataset is None:
+    st.info(f"The images cannot be shown: {note}.")
+    st.stop()
+shown = rows[:24]
+widgets.show_images(images_for_rows(dataset, proj, shown), [widgets.factor_text(dataset, proj, r, varying) for r in shown],
+                    px=96)
+images = images_for_rows(dataset, proj, rows[:2])
+b1, b2 = st.columns(2)
+if b1.button("Open the first in Explore"):
+    sigma = np.exp(0.5 * proj.logvars[rows[0]])
+    state.send_to_explore(proj.means[rows[0]], {"mu": proj.means[rows[0]], "sigma": sigma,
+                                                "source": f"map point {rows[0]}", "image": images[0]})
+if b2.button("Interpolate between the first two", disabled=len(rows) < 2):
+    state.send_to_interpolate({"label": f"map point {rows[0]}", "image": images[0]},
+                              {"label": f"map point {rows[1]}", "image": images[1]})

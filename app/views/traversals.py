@@ -1,0 +1,52 @@
+"""Traversals: every latent dimension (rows, by KL) swept across a range (columns) from a starting point."""
+
+import numpy as np
+import streamlit as st
+
+from app import models, state, widgets
+from vae_core.explore import traversal_images
+from vae_core.imaging import encode_gif, encode_png, image_grid
+from vae_core.latent import traversal_values
+
+h = state.require_model()
+order, active, kl = models.dims(h)
+st.title("Traversals")
+st.caption("Each row moves one latent dimension from left to right while all the others stay at the starting "
+           "point. In a disentangled model each row changes one thing (position, size, shape...).")
+left, right = st.columns(2, gap="large")
+with left:
+    extra = {"Prior mean": widgets.Picked("the prior mean", None, np.zeros(h.latent_dim, np.float32))}
+    if (explored := state.explore_point(h)) is not None:
+        extra["Explore's point"] = widgets.Picked("the point on Explore", None, explored)
+    start = widgets.pick_image("trav", h, ("Dataset example", "Upload"), extra)
+with right:
+    kind = st.radio("Range", ["prior quantiles", "posterior mean ± k σ", "data range"], horizontal=True)
+    steps = st.slider("Steps", 3, 15, 9)
+    only_active = st.checkbox("Only active dimensions (KL > 0.01 nats)", value=False)
+    quantile = st.slider("Central prior mass", 0.50, 0.99, 0.95, disabled=kind != "prior quantiles")
+    k = st.slider("k (posterior σ)", 0.5, 6.0, 3.0, disabled=kind != "posterior mean ± k σ")
+if start is None:
+    st.info("Upload an image, or choose another starting point.")
+    st.stop()
+means = models.data_means(h)
+if kind.startswith("posterior") and start.logvar is None or kind == "data range" and means is None:
+    st.warning("This range needs an encoded image (posterior) or the model's data (data range); "
+               "showing prior quantiles instead.")
+    kind = "prior quantiles"
+values = traversal_values(steps, kind.split()[0], quantile=quantile, k=k, latent_dim=h.latent_dim,
+                          mu=models.as_tensor(start.z), logvar=models.as_tensor(start.logvar),
+                          data_means=models.as_tensor(means))
+rows = [d for d in order if active[d] or not only_active] or order
+images = traversal_images(h.model, start.z, values, rows)
+st.caption(f"{len(rows)} dimensions × {steps} steps, from {start.label}")
+for r, d in enumerate(rows):
+    label, strip = st.columns([1, 7], vertical_alignment="center")
+    label.markdown(widgets.dim_label(d, kl, active[d]))
+    with strip:
+        widgets.show_image(image_grid(images[r * steps:(r + 1) * steps], 1, steps), px=min(1100, 110 * steps))
+c1, c2 = st.columns(2)  # the files are made when a button is pressed; no rerun (a rerun would race them)
+c1.download_button("Download the grid (PNG)", lambda: encode_png(image_grid(images, len(rows), steps), scale=2),
+                   "traversal.png", "image/png", on_click="ignore")
+c2.download_button("Download as animation (GIF)", lambda: encode_gif(  # frame t: every row at step t
+    np.stack([image_grid(images[t::steps], 1, len(rows)) for t in range(steps)]), scale=2), "traversal.gif",
+    "image/gif", on_click="ignore")

@@ -1,0 +1,89 @@
+"""Model folders for the app and browser tests: tiny models, made in seconds, with a small projection.npz."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vae_core import checkpoints as ckpt
+from vae_core.config import DatasetInfo, ExperimentConfig, ModelConfig, TrainConfig
+from vae_core.data import GROUND_TRUTH, get_dataset
+from vae_core.model import VAE
+from vae_core.projection import write_projection
+
+TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}
+
+
+def tiny_experiment(dataset: str = "dsprites", image_size: int = 64, channels: int = 1, latent_dim: int = 4,
+                    likelihood: str = "bernoulli") -> ExperimentConfig:
+    info = DatasetInfo(dataset)
+    if dataset in GROUND_TRUTH:
+        ds = GROUND_TRUTH[dataset]()
+        info = DatasetInfo(dataset, tuple(ds.factor_names), tuple(ds.factor_sizes))
+    return ExperimentConfig(
+        model=ModelConfig(image_size=image_size, channels=channels, latent_dim=latent_dim, likelihood=likelihood,
+                          **TINY),
+        train=TrainConfig(dataset=dataset, objective="beta-vae", beta=4.0, steps=10, batch_size=8),
+        dataset=info,
+    )
+
+
+def make_model(root: Path, name: str, dataset: str = "dsprites", image_size: int = 64, channels: int = 1,
+               latent_dim: int = 4, projection: int = 300, seed: int = 0) -> Path:
+    """An untrained tiny model folder with a card (per-dimension KL, one dimension collapsed) and, when
+    `projection` > 0 and the dataset fits, a projection.npz of that many points with stand-in UMAP coordinates."""
+    torch.manual_seed(seed)
+    exp = tiny_experiment(dataset, image_size, channels, latent_dim,
+                          "bernoulli" if channels == 1 else "gaussian")
+    model = VAE(exp.model).eval()
+    kl = [round(1.5 / (d + 1), 4) for d in range(latent_dim - 1)] + [0.001]
+    card = {"name": name, "dataset": dataset, "objective": "beta-vae", "beta": 4.0, "steps": 10,
+            "final": {"recon": 100.0, "kl": sum(kl), "kl_per_dim": kl, "active_dims": latent_dim - 1},
+            "metrics": {"mig": {"score": 0.12}, "factor_vae": {"score": 0.5}}}
+    folder = root / name
+    ckpt.save_model(folder, model, exp, card)
+    if projection:
+        data = get_dataset(dataset)
+        if (data.image_size, data.channels) == (image_size, channels):
+            write_projection(folder, model, data, n=projection, seed=seed, with_umap=False)
+            add_fake_umap(folder)
+    return folder
+
+
+def add_fake_umap(folder: Path) -> None:
+    """Stand-in UMAP coordinates (a fixed warp of the PCA ones): the real fit takes tens of seconds."""
+    path = folder / ckpt.PROJECTION_FILE
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    pca = arrays["pca"]
+    arrays["umap"] = np.stack([np.tanh(pca[:, 0]) * 5, pca[:, 1] + 0.3 * pca[:, 0] ** 2], 1).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    ckpt.atomic_write_bytes(path, buf.getvalue())
+
+
+def make_broken(root: Path, name: str = "broken-model") -> Path:
+    """A folder with a config.json that does not validate."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / ckpt.CONFIG_FILE).write_text(json.dumps({"format_version": 1, "model": {"latent_dim": -3}}))
+    return folder
+
+
+def png_bytes(size: int = 40, mode: str = "RGB", seed: int = 0) -> bytes:
+    """A small test image: a bright disc on a dark background."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[:size, :size]
+    rng = np.random.default_rng(seed)
+    cx, cy = rng.uniform(size * 0.3, size * 0.7, 2)
+    disc = ((xx - cx) ** 2 + (yy - cy) ** 2 < (size / 4) ** 2).astype(np.uint8) * 230 + 10
+    rgb = np.stack([disc, disc // 2 + 60, 255 - disc], -1).astype(np.uint8)
+    image = Image.fromarray(rgb, "RGB").convert(mode)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

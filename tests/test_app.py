@@ -1,0 +1,314 @@
+"""The app's pages under streamlit.testing.v1.AppTest, on tiny model folders made by the tests.
+
+Pictures are compared through their bytes: the media storage AppTest uses is wrapped so that each image URL
+maps back to the PNG the page produced.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from vae_core.checkpoints import MODELS_ENV
+from vae_core.projection import load_projection
+
+from .app_fixtures import make_broken, make_model, png_bytes
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+MEDIA: dict[str, bytes] = {}
+
+
+class CapturingStorage(MemoryMediaFileStorage):
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+        file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
+        MEDIA[file_id] = self.get_file(file_id).content
+        return file_id
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    make_model(root, "grey64")  # dsprites, 4 dims (the last collapsed), with projection.npz
+    make_model(root, "faces64", dataset="faces", channels=3, latent_dim=5)
+    make_model(root, "faces64-noproj", dataset="faces", channels=3, latent_dim=5, projection=0)
+    make_model(root, "colour32", dataset="faces", channels=3, image_size=32, latent_dim=3)  # no data fits it
+    make_broken(root)
+    bad = make_model(root, "bad-projection", latent_dim=3, projection=0)
+    (bad / "projection.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    corrupt = make_model(root, "corrupt-weights", latent_dim=3, projection=0)
+    (corrupt / "model.safetensors").write_bytes((corrupt / "model.safetensors").read_bytes()[:500])
+    sweep = [{"beta": b, "recon": 40.0 + 10 * b, "mig": 0.05 * b} for b in (1, 2, 4, 8)]
+    (root / "beta_sweep.json").write_text(json.dumps(sweep))
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_threads():
+    """The app runs torch on one thread; AppTest runs it in this process, so give the other tests theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _env(models_root, monkeypatch):
+    monkeypatch.setenv(MODELS_ENV, str(models_root))
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
+
+
+def open_app(page: str = "explore", model: str = "grey64", query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"model": model, **(query or {})})
+    at.run()
+    if page != "explore":
+        at.switch_page(f"views/{page}.py").run()
+    assert_healthy(at)
+    return at
+
+
+def assert_healthy(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def picture(url: str) -> np.ndarray:
+    """The pixels behind an st.image URL."""
+    return np.asarray(Image.open(io.BytesIO(MEDIA[url.rsplit("/", 1)[-1].split(".")[0]])))
+
+
+def image_urls(at: AppTest) -> list[str]:
+    return [url for image in at.image for url in image.value]
+
+
+def slider(at: AppTest, key: str):
+    return next(s for s in at.slider if s.key == key)
+
+
+def test_broken_model_listed_as_unavailable_and_others_usable():
+    at = open_app()
+    warnings = [w.value for w in at.sidebar.warning]
+    assert any("broken-model" in w and "unavailable" in w and "latent_dim" in w for w in warnings)
+    assert "broken-model" not in at.sidebar.selectbox(key="model").options
+    assert at.sidebar.selectbox(key="model").value == "grey64"
+    assert "dsprites" in at.sidebar.markdown[0].value and "MIG" in at.sidebar.markdown[0].value
+
+
+def test_model_whose_weights_fail_to_load_says_why():
+    at = open_app(model="corrupt-weights")
+    assert "corrupt-weights" in at.sidebar.error[0].value and "truncated" in at.sidebar.error[0].value
+    assert "Choose a usable model" in at.info[0].value
+    at.sidebar.selectbox(key="model").set_value("grey64").run()  # the others stay usable
+    assert_healthy(at)
+    assert not at.sidebar.error and len(at.slider) == 4
+
+
+@pytest.mark.parametrize("model, shape", [("grey64", (384, 384)), ("faces64", (384, 384, 3)),
+                                          ("colour32", (384, 384, 3))])
+def test_explore_slider_moves_the_decoded_image(model, shape):
+    at = open_app(model=model)
+    labels = [s.label for s in at.slider]
+    assert labels[0].startswith("z0 · 1.50 nats") and "inactive" in labels[-1]  # ordered by KL, collapse shown
+    before = picture(at.image[0].value[0])
+    assert before.shape == shape  # enlarged with whole nearest-neighbour pixels
+    slider(at, "z0").set_value(2.5).run()
+    assert_healthy(at)
+    after = picture(at.image[0].value[0])
+    assert after.shape == shape and not np.array_equal(before, after)
+    assert at.query_params["z0"] == "2.5"  # the point is in the URL
+
+
+def test_explore_opens_a_shared_link_at_its_point():
+    at = open_app(query={"z1": "-1.5", "z2": "0.75"})
+    assert slider(at, "z1").value == -1.5 and slider(at, "z2").value == 0.75 and slider(at, "z0").value == 0.0
+
+
+def test_explore_buttons_and_upload_set_the_point():
+    at = open_app()
+    at.button[1].click().run()  # randomise
+    assert_healthy(at)
+    assert any(s.value != 0 for s in at.slider)
+    at.button[0].click().run()  # reset
+    assert all(s.value == 0 for s in at.slider)
+    at.button[2].click().run()  # a dataset example: its posterior is shown under each slider
+    assert_healthy(at)
+    captions = [c.value for c in at.caption]
+    assert any("Encoded a dataset example" in c for c in captions) and sum(c.startswith("μ ") for c in captions) == 4
+    at.file_uploader[0].set_value(("disc.png", png_bytes(), "image/png")).run()
+    assert_healthy(at)
+    assert any("Encoded disc.png" in c.value for c in at.caption)
+    assert len(image_urls(at)) == 2  # the decoded image and the input as the model sees it
+
+
+BAD_UPLOADS = {
+    "text": (b"this is not an image", "not a readable image"),
+    "truncated": (png_bytes(64)[:60], "not a readable image"),
+    "empty": (b"", "empty"),
+    "too many bytes": (b"\x89PNG" + bytes(21 * 1024 * 1024), "limit is"),
+}
+
+
+def _odd_image(mode: str, frames: int = 1) -> bytes:
+    rgb = Image.open(io.BytesIO(png_bytes(48)))
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257)  # 16-bit grey
+    else:
+        image = rgb.convert(mode)
+    buf = io.BytesIO()
+    if frames > 1:
+        image.save(buf, format="GIF", save_all=True, append_images=[image.rotate(90)] * (frames - 1))
+    else:
+        image.save(buf, format="TIFF" if mode == "CMYK" else "PNG")
+    return buf.getvalue()
+
+
+def _huge_header() -> bytes:
+    buf = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buf, format="PNG")  # 81 million pixels in a small file
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", [*BAD_UPLOADS, "huge"])
+def test_bad_uploads_show_their_message_and_the_page_keeps_working(kind):
+    data, message = BAD_UPLOADS.get(kind) or (_huge_header(), "million pixels")
+    at = open_app("reconstruct")
+    at.radio(key="recon_src").set_value("Upload").run()
+    at.file_uploader[0].set_value((f"{kind}.png", data, "image/png")).run()
+    assert_healthy(at)
+    assert len(at.error) == 1 and message in at.error[0].value
+    at.radio(key="recon_src").set_value("Dataset example").run()  # the page still works
+    assert_healthy(at)
+    assert not at.error and "%" in at.subheader[0].value
+
+
+@pytest.mark.parametrize("mode, frames", [("RGBA", 1), ("P", 1), ("I;16", 1), ("CMYK", 1), ("L", 3)])
+def test_odd_but_valid_images_are_accepted(mode, frames):
+    at = open_app("reconstruct", model="faces64")
+    at.radio(key="recon_src").set_value("Upload").run()
+    at.file_uploader[0].set_value(("odd.img", _odd_image(mode, frames), "image/png")).run()
+    assert_healthy(at)
+    assert not at.error and len(image_urls(at)) == 2 and "%" in at.subheader[0].value
+
+
+def test_traversal_grid_has_a_row_per_dimension_and_a_column_per_step():
+    at = open_app("traversals")
+    next(s for s in at.slider if s.label == "Steps").set_value(5).run()
+    assert_healthy(at)
+    rows = image_urls(at)
+    assert len(rows) == 4 and "4 dimensions × 5 steps" in " ".join(c.value for c in at.caption)
+    strip = picture(rows[0])
+    scale = strip.shape[0] // 64
+    assert strip.shape[:2] == (64 * scale, (5 * 66 - 2) * scale)  # 5 images with 2-pixel gaps, enlarged
+    assert len(at.get("download_button")) == 2
+    next(s for s in at.checkbox if s.label.startswith("Only active")).check().run()
+    assert len(image_urls(at)) == 3  # the collapsed dimension is left out
+
+
+def test_traversal_ranges_from_an_encoded_image():
+    at = open_app("traversals", model="faces64")
+    at.radio(key="trav_src").set_value("Dataset example").run()
+    for kind in ("posterior mean ± k σ", "data range"):
+        next(r for r in at.radio if r.label == "Range").set_value(kind).run()
+        assert_healthy(at)
+        assert not at.main.warning and len(image_urls(at)) == 5
+
+
+def _frames_and_reconstructions(at: AppTest, steps: int):
+    """Both reconstructions and the first and last frames of the path, at 64x64."""
+    urls = image_urls(at)
+    recon_a, recon_b, strip = picture(urls[1]), picture(urls[3]), picture(urls[4])
+    ka, ks = recon_a.shape[0] // 64, strip.shape[0] // 64
+    assert strip.shape[1] == (steps * 66 - 2) * ks  # the path: `steps` frames with 2-pixel gaps
+    last = (steps - 1) * 66 * ks
+    return recon_a[::ka, ::ka], recon_b[::ka, ::ka], strip[::ks, :64 * ks:ks], strip[::ks, last:last + 64 * ks:ks]
+
+
+@pytest.mark.parametrize("method", ["linear", "spherical"])
+def test_interpolation_path_starts_and_ends_at_the_reconstructions(method):
+    at = open_app("interpolate")
+    for side, seed in (("A", 0), ("B", 1)):
+        at.radio(key=f"interp_{side}_src").set_value("Upload").run()
+        at.file_uploader(key=f"interp_{side}_upload").set_value((f"{side}.png", png_bytes(seed=seed), "image/png"))
+    at.run()
+    next(r for r in at.radio if r.label == "Interpolation").set_value(method).run()
+    next(s for s in at.slider if s.label == "Steps").set_value(6).run()
+    assert_healthy(at)
+    recon_a, recon_b, first, last = _frames_and_reconstructions(at, 6)
+    np.testing.assert_array_equal(first, recon_a)
+    np.testing.assert_array_equal(last, recon_b)
+    assert not np.array_equal(recon_a, recon_b)
+    assert len(at.get("download_button")) == 2
+
+
+def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
+    at = open_app("latent_map")
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert '"customdata"' in spec and "UMAP" in spec
+    at.session_state["map_selection"] = {"points": [{"customdata": 3}, {"customdata": [7]}, {"customdata": -1}]}
+    at.run()
+    assert_healthy(at)
+    assert len(image_urls(at)) == 2 and "posX" in at.image[0].captions[0]
+    next(b for b in at.button if b.label.startswith("Open the first")).click().run()
+    assert_healthy(at)
+    means = load_projection(models_root / "grey64").means
+    assert slider(at, "z0").value == pytest.approx(round(means[3, 0] / 0.05) * 0.05, abs=1e-6)
+    at.switch_page("views/latent_map.py").run()
+    next(b for b in at.button if b.label.startswith("Interpolate")).click().run()
+    assert_healthy(at)
+    assert at.radio(key="interp_A_src").value == "From the map"
+    assert [s.value for s in at.subheader][-1] == "From map point 3 to map point 7"
+
+
+def test_uploads_are_placed_on_the_map():
+    at = open_app("latent_map")
+    at.file_uploader[0].set_value([("a.png", png_bytes(seed=1), "image/png"), ("b.txt", b"no", "text/plain")]).run()
+    assert_healthy(at)
+    assert "your images" in at.get("plotly_chart")[0].proto.spec and "a.png" in at.get("plotly_chart")[0].proto.spec
+    assert len(at.error) == 1 and "b.txt" in at.error[0].value
+
+
+def test_broken_projection_is_reported_and_replaced_by_a_live_pca():
+    at = open_app("latent_map", model="bad-projection")
+    warning = at.main.warning[0].value
+    assert "projection.npz" in warning and "not a readable projection" in warning
+    assert "live PCA" in at.info[0].value and at.get("plotly_chart")
+
+
+def test_map_without_projection_is_a_live_pca():
+    at = open_app("latent_map", model="faces64-noproj")
+    assert "live PCA of 2,000 images" in at.info[0].value and "vae_core.evaluate" in at.info[0].value
+    assert at.radio[0].options == ["PCA"]
+    at = open_app("latent_map", model="colour32")
+    assert "No map" in at.info[0].value
+
+
+def test_disentanglement_compares_two_models():
+    at = open_app("disentanglement")
+    at.selectbox(key="dis_0").set_value("grey64")
+    at.selectbox(key="dis_1").set_value("faces64").run()
+    assert_healthy(at)
+    assert len(image_urls(at)) == 2 and len(at.get("plotly_chart")) == 5  # KL bars and MI for each, the sweep
+    assert json.loads(at.get("plotly_chart")[-1].proto.spec)["data"][0]["text"][-1] == "β=8"
+    table = at.table[0].value
+    assert list(table.columns) == ["grey64", "faces64"] and table.loc["MIG", "grey64"] == "0.12"
+
+
+def test_reconstruct_places_an_example_in_the_error_distribution():
+    at = open_app("reconstruct", model="faces64")
+    assert at.radio(key="recon_src").value == "Dataset example"
+    assert [m.label for m in at.metric] == ["reconstruction", "KL", "−ELBO"]
+    assert all(m.value.endswith(" nats") for m in at.metric)
+    assert "% of 2,000 training images" in at.subheader[0].value
+
+
+@pytest.mark.parametrize("page", ["explore", "traversals", "interpolate", "latent_map", "disentanglement",
+                                  "reconstruct"])
+def test_every_page_works_for_a_model_without_data(page):
+    at = open_app(page, model="colour32")
+    assert not at.error

@@ -1,0 +1,79 @@
+"""vae_core.explore: the model maths behind the app's pages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vae_core.data import DSprites
+from vae_core.explore import (
+    decode,
+    dim_order,
+    elbo_terms,
+    percentile_rank,
+    prior_sample,
+    slider_limits,
+    traversal_images,
+    upscale_factor,
+)
+from vae_core.latent import traversal_values
+from vae_core.model import VAE
+from vae_core.objectives import gaussian_kl_per_dim, reconstruction_nll
+
+from .helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return VAE(tiny_config().model).eval()
+
+
+def test_elbo_terms_match_the_objectives(model):
+    images = DSprites().sample(5, np.random.default_rng(0))[0]
+    terms = elbo_terms(model, images, batch_size=2)  # batches join up
+    x = torch.from_numpy(images)
+    mu, logvar = model.encode(x)
+    expected = reconstruction_nll(model.decode(mu), x, "bernoulli").detach().numpy()
+    np.testing.assert_allclose(terms["recon"], expected, rtol=1e-5)
+    np.testing.assert_allclose(terms["kl"], gaussian_kl_per_dim(mu, logvar).sum(1).detach().numpy(), rtol=1e-5)
+    assert terms["reconstruction"].shape == images.shape and terms["mu"].shape == (5, 4)
+    assert not any(p.grad is not None for p in model.parameters())
+
+
+def test_decode_and_traversal_images(model):
+    z = prior_sample(4, seed=3)
+    np.testing.assert_array_equal(z, prior_sample(4, seed=3))
+    assert decode(model, z).shape == (1, 1, 64, 64)
+    values = traversal_values(3, "prior", latent_dim=4)
+    grid = traversal_images(model, z, values, [2, 0])
+    assert grid.shape == (6, 1, 64, 64)
+    moved = z.copy()
+    moved[0] = values[0, 2].item()
+    np.testing.assert_allclose(grid[5], decode(model, moved)[0], atol=1e-6)  # row 2 sweeps z0, last step
+
+
+def test_percentile_rank():
+    ref = np.arange(100.0)
+    assert percentile_rank(49.5, ref) == 50.0
+    assert percentile_rank(1000, ref) == 100.0 and percentile_rank(-1, ref) == 0.0
+    assert percentile_rank(10.0, ref) == pytest.approx(10.5)  # ties count half
+    assert np.isnan(percentile_rank(1.0, np.array([])))
+
+
+def test_slider_limits_hold_the_data():
+    assert list(slider_limits(None, 3)) == [4.0, 4.0, 4.0]
+    limits = slider_limits(np.array([[0.5, -7.2], [1.0, 2.0]]), 2)
+    assert limits[0] == 4.0 and limits[1] >= 7.2 and limits[1] == int(limits[1])
+
+
+def test_dim_order_by_kl():
+    order, active = dim_order(np.array([0.5, 0.001, 2.0]), 3)
+    assert order == [2, 0, 1] and list(active) == [True, False, True]
+    order, active = dim_order(None, 2)
+    assert order == [0, 1] and active.all()
+
+
+def test_upscale_factor():
+    assert upscale_factor(64, 384) == 6 and upscale_factor(32, 384) == 12 and upscale_factor(500, 100) == 1

@@ -1,0 +1,106 @@
+"""What the explorer computes with a model: decoding batches, per-image ELBO terms, slider ranges and order.
+
+Functions of numpy arrays and a `VAE`, no UI: the app's pages call them, and tests/test_explore.py checks them
+without a browser.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from vae_core.latent import active_dims, rank_dims_by_kl, traverse
+from vae_core.objectives import gaussian_kl_per_dim, reconstruction_nll
+
+SLIDER_FLOOR = 4.0  # prior +-4 sigma holds all but 6e-5 of N(0, 1)
+
+
+@torch.inference_mode()
+def decode(model, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Decoded images (B, C, H, W) in [0, 1] for latents z: (B, latent_dim)."""
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    device = next(model.parameters()).device
+    out = [model.decode_image(torch.from_numpy(z[i: i + batch_size]).to(device)).cpu().numpy()
+           for i in range(0, len(z), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.config.channels, model.config.image_size,
+                                                     model.config.image_size), np.float32)
+
+
+@torch.inference_mode()
+def elbo_terms(model, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Per-image ELBO terms with z at the posterior mean (deterministic, so a score does not flicker).
+
+    Args:
+        images: (B, C, H, W) in [0, 1].
+
+    Returns:
+        dict of recon (B,) nats, kl (B,) nats, kl_per_dim (B, D), mu and logvar (B, D), and
+        reconstruction (B, C, H, W) in [0, 1].
+    """
+    device = next(model.parameters()).device
+    cfg = model.config
+    parts: dict[str, list] = {k: [] for k in ("recon", "kl", "kl_per_dim", "mu", "logvar", "reconstruction")}
+    for start in range(0, len(images), batch_size):
+        x = torch.as_tensor(np.ascontiguousarray(images[start: start + batch_size]), dtype=torch.float32).to(device)
+        mu, logvar = model.encode(x)
+        logits = model.decode(mu)
+        kl = gaussian_kl_per_dim(mu, logvar)
+        parts["recon"].append(reconstruction_nll(logits, x, cfg.likelihood, cfg.gaussian_std))
+        parts["kl"].append(kl.sum(1))
+        parts["kl_per_dim"].append(kl)
+        parts["mu"].append(mu)
+        parts["logvar"].append(logvar)
+        parts["reconstruction"].append(torch.sigmoid(logits))
+    return {k: torch.cat(v).float().cpu().numpy() for k, v in parts.items()} if parts["mu"] else {}
+
+
+def percentile_rank(value: float, reference: np.ndarray) -> float:
+    """The percentage of `reference` below `value` (ties count half): 0 to 100."""
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.size == 0:
+        return float("nan")
+    return float(100.0 * ((ref < value).mean() + 0.5 * (ref == value).mean()))
+
+
+def slider_limits(means: np.ndarray | None, latent_dim: int, floor: float = SLIDER_FLOOR) -> np.ndarray:
+    """A symmetric slider range per dimension: +-floor, widened to hold every posterior mean of the data.
+
+    Returns:
+        (latent_dim,) positive limits, whole numbers.
+    """
+    limits = np.full(latent_dim, floor)
+    if means is not None and len(means):
+        widest = np.abs(np.asarray(means, dtype=np.float64)).max(0)
+        limits = np.maximum(limits, np.ceil(np.nan_to_num(widest, posinf=floor) * 1.05))
+    return limits
+
+
+def dim_order(kl_per_dim: np.ndarray | None, latent_dim: int, threshold: float = 0.01) -> tuple[list[int], np.ndarray]:
+    """Dimensions by KL (highest first) and which are active; index order and all active when KL is unknown."""
+    if kl_per_dim is None:
+        return list(range(latent_dim)), np.ones(latent_dim, bool)
+    kl = torch.as_tensor(np.asarray(kl_per_dim, dtype=np.float32))
+    return rank_dims_by_kl(kl), active_dims(kl, threshold).numpy()
+
+
+def prior_sample(latent_dim: int, seed: int) -> np.ndarray:
+    """One draw from N(0, I), reproducible from its seed: (latent_dim,)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.randn(latent_dim, generator=gen).numpy()
+
+
+def upscale_factor(image_size: int, target_px: int) -> int:
+    """The whole-number nearest-neighbour scale that brings an image closest to target_px wide (at least 1)."""
+    return max(1, math.floor(target_px / image_size + 0.5))
+
+
+def traversal_images(model, z: np.ndarray, values, dims: list[int]) -> np.ndarray:
+    """Decoded traversal grid: (len(dims) * num_steps, C, H, W), row r sweeping dims[r].
+
+    Args:
+        z: (latent_dim,) the starting point; values: (latent_dim, num_steps) from `traversal_values`.
+    """
+    grid = traverse(torch.as_tensor(np.asarray(z, dtype=np.float32)), torch.as_tensor(values).float(), dims)
+    return decode(model, grid.numpy())

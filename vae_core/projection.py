@@ -1,0 +1,326 @@
+"""2-D maps of a latent space: PCA, UMAP, placing new points on a shipped map, and `projection.npz`.
+
+UMAP is slow the first time it runs in a process (numba compiles it: 35 to 45 s on a 2-core machine, and again
+for the first `transform`), so it is fitted offline, when a model is evaluated, and its coordinates ship in the
+model folder. A new point (an upload) is placed at the distance-weighted average of its nearest neighbours'
+coordinates in latent space, which is UMAP's own starting guess for `transform` and instant. PCA of 10,000
+points takes milliseconds and is computed live.
+
+`projection.npz` holds the posterior means (and log-variances) of a fixed sample of the model's data, the
+sample's factors (or labels), and its UMAP and PCA coordinates. It is written atomically and read with
+`allow_pickle=False`: names are stored as fixed-width unicode arrays, never as Python objects.
+
+This module imports neither streamlit nor plotly, and imports umap only inside `fit_umap`.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoints as ckpt
+
+FORMAT_VERSION = 1
+MAX_PROJECTION_BYTES = 500_000_000
+REQUIRED_KEYS = ("means", "logvars", "factors", "factor_names", "pca", "index", "seed")
+
+
+@dataclass
+class Projection:
+    """The contents of a model folder's projection.npz.
+
+    Attributes:
+        means, logvars: (N, latent_dim) float32 posterior parameters of the sample.
+        factors: (N, F) int64 ground-truth factor classes, or (N, 1) labels, or (N, 0) when the data has neither.
+        factor_names: F names (("label",) for labelled data).
+        label_names: class names of labelled data (empty otherwise).
+        umap: (N, 2) float32 UMAP coordinates, or None when the file was written without them.
+        pca: (N, 2) float32 PCA coordinates of the means.
+        pca_explained: (2,) the fraction of the means' variance each PCA axis explains.
+        index: (N,) int64 the images' flat indices in their dataset.
+        seed: the seed the sample was drawn with.
+    """
+
+    means: np.ndarray
+    logvars: np.ndarray
+    factors: np.ndarray
+    factor_names: tuple[str, ...]
+    label_names: tuple[str, ...]
+    umap: np.ndarray | None
+    pca: np.ndarray
+    pca_explained: np.ndarray
+    index: np.ndarray
+    seed: int
+
+    @property
+    def num_points(self) -> int:
+        return int(self.means.shape[0])
+
+
+@torch.inference_mode()
+def encode_means(model, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior parameters of many images, in batches, without gradients.
+
+    Args:
+        model: a `VAE` (left unchanged; call it in eval mode).
+        images: (N, C, H, W) float32 in [0, 1].
+
+    Returns:
+        means, logvars: each (N, latent_dim) float32.
+    """
+    device = next(model.parameters()).device
+    mus, logvars = [], []
+    for start in range(0, len(images), batch_size):
+        x = torch.as_tensor(np.ascontiguousarray(images[start: start + batch_size]), dtype=torch.float32)
+        mu, logvar = model.encode(x.to(device))
+        mus.append(mu.float().cpu().numpy())
+        logvars.append(logvar.float().cpu().numpy())
+    if not mus:
+        d = model.latent_dim
+        return np.zeros((0, d), np.float32), np.zeros((0, d), np.float32)
+    return np.concatenate(mus), np.concatenate(logvars)
+
+
+def sample_dataset(dataset, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
+    """A fixed sample of a dataset with its factors (or labels) and flat indices.
+
+    Ground-truth datasets (with `images_from_factors`) give their factor classes; datasets of images in memory
+    (MNIST, folders) give their labels as one factor named "label", or no factor when unlabelled.
+
+    Returns:
+        images (n, C, H, W) float32, factors (n, F) int64, factor_names (F,), index (n,) int64.
+    """
+    rng = np.random.default_rng(seed)
+    if hasattr(dataset, "images_from_factors"):
+        factors = dataset.sample_factors(n, rng)
+        return (dataset.images_from_factors(factors), factors.astype(np.int64), tuple(dataset.factor_names),
+                dataset.factors_to_index(factors).astype(np.int64))
+    index = rng.integers(0, dataset.num_images, n).astype(np.int64)  # what ArrayDataset.sample draws
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        return dataset.images[index], np.zeros((n, 0), np.int64), (), index
+    return dataset.images[index], np.asarray(labels)[index].astype(np.int64)[:, None], ("label",), index
+
+
+def images_for_rows(dataset, projection: Projection, rows) -> np.ndarray:
+    """The images of some rows of a projection, rendered again from their factors or read by index.
+
+    Returns:
+        (len(rows), C, H, W) float32 in [0, 1].
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if hasattr(dataset, "images_from_factors") and projection.factors.shape[1] == len(dataset.factor_sizes):
+        return dataset.images_from_factors(projection.factors[rows])
+    return np.asarray(dataset.images[projection.index[rows]], dtype=np.float32)
+
+
+def pca_2d(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first two principal components of a set of latents.
+
+    Args:
+        latents: (N, D) points; D may be 1 (the second axis is then all zeros).
+
+    Returns:
+        coords: (N, 2) float32; explained: (2,) fraction of the variance each axis explains.
+    """
+    x = np.asarray(latents, dtype=np.float64)
+    n, d = x.shape
+    coords = np.zeros((n, 2), np.float32)
+    explained = np.zeros(2)
+    k = min(2, d, n)
+    if k == 0 or n < 2:
+        return coords, explained
+    centred = x - x.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    axes = vt[:k] * np.where(vt[:k][np.arange(k), np.abs(vt[:k]).argmax(1)] < 0, -1.0, 1.0)[:, None]
+    coords[:, :k] = centred @ axes.T  # sign fixed so the largest loading of each axis is positive
+    total = (s ** 2).sum()
+    if total > 0:
+        explained[:k] = s[:k] ** 2 / total
+    return coords, explained
+
+
+def fit_umap(latents: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """UMAP coordinates of a set of latents, for offline use (tens of seconds the first time in a process).
+
+    Args:
+        latents: (N, D) points, N >= 3.
+        seed: fixes the layout (and makes UMAP single-threaded).
+
+    Returns:
+        (N, 2) float32.
+    """
+    import umap  # deliberately lazy: importing umap compiles numba code
+
+    x = np.asarray(latents, dtype=np.float32)
+    if x.shape[0] < 3:
+        raise ValueError(f"UMAP needs at least 3 points, got {x.shape[0]}")
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, x.shape[0] - 1), min_dist=min_dist,
+                        random_state=seed, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)  # seeded runs use 1 thread
+        return reducer.fit_transform(x).astype(np.float32)
+
+
+def place_points(new_latents: np.ndarray, ref_latents: np.ndarray, ref_coords: np.ndarray, k: int = 10) -> np.ndarray:
+    """Place new latents on an existing 2-D map without refitting it (instant).
+
+    Each new point goes to the average of the map coordinates of its k nearest reference latents, weighted by
+    inverse distance: UMAP's own initial guess for `transform`. A point equal to a reference point lands on it.
+
+    Args:
+        new_latents: (M, D); ref_latents: (N, D); ref_coords: (N, 2) the map of ref_latents.
+
+    Returns:
+        (M, 2) float32.
+    """
+    new = np.atleast_2d(np.asarray(new_latents, dtype=np.float64))
+    ref = np.asarray(ref_latents, dtype=np.float64)
+    coords = np.asarray(ref_coords, dtype=np.float64)
+    if ref.shape[0] == 0:
+        raise ValueError("place_points needs at least one reference point")
+    if new.shape[1] != ref.shape[1]:
+        raise ValueError(f"new latents have {new.shape[1]} dimensions, the map's have {ref.shape[1]}")
+    k = max(1, min(k, ref.shape[0]))
+    # squared distances through |a|^2 - 2ab + |b|^2: (M, N) without an (M, N, D) temporary
+    d2 = (new ** 2).sum(1)[:, None] - 2 * new @ ref.T + (ref ** 2).sum(1)[None, :]
+    dist = np.sqrt(np.maximum(d2, 0.0))
+    nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]  # (M, k)
+    near_dist = np.take_along_axis(dist, nearest, axis=1)
+    weights = 1.0 / np.maximum(near_dist, 1e-12)
+    exact = near_dist <= 1e-9
+    weights = np.where(exact.any(1, keepdims=True), exact.astype(np.float64), weights)
+    weights /= weights.sum(1, keepdims=True)
+    return (weights[:, :, None] * coords[nearest]).sum(1).astype(np.float32)
+
+
+def mutual_information_matrix(means: np.ndarray, factors: np.ndarray, bins: int = 20,
+                              normalize: bool = False) -> np.ndarray:
+    """Mutual information (nats) between each factor and each latent, as MIG computes it (`vae_core.metrics`).
+
+    Args:
+        means: (N, D) posterior means; factors: (N, F) integer classes.
+        normalize: divide each factor's row by that factor's entropy, so 1 means "this dimension determines
+            the factor" (a factor with a single value gets 0).
+
+    Returns:
+        (F, D) in nats (or fractions of each factor's entropy when normalized).
+    """
+    from .metrics import factor_entropies
+    from .metrics import mutual_information_matrix as discrete_mi
+
+    means = np.asarray(means, dtype=np.float64)
+    factors = np.asarray(factors, dtype=np.int64)
+    if factors.ndim != 2 or factors.shape[0] != means.shape[0]:
+        raise ValueError(f"factors must be (N, F) with N = {means.shape[0]}; got {factors.shape}")
+    if means.shape[0] == 0:
+        return np.zeros((factors.shape[1], means.shape[1]))
+    mi = np.maximum(discrete_mi(means, factors, bins), 0.0)
+    if normalize:
+        entropies = factor_entropies(factors)
+        mi = np.where(entropies[:, None] > 0, mi / np.where(entropies > 0, entropies, 1.0)[:, None], 0.0)
+    return mi
+
+
+def write_projection(folder: str | Path, model, dataset, n: int = 10_000, seed: int = 0,
+                     with_umap: bool = True) -> Projection:
+    """Encode a fixed sample of the dataset and write `projection.npz` into a model folder, atomically.
+
+    Args:
+        folder: the model folder.
+        model: the folder's `VAE`, in eval mode.
+        dataset: the model's dataset (`vae_core.data.get_dataset`).
+        n: sample size; seed: the sample's seed (and UMAP's).
+        with_umap: fit UMAP (slow the first time in a process); without it the file holds PCA only.
+
+    Returns:
+        The `Projection` written.
+    """
+    images, factors, factor_names, index = sample_dataset(dataset, n, seed)
+    means, logvars = encode_means(model, images)
+    pca, explained = pca_2d(means)
+    arrays = {
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "means": means.astype(np.float32),
+        "logvars": logvars.astype(np.float32),
+        "factors": factors.astype(np.int64),
+        "factor_names": np.array(factor_names, dtype="<U64").reshape(-1),
+        "label_names": np.array(tuple(getattr(dataset, "label_names", ()) or ()), dtype="<U64").reshape(-1),
+        "pca": pca,
+        "pca_explained": explained,
+        "index": index,
+        "seed": np.array(seed, dtype=np.int64),
+    }
+    if with_umap:
+        arrays["umap"] = fit_umap(means, seed=seed)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    ckpt.atomic_write_bytes(Path(folder) / ckpt.PROJECTION_FILE, buf.getvalue())
+    return load_projection(folder)
+
+
+def _array(data, name: str, path: Path, kind: str, ndim: int) -> np.ndarray:
+    arr = data[name]
+    if arr.dtype.kind not in kind or arr.ndim != ndim:
+        raise ckpt.CheckpointError(f"{path}: '{name}' has dtype {arr.dtype} and {arr.ndim} dimensions; "
+                                   f"expected a {ndim}-dimensional {'number' if 'f' in kind else 'integer'} array")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ckpt.CheckpointError(f"{path}: '{name}' holds NaN or infinite values")
+    return arr
+
+
+def load_projection(folder: str | Path, latent_dim: int | None = None) -> Projection:
+    """Read and validate a model folder's projection.npz (no pickle).
+
+    Args:
+        latent_dim: when given, the means must have this many dimensions.
+
+    Raises:
+        CheckpointError: naming the file and the problem (missing, unreadable, wrong keys, shapes or dtypes).
+    """
+    path = ckpt.safe_file(Path(folder), ckpt.PROJECTION_FILE, MAX_PROJECTION_BYTES)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in REQUIRED_KEYS if k not in data.files]
+            if missing:
+                raise ckpt.CheckpointError(f"{path}: missing arrays {missing}")
+            means = _array(data, "means", path, "f", 2).astype(np.float32)
+            logvars = _array(data, "logvars", path, "f", 2).astype(np.float32)
+            factors = _array(data, "factors", path, "iu", 2).astype(np.int64)
+            pca = _array(data, "pca", path, "f", 2).astype(np.float32)
+            index = _array(data, "index", path, "iu", 1).astype(np.int64)
+            umap = _array(data, "umap", path, "f", 2).astype(np.float32) if "umap" in data.files else None
+            explained = data["pca_explained"].astype(np.float64) if "pca_explained" in data.files else np.zeros(2)
+            names = data["factor_names"]
+            labels = data["label_names"] if "label_names" in data.files else np.zeros(0, "<U1")
+            if names.dtype.kind != "U" or labels.dtype.kind != "U":
+                raise ckpt.CheckpointError(f"{path}: factor_names and label_names must be unicode arrays")
+            seed = int(data["seed"])
+    except ckpt.CheckpointError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ckpt.CheckpointError(f"{path}: not a readable projection file ({exc})") from None
+    n = means.shape[0]
+    problems = []
+    if logvars.shape != means.shape:
+        problems.append(f"logvars {logvars.shape} differ from means {means.shape}")
+    if latent_dim is not None and means.shape[1] != latent_dim:
+        problems.append(f"means have {means.shape[1]} dimensions, the model has {latent_dim}")
+    for name, arr in (("factors", factors), ("pca", pca), ("index", index), ("umap", umap)):
+        if arr is not None and arr.shape[0] != n:
+            problems.append(f"{name} has {arr.shape[0]} rows, means have {n}")
+    for name, arr in (("pca", pca), ("umap", umap)):
+        if arr is not None and arr.shape[1] != 2:
+            problems.append(f"{name} must have 2 columns, has {arr.shape[1]}")
+    if len(names) != factors.shape[1]:
+        problems.append(f"{len(names)} factor names for {factors.shape[1]} factor columns")
+    if problems:
+        raise ckpt.CheckpointError(f"{path}: " + "; ".join(problems))
+    return Projection(means, logvars, factors, tuple(str(s) for s in names), tuple(str(s) for s in labels), umap,
+                      pca, explained, index, seed)
