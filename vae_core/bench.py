@@ -67,33 +67,30 @@ def training_ratio(steps: int = 150, rounds: int = 2) -> tuple[float, float, flo
     return max(ours), max(bare), max(ours) / max(bare)
 
 
-@torch.inference_mode()
+def _decode_times_ms(num_latents: int, repeats: int, warmup: int) -> list[float]:
+    """Milliseconds per decode of a batch of `num_latents` latents, with the standard 64x64 decoder."""
+    model = VAE(ModelConfig()).eval()
+    z = torch.randn(num_latents, model.latent_dim)
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model.decode_image(z)
+        for _ in range(repeats):
+            began = time.perf_counter()
+            model.decode_image(z)
+            times.append((time.perf_counter() - began) * 1e3)
+    return times
+
+
 def decode_latency(repeats: int = 300) -> tuple[float, float]:
     """(p50, p95) milliseconds to decode one 64x64 image."""
-    model = VAE(ModelConfig()).eval()
-    z = torch.randn(1, model.latent_dim)
-    for _ in range(20):
-        model.decode_image(z)
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        model.decode_image(z)
-        times.append((time.perf_counter() - began) * 1e3)
+    times = _decode_times_ms(1, repeats, warmup=20)
     return float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 
-@torch.inference_mode()
 def traversal_grid_ms(rows: int = 10, cols: int = 11, repeats: int = 20) -> float:
     """Median milliseconds to decode a rows x cols traversal grid in one batch."""
-    model = VAE(ModelConfig()).eval()
-    z = torch.randn(rows * cols, model.latent_dim)
-    model.decode_image(z)
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        model.decode_image(z)
-        times.append((time.perf_counter() - began) * 1e3)
-    return float(np.median(times))
+    return float(np.median(_decode_times_ms(rows * cols, repeats, warmup=1)))
 
 
 def metric_suite_seconds() -> float:

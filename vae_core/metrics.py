@@ -196,13 +196,17 @@ def mig(codes: FactorCodes, seed: int = 0, num_train: int = 10_000, num_bins: in
     return result
 
 
-def dci(codes: FactorCodes, seed: int = 0, num_train: int = 10_000, num_test: int = 5_000) -> dict:
-    """Eastwood & Williams' disentanglement, completeness and informativeness from boosted-tree importances."""
-    _check("num_train", num_train, 10)
+def _train_test(codes: FactorCodes, seed: int, num_train: int, num_test: int, min_train: int):
+    """Independent train and test draws of (codes, factor classes), checked against the minimum counts."""
+    _check("num_train", num_train, min_train)
     _check("num_test", num_test, 1)
     rng = np.random.default_rng(seed)
-    z_train, y_train = codes.sample(num_train, rng)
-    z_test, y_test = codes.sample(num_test, rng)
+    return (*codes.sample(num_train, rng), *codes.sample(num_test, rng))
+
+
+def dci(codes: FactorCodes, seed: int = 0, num_train: int = 10_000, num_test: int = 5_000) -> dict:
+    """Eastwood & Williams' disentanglement, completeness and informativeness from boosted-tree importances."""
+    z_train, y_train, z_test, y_test = _train_test(codes, seed, num_train, num_test, min_train=10)
     num_codes, num_factors = z_train.shape[1], y_train.shape[1]
     importance = np.zeros((num_codes, num_factors))
     train_acc, test_acc = [], []
@@ -226,11 +230,7 @@ def dci(codes: FactorCodes, seed: int = 0, num_train: int = 10_000, num_test: in
 
 def sap(codes: FactorCodes, seed: int = 0, num_train: int = 10_000, num_test: int = 5_000) -> dict:
     """Kumar et al.'s separated attribute predictability (discrete factors)."""
-    _check("num_train", num_train, 2)
-    _check("num_test", num_test, 1)
-    rng = np.random.default_rng(seed)
-    z_train, y_train = codes.sample(num_train, rng)
-    z_test, y_test = codes.sample(num_test, rng)
+    z_train, y_train, z_test, y_test = _train_test(codes, seed, num_train, num_test, min_train=2)
     scores = np.zeros((z_train.shape[1], y_train.shape[1]))
     for d in range(z_train.shape[1]):
         for k in range(y_train.shape[1]):
