@@ -21,8 +21,8 @@ ZOO: dict[str, str] = {
     "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 40000",
     "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 60000",
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --steps 60000",
-    "faces-vae": "--dataset faces --objective vae --beta 1 --steps 20000",
-    "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 20000",
+    "faces-vae": "--dataset faces --objective vae --beta 1 --steps 6000",
+    "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
 }
 
 
