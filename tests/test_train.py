@@ -55,6 +55,26 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
     assert strip[0] == strip[1]  # same rows, apart from the wall-clock column
 
 
+def test_a_shipped_folder_continues_exactly_at_a_recorded_optimizer_reset(tmp_path):
+    exp = tiny_config(steps=12, checkpoint_every=4, log_every=2, objective="vae")
+    exp = replace(exp, train=replace(exp.train, optimizer_resets=(8,)))
+    train(exp, tmp_path / "straight", progress=False)
+    train(exp, tmp_path / "shipped", progress=False, stop_after=8)
+    (tmp_path / "shipped" / ckpt.RESUME_FILE).unlink()  # what ships: weights, config, card and log only
+    train(exp, tmp_path / "shipped", resume=True, progress=False)
+    straight, continued = _weights(tmp_path / "straight"), _weights(tmp_path / "shipped")
+    for key in straight:
+        assert torch.equal(straight[key], continued[key]), key
+    no_reset = replace(exp, train=replace(exp.train, optimizer_resets=()))
+    train(no_reset, tmp_path / "plain", progress=False)
+    plain = _weights(tmp_path / "plain")
+    assert any(not torch.equal(plain[k], straight[k]) for k in plain)  # the reset does change the run
+    train(no_reset, tmp_path / "refused", progress=False, stop_after=8)
+    (tmp_path / "refused" / ckpt.RESUME_FILE).unlink()
+    with pytest.raises(ckpt.CheckpointError, match="--reset-optimizer-at 8"):
+        train(no_reset, tmp_path / "refused", resume=True, progress=False)
+
+
 def _cli(*args, **kwargs):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "vae_core.train", *args], cwd=ROOT, env=env,

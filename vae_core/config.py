@@ -115,6 +115,9 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 1000
     log_every: int = 50
+    # Steps at which Adam's moments are cleared (a warm restart). A run stopped at step k and continued from its
+    # shipped weights alone, with no resume file, is exactly a run with a reset at k: this records it.
+    optimizer_resets: tuple[int, ...] = ()
 
     def __post_init__(self):
         where = "train"
@@ -134,6 +137,10 @@ class TrainConfig:
         _check_int(where, "seed", self.seed, 0, 2**31 - 1)
         _check_int(where, "checkpoint_every", self.checkpoint_every, 1, 10**9)
         _check_int(where, "log_every", self.log_every, 1, 10**9)
+        if not isinstance(self.optimizer_resets, tuple):
+            raise ConfigError(f"{where}.optimizer_resets must be a list of steps, got {self.optimizer_resets!r}")
+        for reset in self.optimizer_resets:
+            _check_int(where, "optimizer_resets[]", reset, 1, 10**9)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -164,6 +164,26 @@ def load_resume_state(folder: Path, model: VAE, opt: torch.optim.Optimizer) -> t
     return json.loads(meta["step"]), json.loads(meta["log_rows"]), json.loads(meta.get("log_accum", "{}"))
 
 
+def load_shipped_state(folder: Path, model: VAE, exp: ExperimentConfig) -> tuple[int, list]:
+    """Continue from a model folder's weights alone (no resume file): allowed only at a recorded optimizer reset.
+
+    A run with a reset at step k clears Adam's moments there, so its weights after k depend only on the weights at
+    k: loading them and starting a fresh optimizer is exactly that run. Returns (step, log rows).
+    """
+    step = int(ckpt.read_card(folder).get("steps", 0))
+    t = exp.train
+    if step not in t.optimizer_resets:
+        raise ckpt.CheckpointError(
+            f"{folder} holds weights at step {step} but no {ckpt.RESUME_FILE}; continuing it exactly needs an "
+            f"optimizer reset there: pass --reset-optimizer-at {step}")
+    if step % t.log_every:
+        raise ckpt.CheckpointError(f"step {step} is not a multiple of log_every={t.log_every}")
+    model.load_state_dict(ckpt.load_model(folder).model.state_dict(), strict=True)
+    with open(folder / ckpt.LOG_FILE, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if int(row["step"]) <= step]
+    return step, rows
+
+
 def _write_log(folder: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
@@ -215,6 +235,9 @@ def train(
     if resume and (out / ckpt.RESUME_FILE).exists():
         start, rows, accum = load_resume_state(out, model, opt)
         elapsed_before = float(rows[-1]["elapsed_s"]) if rows else 0.0
+    elif resume and (out / ckpt.WEIGHTS_FILE).exists():
+        start, rows = load_shipped_state(out, model, exp)
+        elapsed_before = float(rows[-1]["elapsed_s"]) if rows else 0.0
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.atomic_write_json(out / ckpt.CONFIG_FILE, exp.to_dict())
@@ -238,6 +261,8 @@ def train(
     count = int(accum.get("count", 0))
     model.train()
     for step in range(start, t.steps):
+        if step in t.optimizer_resets:
+            opt.state.clear()  # a warm restart: Adam re-initialises its moments and step count lazily
         x = batch_for_step(dataset, t.batch_size, t.seed, rank, step).to(device, non_blocking=True)
         gen.manual_seed(_seed_for(t.seed, rank, step))
         outputs = net(x, generator=gen, sample=sample)
@@ -357,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
     p.add_argument("--gaussian-std", type=float, default=m.gaussian_std)
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--reset-optimizer-at", type=int, action="append", default=[], metavar="STEP",
+                   help="clear Adam's moments at this step (repeatable); lets --resume continue a folder that "
+                   "has weights but no resume file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -373,6 +401,7 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         capacity_max=args.capacity_max, capacity_steps=args.capacity_steps, warmup_steps=args.warmup_steps,
         cycles=args.cycles, free_bits=args.free_bits, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+        optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))),
     )
     model_cfg = ModelConfig(
         image_size=args.image_size or dataset.image_size, channels=dataset.channels, latent_dim=args.latent_dim,
@@ -390,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
             exp = ckpt.load_config(out)
             if args.steps != TrainConfig().steps:  # --steps extends (or shortens) a resumed run
                 exp = replace(exp, train=replace(exp.train, steps=args.steps))
+            if args.reset_optimizer_at:
+                resets = tuple(sorted(set(exp.train.optimizer_resets) | set(args.reset_optimizer_at)))
+                exp = replace(exp, train=replace(exp.train, optimizer_resets=resets))
             dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
         else:
             if (out / ckpt.WEIGHTS_FILE).exists() and not args.overwrite:

@@ -18,8 +18,8 @@ from .checkpoints import PRETRAINED_DIR, read_card
 
 ZOO: dict[str, str] = {
     "dsprites-ae": "--dataset dsprites --objective ae --steps 20000",
-    "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 40000",
-    "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 60000",
+    "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 14000",
+    "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 16000",
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --steps 60000",
     "faces-vae": "--dataset faces --objective vae --beta 1 --steps 6000",
     "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
