@@ -242,6 +242,19 @@ def test_buttons_move_the_live_point(server, page):
     settle(page, f"{LIVE} canvas.image")
     page.wait_for_function("(b) => document.querySelector(\"[data-testid='stBidiComponentIsolated']\").shadowRoot"
                            ".querySelector('canvas.image').toDataURL() !== b", arg=before, timeout=30_000)
+    # a point reported from the browser (keys: input, then change), then a button: the button wins
+    slider = page.locator(f"{LIVE} input[type='range']").first
+    slider.focus()
+    page.keyboard.press("End")
+    page.wait_for_function("([d, v]) => new URLSearchParams(location.search).get('z' + d) == v",
+                           arg=[slider.get_attribute("data-dim"), str(float(slider.get_attribute("max")))],
+                           timeout=30_000)
+    settle(page, f"{LIVE} canvas.image")
+    page.get_by_text("Reset to the prior mean").click()
+    page.wait_for_function("() => [...document.querySelector(\"[data-testid='stBidiComponentIsolated']\").shadowRoot"
+                           ".querySelectorAll('input[type=range]')].every(i => Number(i.value) === 0)", timeout=30_000)
+    settle(page, f"{LIVE} canvas.image")
+    assert all(v == 0 for v in url_point(page).values())
     no_exception(page)
 
 

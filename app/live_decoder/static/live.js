@@ -54,6 +54,7 @@ const el = (tag, attrs = {}, text) => {
   if (text !== undefined) node.textContent = text;
   return node;
 };
+const same = (a, b) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) < 1e-6);
 const fmt = (v) => (v >= 0 ? "+" : "") + v.toFixed(2);
 
 class Live {
@@ -62,6 +63,7 @@ class Live {
     this.structure = null; // what the DOM was built for
     this.z = [];
     this.dataZ = null;
+    this.reported = []; // the last points sent to Python
     this.pending = false;
     this.busy = false;
     this.reports = 0;
@@ -77,10 +79,14 @@ class Live {
       this.structure = structure;
       this.build();
       this.dataZ = null;
+      this.reported = [];
     }
-    const incoming = JSON.stringify(data.z);
-    if (incoming !== this.dataZ && !this.dragging) { // Python moved the point (a button, a new model)
-      this.dataZ = incoming;
+    // Python moved the point (a button, a new model) unless this is the echo of a point reported from here,
+    // the latest or an earlier one whose rerun arrives late (applying it would jump back for a moment).
+    const echo = this.reported.some((r) => same(r, data.z));
+    if (!this.dragging && !(this.dataZ && same(this.dataZ, data.z)) && !echo) {
+      this.dataZ = data.z.slice();
+      this.reported = []; // from here on, an earlier report's point is a new move, not an echo
       this.z = data.z.slice();
       this.syncControls();
       this.request(performance.now());
@@ -221,7 +227,7 @@ class Live {
 
   report() {
     this.reports += 1;
-    this.dataZ = JSON.stringify(this.z.map((v) => Math.round(v / this.data.step) * this.data.step));
+    this.reported = [...this.reported.slice(-7), this.z.map((v) => Math.round(v / this.data.step) * this.data.step)];
     this.setStateValue("z", { z: this.z.slice(), n: this.reports });
   }
 
