@@ -14,6 +14,7 @@ WebAssembly) the page keeps its server-side sliders and says why.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import os
 import tempfile
@@ -24,7 +25,9 @@ import streamlit as st
 
 from app import models, state, widgets
 from vae_core.checkpoints import atomic_write_bytes
+from vae_core.explore import decode
 from vae_core.export import DECODER_ONNX, onnx_status
+from vae_core.imaging import encode_png
 
 PROJECT = "vae_explorer"
 COMPONENT = f"{PROJECT}.live_decoder"
@@ -147,6 +150,8 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
         "labels": [widgets.dim_label(d, kl, bool(active[d])) for d in range(h.latent_dim)],
         "limits": [float(v) for v in limits], "step": state.STEP, "z": [float(v) for v in z],
         "size": h.image_size, "channels": h.channels, "px": IMAGE_PX,
+        # the server's picture of this point (a few KB), shown at once while the browser's decoder loads
+        "preview": "data:image/png;base64," + base64.b64encode(encode_png(decode(h.model, z[None])[0])).decode(),
         "posterior": None if not post else {"mu": [float(v) for v in post["mu"]],
                                             "sigma": [float(v) for v in post["sigma"]]},
     }

@@ -8,7 +8,8 @@ const MODELS = new URL("../vae_explorer.live_models/", import.meta.url).href;
 const sessions = new Map(); // model file -> Promise<InferenceSession>
 const instances = new WeakMap(); // parentElement -> Live
 // Figures for the browser test and the benchmark: frames drawn, input-to-pixels latency, first frame.
-const stats = (window.__liveDecoder ||= { frames: [], firstFrameMs: null, mountMs: null, sessionMs: null });
+const stats = (window.__liveDecoder ||= { frames: [], firstFrameMs: null, mountMs: null, sessionMs: null,
+  previewMs: null });
 
 // Both files are stored gzipped and served as they are (Streamlit would gzip them anew on every request).
 async function gunzip(url) {
@@ -89,6 +90,7 @@ class Live {
       this.reported = []; // from here on, an earlier report's point is a new move, not an echo
       this.z = data.z.slice();
       this.syncControls();
+      if (!this.session) this.preview(data.preview, data.z);
       this.request(performance.now());
     }
     session(data.model).then((s) => {
@@ -96,6 +98,18 @@ class Live {
       this.session = s;
       this.request(this.inputAt || performance.now());
     }, (err) => this.fail(err));
+  }
+
+  // The server's picture of the point, until the decoder here is ready (it takes its place from then on).
+  preview(url, z) {
+    if (!url) return;
+    const img = new Image();
+    img.onload = () => {
+      if (this.session || !same(z, this.z)) return;
+      this.ctx.drawImage(img, 0, 0, this.canvas.width, this.canvas.height);
+      if (stats.previewMs === null) stats.previewMs = performance.now();
+    };
+    img.src = url;
   }
 
   fail(err) {
