@@ -3,7 +3,8 @@
 Each entry is the exact command line of `vae_core.train` that produced the shipped folder. Every batch and noise
 draw is a function of (seed, step) and no schedule depends on the planned length, so a run stopped at step k
 has exactly the weights of a run asked for k steps: the shipped models are reproducible from these lines.
-Rebuilding resumes folders that are part-way, then re-evaluates each (`vae_core.evaluate`).
+Rebuilding resumes folders that are part-way, then re-evaluates each (`vae_core.evaluate`) and exports its
+decoder for the browser (`vae_core.export`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(train_command(name, args.out_dir), check=True)
         if not args.no_evaluate:
             subprocess.run([sys.executable, "-m", "vae_core.evaluate", str(args.out_dir / name)], check=True)
+        subprocess.run([sys.executable, "-m", "vae_core.export", str(args.out_dir / name)], check=True)
     return 0
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app import models, state, widgets
+from app import live, models, state, widgets
 from vae_core.explore import decode, prior_sample
 
 h = state.require_model()
@@ -37,6 +37,8 @@ def explorer():
         prior_sample(h.latent_dim, np.random.default_rng().integers(2**31)), limits))
     b[2].button("Dataset example", on_click=from_dataset, disabled=dataset is None, help=note)
     post = st.session_state.get("explore_posterior")
+    if live.explorer(h, order, active, kl, limits, post):
+        return
     left, right = st.columns([3, 2], gap="large")
     with left:
         if post:

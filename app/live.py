@@ -1,0 +1,162 @@
+"""Live dragging on Explore: latent sliders and a 2-D pad decoded in the browser while the pointer moves.
+
+A components-v2 component (app/live_decoder/static/live.js) runs the model's `decoder.onnx` (made by
+`python -m vae_core.export`) in onnxruntime-web, bundled in that folder: nothing is fetched at run time. The
+point comes back to Python when the pointer is released, so the rest of the page and the URL follow.
+
+Streamlit serves a v2 component's files from an `asset_dir` declared by an installed package's pyproject.toml;
+this app is not installed as one, so the two asset folders are registered with the runtime's component manager
+directly (`register_from_manifest`): the component's own files, and a folder of content-addressed copies of the
+models' decoder.onnx files, gzipped (so only those are served, and a browser may cache them for good). Where any of this
+is not possible (no current decoder.onnx, the assets missing, an API that changed, a browser that cannot run
+WebAssembly) the page keeps its server-side sliders and says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from app import models, state, widgets
+from vae_core.checkpoints import atomic_write_bytes
+from vae_core.explore import decode
+from vae_core.export import DECODER_ONNX, onnx_status
+from vae_core.imaging import encode_png
+
+PROJECT = "vae_explorer"
+COMPONENT = f"{PROJECT}.live_decoder"
+MODELS = f"{PROJECT}.live_models"  # live.js fetches ../vae_explorer.live_models/<sha256>.onnx.gz
+ASSETS = Path(__file__).resolve().parent / "live_decoder"
+REQUIRED = ("live.js", "live.css", "ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm.gz")
+KEY = "explore_live"
+FAILED_KEY = "live_failed"  # the browser's reason when it could not decode; the session then stays server-side
+MODE_KEY = "live_mode"
+URL_READ_KEY = "live_url_read"
+IMAGE_PX = 320
+
+_mounts: dict[int, object] = {}  # component manager (one per runtime) -> the mount function
+
+
+def serve_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"vae-explorer-live-{os.getuid()}"
+
+
+def _mount():
+    """The component's mount function, registering its folders first; (None, reason) when that fails."""
+    missing = [n for n in REQUIRED if not (ASSETS / "static" / n).is_file()]
+    if missing:
+        return None, (f"the component's files are missing from {ASSETS / 'static'} ({', '.join(missing)}); "
+                      f"run `npm ci && npm run build` in {ASSETS}")
+    try:
+        from streamlit.components.v2.manifest_scanner import ComponentConfig, ComponentManifest
+        from streamlit.runtime import Runtime
+
+        manager = Runtime.instance().bidi_component_registry
+        if id(manager) not in _mounts:
+            serve_dir().mkdir(mode=0o755, exist_ok=True)
+            manager.register_from_manifest(
+                ComponentManifest(PROJECT, "1", [ComponentConfig("live_decoder", asset_dir="static")]), ASSETS)
+            manager.register_from_manifest(
+                ComponentManifest(PROJECT, "1", [ComponentConfig("live_models", asset_dir=serve_dir().name)]),
+                serve_dir().parent)
+            _mounts[id(manager)] = st.components.v2.component(COMPONENT, js="live.js", css="live.css")
+        return _mounts[id(manager)], None
+    except Exception as exc:  # noqa: BLE001  an internal API that moved: fall back, never break the page
+        return None, f"this Streamlit cannot serve the component ({type(exc).__name__}: {exc})"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _published(path: str, stamp: float, onnx_stamp: float) -> tuple[str | None, str | None]:
+    """(served file name, None) for a model folder's current decoder.onnx, else (None, the reason)."""
+    h = models.Handle(Path(path).name, path, stamp, models._load(path, stamp))
+    status = onnx_status(path, h.config.model)
+    if status.path is None:
+        return None, status.reason
+    name = f"{status.digest}.onnx.gz"  # gzipped once here: served as it is, not gzipped on every request
+    target = serve_dir() / name
+    if not target.exists():
+        serve_dir().mkdir(mode=0o755, exist_ok=True)
+        atomic_write_bytes(target, gzip.compress(status.path.read_bytes(), compresslevel=6, mtime=0))
+    return name, None
+
+
+def model_file(h: models.Handle) -> tuple[str | None, str | None]:
+    onnx_stamp = models._mtime(Path(h.path) / DECODER_ONNX)
+    try:
+        return _published(h.path, h.stamp, onnx_stamp)
+    except OSError as exc:
+        return None, f"{DECODER_ONNX} could not be prepared for the browser ({exc})"
+
+
+def _apply_release(limits: np.ndarray) -> None:
+    """The component reported a released point: it becomes the Explore point."""
+    value = (st.session_state.get(KEY) or {}).get("z")
+    if isinstance(value, dict) and isinstance(value.get("z"), list):
+        state.set_point(np.asarray(value["z"], dtype=np.float64), limits,
+                        st.session_state.get("explore_posterior"))
+
+
+def _apply_failure() -> None:
+    reason = (st.session_state.get(KEY) or {}).get("failed")
+    if reason:
+        st.session_state[FAILED_KEY] = str(reason)
+
+
+def _point_from_url(h: models.Handle, limits: np.ndarray) -> None:
+    """A shared link opens at its point: the URL's z0, z1, ... (the server sliders keep them there too)."""
+    if st.session_state.get(URL_READ_KEY) == h.name:
+        return
+    st.session_state[URL_READ_KEY] = h.name
+    z = state.current_point(h).astype(np.float64)
+    found = False
+    for d in range(h.latent_dim):
+        try:
+            z[d] = float(st.query_params[f"z{d}"])
+            found = True
+        except (KeyError, ValueError):
+            continue
+    if found:
+        state.set_point(z, limits, st.session_state.get("explore_posterior"))
+
+
+def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndarray | None,
+             limits: np.ndarray, post: dict | None) -> bool:
+    """The live sliders and pad when they can run; False (after a note saying why) when the page should draw its
+    server-side sliders instead."""
+    mount, reason = _mount()
+    name, why = model_file(h) if mount is not None else (None, None)
+    reason = reason or why or st.session_state.get(FAILED_KEY)
+    if reason:
+        if st.session_state.get(FAILED_KEY) == reason:
+            reason = f"this browser could not decode ({reason})"
+        st.info(f"Live dragging is off: {reason}. The sliders below decode on the server when released.",
+                icon=":material/info:")
+        return False
+    if not st.toggle("Decode in the browser while dragging", value=True, key=MODE_KEY,
+                     help="Off: the server decodes when a slider is released."):
+        return False
+    _point_from_url(h, limits)
+    z = state.current_point(h)
+    for d, value in enumerate(z):  # the URL follows the point, as with the server sliders
+        st.query_params[f"z{d}"] = str(round(float(value), 2))
+    data = {
+        "model": name, "order": [int(d) for d in order], "active": [bool(a) for a in active],
+        "labels": [widgets.dim_label(d, kl, bool(active[d])) for d in range(h.latent_dim)],
+        "limits": [float(v) for v in limits], "step": state.STEP, "z": [float(v) for v in z],
+        "size": h.image_size, "channels": h.channels, "px": IMAGE_PX,
+        # the server's picture of this point (a few KB), shown at once while the browser's decoder loads
+        "preview": "data:image/png;base64," + base64.b64encode(encode_png(decode(h.model, z[None])[0])).decode(),
+        "posterior": None if not post else {"mu": [float(v) for v in post["mu"]],
+                                            "sigma": [float(v) for v in post["sigma"]]},
+    }
+    mount(key=KEY, data=data, default={"z": None, "failed": None},
+          on_z_change=lambda: _apply_release(limits), on_failed_change=_apply_failure)
+    if post and post.get("image") is not None:
+        widgets.show_image(post["image"], f"input: {post['source']}", px=128)
+    return True

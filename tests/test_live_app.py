@@ -1,0 +1,92 @@
+"""The live-drag component's Python side under AppTest: when Explore uses it, when it falls back and says why,
+and the gzipped copy of decoder.onnx it serves."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from app import live
+from vae_core.checkpoints import MODELS_ENV
+from vae_core.export import DECODER_ONNX, export_decoder
+
+from .app_fixtures import make_model
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("live_app_models")
+    export_decoder(make_model(root, "with-onnx", projection=0))
+    make_model(root, "without-onnx", projection=0)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _env(models_root, monkeypatch):
+    monkeypatch.setenv(MODELS_ENV, str(models_root))
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def open_explore(model: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"model": model})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def live_note(at: AppTest) -> str:
+    return " ".join(i.value for i in at.info if "Live dragging is off" in i.value)
+
+
+def test_a_model_with_decoder_onnx_gets_the_live_component(models_root):
+    at = open_explore("with-onnx")
+    assert not live_note(at)
+    assert len(at.slider) == 0  # the component draws its own sliders
+    assert at.toggle(key=live.MODE_KEY).value is True
+    name, reason = live._published(str(models_root / "with-onnx"), 0.0, 0.0)
+    assert reason is None and name.endswith(".onnx.gz")
+    served = live.serve_dir() / name
+    assert gzip.decompress(served.read_bytes()) == (models_root / "with-onnx" / DECODER_ONNX).read_bytes()
+    # switched off: the server sliders, at the same point
+    at.toggle(key=live.MODE_KEY).set_value(False).run()
+    assert not at.exception
+    assert len(at.slider) == 4 and not live_note(at)
+
+
+def test_without_decoder_onnx_the_page_says_why_and_keeps_its_sliders():
+    at = open_explore("without-onnx")
+    assert "no decoder.onnx" in live_note(at) and "python -m vae_core.export" in live_note(at)
+    assert len(at.slider) == 4
+
+
+def test_a_stale_decoder_onnx_is_not_used(models_root, tmp_path, monkeypatch):
+    folder = make_model(tmp_path, "stale", projection=0, seed=1)
+    export_decoder(folder)
+    (folder / DECODER_ONNX).write_bytes((models_root / "with-onnx" / DECODER_ONNX).read_bytes())  # other weights
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    at = open_explore("stale")
+    assert "stale" in live_note(at)
+    assert len(at.slider) == 4
+
+
+def test_a_failure_reported_by_the_browser_turns_the_session_to_the_server_sliders():
+    at = open_explore("with-onnx")
+    at.session_state[live.FAILED_KEY] = "WebAssembly is not available"
+    at.run()
+    assert "this browser could not decode (WebAssembly is not available)" in live_note(at)
+    assert len(at.slider) == 4
+
+
+def test_missing_component_files_fall_back_with_the_build_command(monkeypatch, tmp_path):
+    monkeypatch.setattr(live, "ASSETS", tmp_path)
+    mount, reason = live._mount()
+    assert mount is None and "npm ci && npm run build" in reason and "ort-wasm-simd-threaded.wasm.gz" in reason

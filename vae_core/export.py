@@ -1,0 +1,174 @@
+"""The decoder as ONNX, for decoding in the browser: `python -m vae_core.export pretrained/NAME`.
+
+`decoder.onnx` in a model folder maps latents `z` (B, latent_dim) float32 to images `image` (B, C, H, W) in
+[0, 1] (the sigmoid of the decoder's logits, as `VAE.decode_image`). It is written atomically and records in
+its metadata the SHA-256 of the `model.safetensors` it was exported from, so a retrained model's stale export
+is recognised (`onnx_status`) and never shown as if it were the new one. The legacy TorchScript exporter is
+used (`dynamo=False`): the network is a plain feed-forward stack, and it keeps onnxscript out of the
+dependencies. `check_parity` runs the file in onnxruntime against the PyTorch decoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoints import WEIGHTS_FILE, CheckpointError, atomic_write_bytes, load_model, safe_file
+from .model import VAE
+
+DECODER_ONNX = "decoder.onnx"
+FORMAT = "vae-explorer decoder 1"
+OPSET = 17
+MAX_ONNX_BYTES = 100_000_000
+PARITY_TOLERANCE = 1e-4  # max abs difference of pixel values in [0, 1]
+
+
+class _ImageDecoder(nn.Module):
+    """z -> sigmoid(decoder(z)): the picture, so the browser does no arithmetic of its own."""
+
+    def __init__(self, model: VAE):
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+
+def weights_digest(folder: str | Path) -> str:
+    """SHA-256 (hex) of a model folder's weights file."""
+    path = safe_file(Path(folder), WEIGHTS_FILE, 1 << 40)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def decoder_onnx_bytes(model: VAE, weights_sha256: str = "") -> bytes:
+    """The model's image decoder as an ONNX file (bytes), batch size dynamic, with metadata."""
+    import onnx
+
+    cfg = model.config
+    net = _ImageDecoder(model).to("cpu").eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(net, (torch.zeros(1, cfg.latent_dim),), buf, dynamo=False, opset_version=OPSET,
+                          input_names=["z"], output_names=["image"],
+                          dynamic_axes={"z": {0: "batch"}, "image": {0: "batch"}})
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = {"format": FORMAT, "weights_sha256": weights_sha256, "latent_dim": str(cfg.latent_dim),
+            "channels": str(cfg.channels), "image_size": str(cfg.image_size)}
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "vae_core.export"
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def export_decoder(folder: str | Path, check: bool = True) -> Path:
+    """Write `decoder.onnx` into a model folder (atomically) and, with `check`, verify it against PyTorch.
+
+    Raises:
+        CheckpointError: the folder cannot be loaded, or the export differs from the PyTorch decoder.
+    """
+    folder = Path(folder)
+    loaded = load_model(folder)
+    data = decoder_onnx_bytes(loaded.model, weights_digest(folder))
+    if check:
+        diff = check_parity(loaded.model, data)
+        if not diff <= PARITY_TOLERANCE:
+            raise CheckpointError(f"{folder / DECODER_ONNX}: ONNX decoder differs from PyTorch by {diff:.3g} "
+                                  f"(tolerance {PARITY_TOLERANCE})")
+    atomic_write_bytes(folder / DECODER_ONNX, data)
+    return folder / DECODER_ONNX
+
+
+def check_parity(model: VAE, onnx_data: bytes, n: int = 64, seed: int = 0, scale: float = 3.0) -> float:
+    """Max abs difference between onnxruntime (CPU) and `model.decode_image` on n random latents
+    (N(0, scale^2), wider than the prior, so the sliders' whole range is covered) and at the origin."""
+    import onnxruntime as ort
+
+    g = torch.Generator().manual_seed(seed)
+    z = torch.cat([torch.zeros(1, model.latent_dim), scale * torch.randn(n, model.latent_dim, generator=g)])
+    with torch.inference_mode():
+        expected = model.decode_image(z).numpy()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(onnx_data, options, providers=["CPUExecutionProvider"])
+    got = session.run(["image"], {"z": z.numpy()})[0]
+    if got.shape != expected.shape:
+        raise CheckpointError(f"ONNX decoder returns shape {got.shape}, expected {expected.shape}")
+    return float(np.abs(got - expected).max())
+
+
+@dataclass
+class OnnxStatus:
+    """Whether a model folder's decoder.onnx can be used: `path` when it can, else `reason` why not."""
+
+    path: Path | None
+    reason: str | None
+    digest: str | None = None  # the file's own SHA-256, for content-addressed serving
+
+
+def onnx_metadata(data: bytes) -> dict[str, str]:
+    import onnx
+
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as exc:  # noqa: BLE001  any parse failure means "not a usable file"
+        raise CheckpointError(f"not a valid ONNX file ({type(exc).__name__})") from None
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def onnx_status(folder: str | Path, config=None) -> OnnxStatus:
+    """Check a folder's decoder.onnx without running it: present, a regular file inside the folder, ours,
+    shaped for this model's config (when given) and exported from the weights now in the folder."""
+    folder = Path(folder)
+    hint = f"run `python -m vae_core.export {folder}` to make it"
+    if not (folder / DECODER_ONNX).exists():
+        return OnnxStatus(None, f"this model folder has no {DECODER_ONNX}; {hint}")
+    try:
+        path = safe_file(folder, DECODER_ONNX, MAX_ONNX_BYTES)
+        data = path.read_bytes()
+        meta = onnx_metadata(data)
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"not a decoder exported by vae_core.export (format {meta.get('format')!r})")
+        if config is not None:
+            want = {"latent_dim": config.latent_dim, "channels": config.channels, "image_size": config.image_size}
+            for key, value in want.items():
+                if meta.get(key) != str(value):
+                    raise CheckpointError(f"{key} is {meta.get(key)}, config.json says {value}")
+        if meta.get("weights_sha256") != weights_digest(folder):
+            raise CheckpointError(f"exported from other weights than the {WEIGHTS_FILE} now in the folder "
+                                  f"(stale); {hint}")
+    except CheckpointError as exc:
+        return OnnxStatus(None, f"{DECODER_ONNX}: {exc}".replace(f"{folder / DECODER_ONNX}: ", ""))
+    return OnnxStatus(path, None, hashlib.sha256(data).hexdigest())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_core.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="model folders")
+    parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    args = parser.parse_args(argv)
+    failed = 0
+    for folder in args.folders:
+        try:
+            path = export_decoder(folder, check=not args.no_check)
+        except CheckpointError as exc:
+            print(f"{folder}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}: {path.stat().st_size:,} bytes" + ("" if args.no_check else ", parity checked"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
