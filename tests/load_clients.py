@@ -46,6 +46,20 @@ def phone_photo(seed: int) -> tuple[str, bytes, str]:
     return f"drawing{seed}.png", buf.getvalue(), "image/png"
 
 
+def bad_file(seed: int) -> tuple[str, bytes, str]:
+    """What else a phone sends: a truncated photo, a text file, random bytes, a header claiming a huge image."""
+    kind = seed % 4
+    if kind == 0:
+        return f"cut{seed}.jpg", phone_photo(seed | 1)[1][:3000], "image/jpeg"
+    if kind == 1:
+        return f"notes{seed}.png", b"shopping list: eggs, milk\n" * 40, "image/png"
+    if kind == 2:
+        return f"noise{seed}.webp", np.random.default_rng(seed).bytes(4000), "image/webp"
+    buf = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buf, format="PNG")  # 81 million pixels in about 10 KB
+    return f"huge{seed}.png", buf.getvalue(), "image/png"
+
+
 @dataclass
 class Session:
     """One browser tab's worth of protocol."""
@@ -61,6 +75,8 @@ class Session:
     fragment: str = ""
     uploader: str = ""
     images: int = 0
+    refusing: str = ""  # the name of a bad file being uploaded: its error message is expected
+    refused: int = 0
     texts: list = field(default_factory=list)
     drawn_images: int = 0
 
@@ -106,7 +122,10 @@ class Session:
         elif which == "exception":
             self.errors.append(f"{kind}: exception {element.exception.type}: {element.exception.message[:200]}")
         elif which == "alert" and element.alert.format == 1:  # ERROR
-            self.errors.append(f"{kind}: st.error {element.alert.body[:200]}")
+            if self.refusing and element.alert.body.startswith(self.refusing + ":"):
+                self.refused += 1  # the bad file's own message: what should happen
+            else:
+                self.errors.append(f"{kind}: st.error {element.alert.body[:200]}")
 
     def _rerun(self, fragment: bool, upload=None) -> BackMsg:
         msg = BackMsg()
@@ -147,8 +166,8 @@ class Session:
         await self._send(ws, self._rerun(fragment=True))
         await self._until_finished(ws, "slider", started)
 
-    async def upload(self, ws, seed: int) -> None:
-        name, data, mime = phone_photo(seed)
+    async def upload(self, ws, seed: int, bad: bool = False) -> None:
+        name, data, mime = bad_file(seed) if bad else phone_photo(seed)
         started = time.perf_counter()
         msg = BackMsg()
         msg.file_urls_request.request_id = uuid.uuid4().hex
@@ -165,8 +184,13 @@ class Session:
         upload = {"file_id": urls.file_id, "name": name, "size": len(data), "upload_url": urls.upload_url,
                   "delete_url": urls.delete_url}
         await self._send(ws, self._rerun(fragment=False, upload=upload))
-        await self._until_finished(ws, "upload", started, expect=f"Encoded {name}")
-        self.images += 1
+        self.refusing = name if bad else ""
+        before = self.refused
+        await self._until_finished(ws, "upload", started, expect=None if bad else f"Encoded {name}")
+        self.refusing = ""
+        if bad and self.refused == before:
+            self.errors.append(f"upload: no message for the bad file {name}")
+        self.images += not bad
 
     def _put(self, url: str, name: str, data: bytes, mime: str) -> None:
         boundary = uuid.uuid4().hex
@@ -181,8 +205,9 @@ class Session:
 
 
 async def run_session(port: int, query: str, seconds: float, seed: int, think: tuple[float, float],
-                      upload_share: float) -> Session:
-    """One person: open the page, then move sliders and upload images (with pauses between) until time is up."""
+                      upload_share: float, bad_share: float) -> Session:
+    """One person: open the page, then move sliders and upload images, some of them bad files (with pauses
+    between), until time is up."""
     session = Session(f"http://127.0.0.1:{port}", query, random.Random(seed))
     try:
         async with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
@@ -193,7 +218,7 @@ async def run_session(port: int, query: str, seconds: float, seed: int, think: t
             while time.perf_counter() < end and session.sliders:
                 await asyncio.sleep(session.rng.uniform(*think))
                 if session.uploader and session.rng.random() < upload_share:
-                    await session.upload(ws, seed * 1000 + n)
+                    await session.upload(ws, seed * 1000 + n, bad=session.rng.random() < bad_share)
                 else:
                     await session.move_slider(ws)
                 n += 1
@@ -203,12 +228,12 @@ async def run_session(port: int, query: str, seconds: float, seed: int, think: t
 
 
 async def run_sessions(port: int, sessions: int, seconds: float, query: str = "", think=(0.5, 2.0),
-                       upload_share: float = 0.15, stagger: float = 5.0) -> list[Session]:
+                       upload_share: float = 0.15, bad_share: float = 0.2, stagger: float = 5.0) -> list[Session]:
     """`sessions` people arriving over `stagger` seconds, each active for `seconds`."""
 
     async def one(i):
         await asyncio.sleep(stagger * i / max(sessions, 1))
-        return await run_session(port, query, seconds, i, think, upload_share)
+        return await run_session(port, query, seconds, i, think, upload_share, bad_share)
 
     return list(await asyncio.gather(*(one(i) for i in range(sessions))))
 
@@ -226,6 +251,7 @@ def summarise(sessions: list[Session]) -> dict:
     return {"sessions": len(sessions), "by_kind": {k: stats(every[k]) for k in kinds},
             "interactions": stats(every["slider"] + every["upload"]),
             "images_uploaded": sum(s.images for s in sessions),
+            "bad_files_refused_with_a_message": sum(s.refused for s in sessions),
             "errors": [e for s in sessions for e in s.errors][:50],
             "error_count": sum(len(s.errors) for s in sessions)}
 

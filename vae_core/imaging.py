@@ -123,7 +123,8 @@ def _to_8bit(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -
     """Any Pillow mode -> "L" or "RGB", compositing transparency over `background`."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = _to_unit(np.asarray(image), mode)
+        with np.errstate(invalid="ignore", over="ignore"):  # signalling NaNs in float files flag every cast
+            arr = _to_unit(np.asarray(image), mode)
         return Image.fromarray((arr * 255.0 + 0.5).astype(np.uint8), "L")
     if mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
