@@ -22,8 +22,8 @@ MAX_PIXELS = 40_000_000  # decoded pixels (e.g. 8000 x 5000); larger headers are
 # (EPS runs Ghostscript), and a classroom needs none of them.
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 ACCEPTED_NAMES = "PNG, JPEG, GIF, WebP, BMP or TIFF"
-# Pillow's WebP decoder holds about four full-size RGBA copies (measured: 540 MB for 35 million pixels), so WebP
-# gets a lower cap; the others need at most a quarter of that per pixel.
+# Pillow's WebP decoder holds several full-size RGBA copies (measured: 540 MB for 35 million pixels, about 16 bytes
+# a pixel, against 8 for a PNG), so WebP gets a lower cap: 16 million pixels, about 250 MB at worst.
 FORMAT_MAX_PIXELS = {"WEBP": 16_000_000}
 # Modes Image.reduce can box-average; transparency is premultiplied first so that hidden colours do not bleed.
 _REDUCIBLE = {"L", "RGB", "RGBX", "CMYK", "YCbCr", "I", "F", "RGBa", "La"}
