@@ -3,7 +3,8 @@ protobufs), move sliders and upload images like a person would, and time each ac
 the server's "script finished".
 
 Used by tests/test_load.py; `python -m tests.load_clients --port 8611 --sessions 30 --seconds 60` runs it against
-an app already started with `--server.enableXsrfProtection false` (the clients do not fetch an XSRF cookie).
+an app already started (`make app PORT=8611`). Like a browser, each client takes the XSRF cookie from its first
+request and echoes it with its uploads.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.client import connect
 
+XSRF_COOKIE = "_streamlit_xsrf"
 FINISHED_OK = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
 
 
@@ -75,6 +77,7 @@ class Session:
     fragment: str = ""
     uploader: str = ""
     images: int = 0
+    xsrf: str = ""
     refusing: str = ""  # the name of a bad file being uploaded: its error message is expected
     refused: int = 0
     texts: list = field(default_factory=list)
@@ -192,13 +195,22 @@ class Session:
             self.errors.append(f"upload: no message for the bad file {name}")
         self.images += not bad
 
+    def fetch_xsrf(self) -> None:
+        """The XSRF cookie a browser gets with its first request; uploads must echo it in a header."""
+        with urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=60) as response:
+            for header in response.headers.get_all("Set-Cookie") or []:
+                if header.startswith(XSRF_COOKIE + "="):
+                    self.xsrf = header.split(";", 1)[0].split("=", 1)[1]
+
     def _put(self, url: str, name: str, data: bytes, mime: str) -> None:
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
                 f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
         url = url if url.startswith("http") else self.base + url
-        request = urllib.request.Request(url, data=body, method="PUT",
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        if self.xsrf:
+            headers.update({"X-Xsrftoken": self.xsrf, "Cookie": f"{XSRF_COOKIE}={self.xsrf}"})
+        request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
         with urllib.request.urlopen(request, timeout=60) as response:
             if response.status not in (200, 204):
                 self.errors.append(f"upload: HTTP {response.status}")
@@ -210,8 +222,10 @@ async def run_session(port: int, query: str, seconds: float, seed: int, think: t
     between), until time is up."""
     session = Session(f"http://127.0.0.1:{port}", query, random.Random(seed))
     try:
+        await asyncio.to_thread(session.fetch_xsrf)
+        cookie = {"Cookie": f"{XSRF_COOKIE}={session.xsrf}"} if session.xsrf else {}
         async with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
-                           max_size=2**26, open_timeout=60) as ws:
+                           additional_headers=cookie, max_size=2**26, open_timeout=60) as ws:
             await session.open(ws)
             end = time.perf_counter() + seconds
             n = 0

@@ -46,15 +46,14 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def server(tmp_path):
-    """The app, as `make app` starts it (no source watcher), on a free port; XSRF off because the clients fetch
-    no cookie."""
+    """The app, started as `make app` starts it, on a free port."""
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_EXPLORER_MODELS": ""}
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats",
-         "false", "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while True:
         try:
