@@ -263,7 +263,7 @@ def test_fuzz_forged_dimensions_are_refused_before_decoding(fmt, width, height, 
     if claimed[0] * claimed[1] > FORMAT_MAX_PIXELS.get(fmt, MAX_PIXELS):
         assert x is None, f"{fmt} claiming {claimed} was decoded"
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    assert grown < 250 * 1024, f"{fmt} claiming {claimed}: {grown / 1024:.0f} MB allocated"
+    assert grown < 320 * 1024, f"{fmt} claiming {claimed}: {grown / 1024:.0f} MB allocated"  # WebP at its cap: 256
 
 
 @settings(FUZZ)
