@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# No source watcher: it re-resolves every imported module's path at each new session (measured: 20 sessions
+# opening at once took 3.9 s instead of 0.34 s). Restart the app to pick up edited code.
 app: setup
 	$(BIN)/streamlit run app/streamlit_app.py --server.headless true --server.port $(PORT) \
-		--browser.gatherUsageStats false
+		--browser.gatherUsageStats false --server.fileWatcherType none
 
 test: setup
 	$(BIN)/python -m pytest

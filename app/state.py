@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app import links
 from app.models import Handle, open_model
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.evaluate import SUMMARY_ROWS
 
 HANDLE_KEY = "_handle"
+LINK_NOTE_KEY = "_link_note"
 MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
 STEP = 0.05  # slider step; points are rounded to it so the sliders show them exactly
 
@@ -24,8 +26,16 @@ def sidebar() -> Handle | None:
     with st.sidebar:
         if usable:
             names = model_labels(usable)
+            note = links.model_note(names, {e.name: e.error for e in broken})
             name = st.selectbox("Model", names, key="model", bind="query-params",
                                 help="Model folders from pretrained/ and $VAE_EXPLORER_MODELS")
+            if note:  # shown until another model is chosen
+                st.session_state[LINK_NOTE_KEY] = (note, name)
+            saved = st.session_state.get(LINK_NOTE_KEY)
+            if saved and saved[1] == name:
+                st.warning(f"{saved[0]} Showing **{name}** instead.")
+            else:
+                st.session_state.pop(LINK_NOTE_KEY, None)
             try:
                 handle = open_model(usable[names.index(name)])
             except CheckpointError as exc:

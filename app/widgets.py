@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import models, state
 from vae_core.explore import elbo_terms, prior_sample, upscale_factor
-from vae_core.imaging import MAX_FILE_BYTES, ImageError, encode_png, preprocess_upload
+from vae_core.imaging import ACCEPTED_NAMES, MAX_FILE_BYTES, ImageError, encode_png, preprocess_upload
 
 UPLOAD_MB = MAX_FILE_BYTES // (1024 * 1024)
 _UPLOAD_KWARGS = ({"max_upload_size": UPLOAD_MB}
@@ -49,7 +49,7 @@ class Upload:
 def upload_image(label: str, key: str, h: models.Handle, multiple: bool = False) -> list[Upload]:
     """A file uploader whose files become model inputs; a bad file shows its message, never a traceback."""
     files = st.file_uploader(label, key=key, accept_multiple_files=multiple, **_UPLOAD_KWARGS,
-                             help=f"PNG, JPEG, GIF, WebP or BMP, up to {UPLOAD_MB} MB; centre-cropped to a "
+                             help=f"{ACCEPTED_NAMES}, up to {UPLOAD_MB} MB; centre-cropped to a "
                                   f"square and resized to {h.image_size}x{h.image_size}.")
     uploads = []
     for f in files if multiple else [files] if files is not None else []:

@@ -4,9 +4,12 @@ A model folder holds `config.json` (model and training config, dataset), `model.
 `card.json` (what a person wants to know), `training.csv` and, once evaluated, `projection.npz`. Nothing in
 it can run code: weights are safetensors, metadata JSON, arrays npz read with `allow_pickle=False`.
 
-Loading checks every file before trusting it: symlinks out of the folder, file sizes, the config's keys and
-ranges, the safetensors header's names, shapes and dtypes against the network the config describes, all
-before any weights are read. Every failure is a `CheckpointError` naming the file and the problem.
+Loading checks every file before trusting it: no pickle anywhere in the folder (by name or by content),
+symlinks out of the folder, file sizes, the config's keys, types and ranges, the safetensors header's size,
+structure, names, shapes, dtypes and byte offsets against the network the config describes, all before the
+weights are read (so a lying header costs no allocation). Every failure is a `CheckpointError` naming the
+file and the problem. Saves stage every file first and only then rename them into place, so a crash leaves
+the previous files whole.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import struct
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,11 @@ MODELS_ENV = "VAE_EXPLORER_MODELS"  # extra folders of model folders, separated 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 MAX_JSON_BYTES = 1_000_000
 MAX_WEIGHTS_BYTES = 200_000_000
+MAX_HEADER_BYTES = 1_000_000  # a safetensors header for our networks is a few KB
+MAX_FOLDER_ENTRIES = 1000
+# Files that Python loads by unpickling (running whatever code they name): never read, and a folder holding
+# one is refused, so nobody is led to load it by hand either.
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".dill")
 SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
                       "I64": torch.int64, "I32": torch.int32}
 
@@ -44,9 +53,22 @@ class CheckpointError(Exception):
     """A model folder cannot be used; the message names the file and the problem."""
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`: never half-written."""
-    path = Path(path)
+def _fsync_dir(folder: Path) -> None:
+    """Make renames in `folder` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _stage(path: Path, data: bytes) -> str:
+    """`data` in a fsynced temporary file beside `path`; returns its name (removed again on failure)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -55,14 +77,83 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def atomic_write_files(files: dict[Path, bytes]) -> None:
+    """Write several files so that a crash leaves each either old or new, never half-written: every file is
+    staged (written and fsynced) before the first is renamed into place, so a failure while writing changes
+    nothing, and the renames that follow take microseconds."""
+    staged: dict[Path, str] = {}
+    try:
+        for path, data in files.items():
+            staged[Path(path)] = _stage(Path(path), data)
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in staged.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    for folder in {p.parent for p in staged}:
+        _fsync_dir(folder)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`: never half-written."""
+    atomic_write_files({Path(path): data})
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, _json_bytes(obj))
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """A pickle stream (protocol 2 to 5), or a zip archive holding one (torch.save's format)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            return True
+        if head == b"PK\x03\x04" and path.suffix != ".npz":  # npz is read with allow_pickle=False
+            with zipfile.ZipFile(path) as archive:
+                return any(name.endswith((".pkl", ".pickle")) for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return False
+
+
+def check_folder(folder: str | Path) -> None:
+    """Refuse a model folder holding a pickle (by name or by content) or too many entries to inspect.
+
+    Only regular files are opened (never a symlink or a FIFO, which could block), and only their first bytes.
+    """
+    folder = Path(folder)
+    try:
+        entries = []
+        with os.scandir(folder) as it:
+            for entry in it:
+                entries.append(entry)
+                if len(entries) > MAX_FOLDER_ENTRIES:
+                    raise CheckpointError(f"{folder}: over {MAX_FOLDER_ENTRIES} entries; not a model folder")
+    except OSError as exc:
+        raise CheckpointError(f"{folder}: cannot be listed ({exc.strerror})") from None
+    for entry in sorted(entries, key=lambda e: e.name):
+        path = Path(entry.path)
+        pickled = path.suffix.lower() in PICKLE_SUFFIXES
+        if not pickled and entry.is_file(follow_symlinks=False):
+            pickled = _looks_like_pickle(path)
+        if pickled:
+            raise CheckpointError(
+                f"{path}: a pickle file (loading it can run arbitrary code); model folders hold only "
+                "safetensors and JSON here: remove it, or convert it to safetensors"
+            )
 
 
 def safe_file(folder: Path, name: str, max_bytes: int) -> Path:
@@ -84,13 +175,21 @@ def safe_file(folder: Path, name: str, max_bytes: int) -> Path:
 def read_json(folder: str | Path, name: str) -> dict:
     """A JSON object from a model folder; CheckpointError if missing, oversize or not an object."""
     path = safe_file(Path(folder), name, MAX_JSON_BYTES)
-    try:
-        obj = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+    obj = _parse_json(path, path.read_bytes(), "not valid JSON")
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return obj
+
+
+def _parse_json(path: Path, data: bytes, what: str) -> Any:
+    """json.loads, with every way hostile text can fail (bad syntax or encoding, nesting deep enough to
+    exhaust the stack, integers of more digits than Python converts) reported as CheckpointError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise CheckpointError(f"{path}: {what} (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limits
+        raise CheckpointError(f"{path}: {what} ({str(exc)[:200]})") from None
 
 
 def load_config(folder: str | Path) -> ExperimentConfig:
@@ -109,42 +208,67 @@ def read_card(folder: str | Path) -> dict:
     return read_json(folder, CARD_FILE)
 
 
-def _read_safetensors_header(path: Path, raw: bytes) -> dict:
-    """Parse and check a safetensors header against the file's length (catches truncation)."""
-    if len(raw) < 8:
-        raise CheckpointError(f"{path}: truncated ({len(raw)} bytes, no header)")
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    if header_len > len(raw) - 8:
-        raise CheckpointError(f"{path}: truncated (header says {header_len} bytes, file has {len(raw) - 8})")
-    try:
-        header = json.loads(raw[8: 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: corrupt safetensors header") from None
+def _read_safetensors_header(path: Path, f, size: int) -> tuple[dict, int]:
+    """Read and check the structure of a safetensors header; returns (tensor entries, header length).
+
+    Only the 8-byte length and the header itself are read, after the length is checked against the file size
+    and MAX_HEADER_BYTES.
+    """
+    head = f.read(8)
+    if len(head) < 8:
+        raise CheckpointError(f"{path}: truncated ({size} bytes, no header)")
+    (header_len,) = struct.unpack("<Q", head)
+    if header_len > MAX_HEADER_BYTES:
+        raise CheckpointError(f"{path}: header of {header_len} bytes, over the {MAX_HEADER_BYTES}-byte limit")
+    if header_len > size - 8:
+        raise CheckpointError(f"{path}: truncated (header says {header_len} bytes, file has {size - 8})")
+    header = _parse_json(path, f.read(header_len), "corrupt safetensors header")
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: corrupt safetensors header")
-    header.pop("__metadata__", None)
-    data_len = len(raw) - 8 - header_len
-    end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
-    if end != data_len:
-        raise CheckpointError(f"{path}: truncated or padded (tensors need {end} bytes, file holds {data_len})")
-    return header
+        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: corrupt safetensors header (__metadata__ must map names to strings)")
+    for name, info in header.items():
+        ok = (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}
+              and isinstance(info["dtype"], str) and isinstance(info["shape"], list)
+              and all(_is_count(n) for n in info["shape"]) and isinstance(info["data_offsets"], list)
+              and len(info["data_offsets"]) == 2 and all(_is_count(n) for n in info["data_offsets"])
+              and info["data_offsets"][0] <= info["data_offsets"][1])
+        if not ok:
+            raise CheckpointError(f"{path}: corrupt safetensors header (entry {str(name)[:80]!r} is malformed)")
+    return header, header_len
 
 
-def _check_weights_header(path: Path, header: dict, model_config) -> None:
-    """Names, shapes and dtypes in the file must be exactly those of the configured network."""
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+
+
+def _check_weights_header(path: Path, header: dict, model_config, data_len: int) -> None:
+    """Names, shapes and dtypes in the file must be exactly those of the configured network, and the byte
+    offsets must tile the data exactly (each tensor its own size, no gaps, no overlaps, nothing after)."""
     with torch.device("meta"):  # shapes without allocating a byte
         expected = {k: v for k, v in VAE(model_config).state_dict().items()}
     missing = sorted(set(expected) - set(header))
     extra = sorted(set(header) - set(expected))
     if missing or extra:
-        raise CheckpointError(f"{path}: tensors do not match config.json (missing {missing[:5]}, unexpected {extra[:5]})")
+        raise CheckpointError(f"{path}: tensors do not match config.json (missing {missing[:5]}, "
+                              f"unexpected {[n[:80] for n in extra[:5]]})")
     for name, tensor in expected.items():
         info = header[name]
-        if list(info.get("shape", [])) != list(tensor.shape):
-            raise CheckpointError(f"{path}: {name} has shape {info.get('shape')}, config.json implies "
+        if list(info["shape"]) != list(tensor.shape):
+            raise CheckpointError(f"{path}: {name} has shape {info['shape']}, config.json implies "
                                   f"{list(tensor.shape)}")
-        if SAFETENSORS_DTYPES.get(info.get("dtype")) != torch.float32:
-            raise CheckpointError(f"{path}: {name} has dtype {info.get('dtype')}, expected F32")
+        if SAFETENSORS_DTYPES.get(info["dtype"]) != torch.float32:
+            raise CheckpointError(f"{path}: {name} has dtype {info['dtype'][:20]}, expected F32")
+    position = 0
+    for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):
+        begin, end = info["data_offsets"]
+        if begin != position or end - begin != expected[name].numel() * 4:
+            raise CheckpointError(f"{path}: {name} has byte offsets {[begin, end]}; a {list(expected[name].shape)}"
+                                  f" F32 tensor needs {expected[name].numel() * 4} bytes from byte {position}")
+        position = end
+    if position != data_len:
+        raise CheckpointError(f"{path}: truncated or padded (tensors need {position} bytes, file holds {data_len})")
 
 
 @dataclass
@@ -167,11 +291,18 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: not a model folder")
+    check_folder(folder)
     config = load_config(folder)
+    card = read_card(folder)
     path = safe_file(folder, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
-    raw = path.read_bytes()
-    header = _read_safetensors_header(path, raw)
-    _check_weights_header(path, header, config.model)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        header, header_len = _read_safetensors_header(path, f, size)
+        _check_weights_header(path, header, config.model, size - 8 - header_len)
+        f.seek(0)
+        raw = f.read(size + 1)  # the size the config implies, checked above; +1 sees a file that grew since
+    if len(raw) != size:
+        raise CheckpointError(f"{path}: changed while being read")
     try:
         state = load_safetensors_bytes(raw)
     except Exception as exc:  # noqa: BLE001  the safetensors parser's own checks
@@ -182,18 +313,18 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     model = VAE(config.model)
     model.load_state_dict(state, strict=True)
     model.to(device).eval()
-    return LoadedModel(folder.name, folder, model, config, read_card(folder))
+    return LoadedModel(folder.name, folder, model, config, card)
 
 
 def save_model(folder: str | Path, model: VAE, config: ExperimentConfig, card: dict | None = None) -> None:
-    """Write config.json, model.safetensors and (if given) card.json, each atomically."""
+    """Write model.safetensors, config.json and (if given) card.json: all staged before any is replaced."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    atomic_write_json(folder / CONFIG_FILE, config.to_dict())
-    atomic_write_bytes(folder / WEIGHTS_FILE, save_safetensors_bytes(state))
+    files = {folder / WEIGHTS_FILE: save_safetensors_bytes(state), folder / CONFIG_FILE: _json_bytes(config.to_dict())}
     if card is not None:
-        atomic_write_json(folder / CARD_FILE, card)
+        files[folder / CARD_FILE] = _json_bytes(card)
+    atomic_write_files(files)
 
 
 def update_card(folder: str | Path, updates: dict) -> dict:
@@ -238,6 +369,7 @@ def list_models(extra: list[str | Path] | None = None) -> list[ModelEntry]:
             seen.add(folder.resolve())
             entry = ModelEntry(folder.name, folder)
             try:
+                check_folder(folder)
                 entry.config = load_config(folder)
                 entry.card = read_card(folder)
                 if not (folder / WEIGHTS_FILE).exists():

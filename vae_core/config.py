@@ -123,6 +123,8 @@ class TrainConfig:
         where = "train"
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ConfigError(f"{where}.dataset must be a dataset name, got {self.dataset!r}")
+        if self.data_root is not None and not isinstance(self.data_root, str):
+            raise ConfigError(f"{where}.data_root must be a folder name or null, got {self.data_root!r}")
         _check_choice(where, "objective", self.objective, OBJECTIVES)
         _check_float(where, "beta", self.beta, 0.0, 1e4)
         _check_float(where, "gamma", self.gamma, 0.0, 1e6)
@@ -158,6 +160,20 @@ class DatasetInfo:
     factor_names: tuple[str, ...] = ()  # ground-truth factors, empty for data without them
     factor_sizes: tuple[int, ...] = ()
     label_names: tuple[str, ...] = ()  # class names for labelled data (e.g. MNIST digits)
+
+    def __post_init__(self):
+        where = "dataset"
+        if not isinstance(self.name, str):
+            raise ConfigError(f"{where}.name must be a string, got {self.name!r}")
+        for name in ("factor_names", "label_names", "factor_sizes"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or len(value) > 10_000:
+                raise ConfigError(f"{where}.{name} must be a list, got {value!r}"[:200])
+            for item in value:
+                if name == "factor_sizes":
+                    _check_int(where, "factor_sizes[]", item, 1, 10**9)
+                elif not isinstance(item, str):
+                    raise ConfigError(f"{where}.{name} must list strings, got {item!r}"[:200])
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -195,7 +211,7 @@ class ExperimentConfig:
         if unknown:
             raise ConfigError(f"config: unknown key(s) {unknown}")
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if isinstance(version, bool) or version != FORMAT_VERSION:
             raise ConfigError(f"config: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
         return cls(
             model=ModelConfig.from_dict(data.get("model", {})),

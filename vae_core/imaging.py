@@ -10,6 +10,7 @@ and the result is resized to the model's square input. Anything that is not a re
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -17,60 +18,114 @@ from PIL import Image, ImageOps
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # 20 MB: more than any phone photo needs
 MAX_PIXELS = 40_000_000  # decoded pixels (e.g. 8000 x 5000); larger headers are refused before decoding
+# Only these decoders ever see an upload: Pillow can open dozens of formats, some through external programs
+# (EPS runs Ghostscript), and a classroom needs none of them.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
+ACCEPTED_NAMES = "PNG, JPEG, GIF, WebP, BMP or TIFF"
+# Pillow's WebP decoder holds several full-size RGBA copies (measured: 540 MB for 35 million pixels, about 16 bytes
+# a pixel, against 8 for a PNG), so WebP gets a lower cap: 16 million pixels, about 250 MB at worst.
+FORMAT_MAX_PIXELS = {"WEBP": 16_000_000}
+# Modes Image.reduce can box-average; transparency is premultiplied first so that hidden colours do not bleed.
+_REDUCIBLE = {"L", "RGB", "RGBX", "CMYK", "YCbCr", "I", "F", "RGBa", "La"}
+_PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+_MB = 1024 * 1024
 
 
 class ImageError(ValueError):
     """An upload could not be turned into a model input; the message says why and what to do."""
 
 
-def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = MAX_PIXELS,
+               size_hint: int | None = None) -> Image.Image:
     """Decode bytes into an upright RGB or L Pillow image, refusing anything unsafe or unreadable.
 
     Args:
         data: the file's bytes.
         max_bytes, max_pixels: caps checked before the pixels are decoded.
+        size_hint: the side the image will be shrunk to, if known: a JPEG is then decoded at a reduced scale
+            (at least this size), which takes a fraction of the memory and time of a full decode.
 
     Returns:
         An image in mode "L" (grey) or "RGB", EXIF orientation applied, first frame only.
     """
     if not data:
-        raise ImageError("the file is empty (0 bytes); choose a PNG, JPEG, GIF, WebP or BMP image")
+        raise ImageError(f"the file is empty (0 bytes); choose a {ACCEPTED_NAMES} image")
     if len(data) > max_bytes:
-        raise ImageError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+        raise ImageError(f"the file is {len(data) / _MB:.1f} MB; the limit is {max_bytes / _MB:.0f} MB")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on corrupt EXIF: the image may be fine
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
             width, height = image.size
-            if width * height > max_pixels:
+            limit = min(max_pixels, FORMAT_MAX_PIXELS.get(image.format, max_pixels))
+            if width * height > limit:
+                kind = f"for {image.format} " if limit < max_pixels else ""
                 raise ImageError(
-                    f"the image claims {width} x {height} pixels; the limit is {max_pixels / 1e6:.0f} "
+                    f"the image claims {width} x {height} pixels; the limit {kind}is {limit / 1e6:.0f} "
                     "million pixels: resize it first"
                 )
             image.seek(0)  # first frame of an animation
+            if size_hint and image.format in ("JPEG", "MPO"):
+                image.draft(None, (size_hint, size_hint))
             image.load()
             image = ImageOps.exif_transpose(image)
+            if image.width < 1 or image.height < 1:
+                raise ImageError("the image has no pixels")
+            return _to_8bit(_shrink(image, size_hint))
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("the image is too large to decode safely (a decompression bomb?)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own, larger cap
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        claim = f"claims {int(claimed.group(1)):,} pixels" if claimed else "is too large to decode safely"
+        raise ImageError(f"the image {claim}; the limit is {max_pixels / 1e6:.0f} million pixels: "
+                         "resize it first") from None
     except Exception as exc:  # noqa: BLE001  Pillow raises many types for bad files: all mean "not a readable image"
         raise ImageError(
-            f"this file is not a readable image ({type(exc).__name__}); choose a PNG, JPEG, GIF, WebP or BMP"
+            f"this file is not a readable image ({type(exc).__name__}); choose a {ACCEPTED_NAMES} image"
         ) from None
-    if image.width < 1 or image.height < 1:
-        raise ImageError("the image has no pixels")
-    return _to_8bit(image)
+
+
+def _shrink(image: Image.Image, size_hint: int | None) -> Image.Image:
+    """Box-average an image down to no less than 4 x `size_hint` on its shorter side, where its mode allows:
+    the conversions that follow then copy a small image instead of a large one."""
+    factor = min(image.size) // (4 * size_hint) if size_hint else 0
+    if factor < 2:
+        return image
+    if image.mode in _PREMULTIPLIED:
+        image = image.convert(_PREMULTIPLIED[image.mode])
+    return image.reduce(factor) if image.mode in _REDUCIBLE else image
+
+
+def _to_unit(arr: np.ndarray, mode: str) -> np.ndarray:
+    """16-bit, 32-bit integer or float pixels -> float32 in [0, 1].
+
+    16-bit data spans 0..65535. Integers within 0..255 or 0..65535 are read as 8- or 16-bit; floats within
+    [0, 1] or [0, 255] as such. Anything else is stretched from its smallest to its largest finite value.
+    NaN becomes 0 and infinities the ends of the range.
+    """
+    arr = arr.astype(np.float32)
+    finite = arr[np.isfinite(arr)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    ranges = [(0.0, 65535.0)] if mode.startswith("I;16") else [(0.0, 1.0), (0.0, 255.0)] if mode == "F" \
+        else [(0.0, 255.0), (0.0, 65535.0)]
+    scale = next(((a, b) for a, b in ranges if a <= low and high <= b), None)
+    if scale is None and not high > low:  # a constant out of every range: white when positive, else black
+        return np.full(arr.shape, 1.0 if low > 0 else 0.0, np.float32)
+    if scale is None:  # stretched, in float64: the range of float32 extremes overflows float32
+        scale, arr = (low, high), arr.astype(np.float64)
+    arr = np.nan_to_num(arr, nan=scale[0], posinf=scale[1], neginf=scale[0])
+    arr = (arr - scale[0]) / (scale[1] - scale[0])
+    return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 
 def _to_8bit(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
     """Any Pillow mode -> "L" or "RGB", compositing transparency over `background`."""
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        low, high = float(np.nanmin(arr)), float(np.nanmax(arr))
-        arr = np.zeros_like(arr) if not np.isfinite(high - low) or high <= low else (arr - low) / (high - low)
-        return Image.fromarray(np.nan_to_num(arr * 255).astype(np.uint8), "L")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        with np.errstate(invalid="ignore", over="ignore"):  # signalling NaNs in float files flag every cast
+            arr = _to_unit(np.asarray(image), mode)
+        return Image.fromarray((arr * 255.0 + 0.5).astype(np.uint8), "L")
     if mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     elif mode == "P":
@@ -110,8 +165,13 @@ def to_model_input(
 
 
 def preprocess_upload(data: bytes, image_size: int, channels: int, binarize: bool = False) -> np.ndarray:
-    """Bytes of an upload -> the model's input (channels, image_size, image_size); raises ImageError."""
-    return to_model_input(load_image(data), image_size, channels, binarize)
+    """Bytes of an upload -> the model's input (channels, image_size, image_size); raises ImageError.
+
+    A large picture is decoded at a reduced scale where the format allows (JPEG) and box-averaged down to a
+    few times the model's size before the final resampling, so a phone photo costs little memory and time.
+    """
+    image = _shrink(load_image(data, size_hint=image_size), image_size)  # again for modes reduce cannot take
+    return to_model_input(image, image_size, channels, binarize)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app import live, models, state, widgets
+from app import links, live, models, state, widgets
 from vae_core.explore import decode, prior_sample
 
 h = state.require_model()
@@ -20,6 +20,7 @@ for up in widgets.upload_image("Start from your own image", "explore_upload", h)
         p = widgets.encode_one(h, up.image, up.name)
         state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label,
                                       "image": p.image})
+links.show_point_notes(h.latent_dim, limits)
 state.prepare_point(h, limits)
 
 

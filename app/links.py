@@ -1,0 +1,65 @@
+"""Shared links that ask for something this server cannot show: say so, instead of silently showing another thing.
+
+Widgets bound to the URL drop a value they cannot take (Streamlit falls back to the default and removes it from
+the address), so a person who opened `?model=mine&z0=abc` would otherwise not learn why they see something else.
+Each check reads the address before the widget is drawn and returns a note for the page to show.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import streamlit as st
+
+POINT_KEY = re.compile(r"^z(\d+)$")
+SHOWN = 60  # characters of a value quoted back; a link can carry a very long one
+
+
+def _quote(value: str) -> str:
+    return repr(value if len(value) <= SHOWN else value[:SHOWN] + "...")
+
+
+def model_note(names: list[str], broken: dict[str, str]) -> str | None:
+    """A note when the address names a model that is not in the picker (`broken`: name -> why unavailable)."""
+    requested = st.query_params.get("model")
+    if requested is None or requested in names:
+        return None
+    if requested in broken:
+        return f"The link asks for the model {_quote(requested)}, which cannot be used: {broken[requested]}"
+    return f"The link asks for the model {_quote(requested)}, which is not on this server."
+
+
+def point_notes(latent_dim: int, limits: np.ndarray) -> list[str]:
+    """Notes on the address's z0, z1, ... values that the Explore sliders cannot take (each then starts at 0).
+
+    Dimensions the model does not have are also removed from the address, so the note is not repeated.
+    """
+    notes = []
+    for key in sorted(st.query_params.keys()):
+        match = POINT_KEY.match(key)
+        if not match:
+            continue
+        raw = st.query_params.get(key, "")
+        d = int(match.group(1)) if len(match.group(1)) < 6 else latent_dim
+        if d >= latent_dim:
+            notes.append(f"{key}: this model has {latent_dim} latent dimensions (z0 to z{latent_dim - 1})")
+            del st.query_params[key]
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            notes.append(f"{key}={_quote(raw)} is not a number")
+            continue
+        if not math.isfinite(value):
+            notes.append(f"{key}={_quote(raw)} is not a finite number")
+        elif abs(value) > limits[d] + 1e-9:
+            notes.append(f"{key}={value:g} is outside its slider's range ±{limits[d]:.2f}")
+    return notes
+
+
+def show_point_notes(latent_dim: int, limits: np.ndarray) -> None:
+    notes = point_notes(latent_dim, limits)
+    if notes:
+        st.warning("Parts of this link were ignored: " + "; ".join(notes) + ". Those dimensions start at 0.")

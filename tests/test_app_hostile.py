@@ -1,0 +1,154 @@
+"""The app under hostile input (AppTest): bad model folders, bad links and bad uploads give a message, never a
+traceback, and the rest of the app keeps working; a model is loaded once per process, not once per session."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save as save_bytes
+from streamlit.testing.v1 import AppTest
+
+from vae_core import checkpoints as ckpt
+
+from .app_fixtures import make_model
+from .test_upload_fuzz import _forge
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+
+
+@pytest.fixture(scope="module")
+def hostile_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile-models")
+    make_model(root, "good", projection=0)
+    pickled = make_model(root, "has-pickle", projection=0)
+    (pickled / "extra.pt").write_bytes(pickle.dumps({"a": 1}))
+    lying = make_model(root, "lying-header", projection=0)
+    raw = (lying / ckpt.WEIGHTS_FILE).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    header[next(iter(header))]["shape"] = [100_000, 100_000]
+    text = json.dumps(header).encode()
+    (lying / ckpt.WEIGHTS_FILE).write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+    nan = make_model(root, "nan-weights", projection=0)
+    state = ckpt.load_model(nan).model.state_dict()
+    state[next(iter(state))].view(-1)[0] = float("nan")
+    ckpt.atomic_write_bytes(nan / ckpt.WEIGHTS_FILE, save_bytes(state))
+    deep = make_model(root, "deep-card", projection=0)
+    (deep / ckpt.CARD_FILE).write_text("[" * 100_000 + "]" * 100_000)
+    linked = make_model(root, "linked-out", projection=0)
+    (linked / ckpt.WEIGHTS_FILE).unlink()
+    (linked / ckpt.WEIGHTS_FILE).symlink_to("/etc/hostname")
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _env(hostile_root, monkeypatch):
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(hostile_root))
+
+
+def open_app(query: dict | None = None, page: str = "explore") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query or {"model": "good"})
+    at.run()
+    if page != "explore":
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_hostile_folders_are_listed_as_unavailable_with_their_reason():
+    at = open_app()
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "has-pickle" in warnings and "extra.pt: a pickle file" in warnings
+    assert "deep-card" in warnings and "card.json: not valid JSON (nested too deeply)" in warnings
+    options = at.sidebar.selectbox(key="model").options
+    assert "good" in options and "has-pickle" not in options and "deep-card" not in options
+    assert len(at.slider) == 4
+
+
+@pytest.mark.parametrize("model, reason", [("lying-header", "has shape [100000, 100000]"),
+                                           ("nan-weights", "holds NaN or infinite values"),
+                                           ("linked-out", "outside the model folder")])
+def test_folders_whose_weights_lie_say_why_and_the_others_stay_usable(model, reason):
+    at = open_app({"model": model})
+    assert model in at.sidebar.error[0].value and reason in at.sidebar.error[0].value
+    assert "Choose a usable model" in at.info[0].value
+    at.sidebar.selectbox(key="model").set_value("good").run()
+    assert not at.exception and not at.sidebar.error and len(at.slider) == 4
+
+
+@pytest.mark.parametrize("model, note", [("no-such-model", "which is not on this server"),
+                                         ("has-pickle", "which cannot be used: "),
+                                         ("x" * 5000, "...'")])
+def test_a_link_to_a_missing_model_says_so(model, note):
+    at = open_app({"model": model})
+    shown = [w.value for w in at.sidebar.warning if "The link asks" in w.value]
+    assert len(shown) == 1 and note in shown[0] and "Showing **" in shown[0] and len(shown[0]) < 1000
+    first = at.sidebar.selectbox(key="model").value
+    at.slider[0].set_value(0.5).run()  # the note stays while the fallback is shown
+    assert any("The link asks" in w.value for w in at.sidebar.warning)
+    other = next(o for o in at.sidebar.selectbox(key="model").options if o != first)
+    at.sidebar.selectbox(key="model").set_value(other).run()
+    assert not at.exception and not any("The link asks" in w.value for w in at.sidebar.warning)
+
+
+def test_a_link_with_bad_point_values_names_them_and_starts_them_at_zero():
+    at = open_app({"model": "good", "z0": "abc", "z1": "nan", "z2": "99", "z3": "0.5", "z9": "1",
+                   "z99999999999": "1"})
+    note = next(w.value for w in at.main.warning if "Parts of this link were ignored" in w.value)
+    for part in ("z0='abc' is not a number", "z1='nan' is not a finite number", "z2=99 is outside",
+                 "z9: this model has 4 latent dimensions", "z99999999999: this model"):
+        assert part in note, note
+    values = {s.key: s.value for s in at.slider}
+    assert values == {"z0": 0.0, "z1": 0.0, "z2": 0.0, "z3": 0.5}
+    assert "z9" not in at.query_params and len(at.image) == 1
+
+
+HOSTILE_UPLOADS = {
+    "eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "not a readable image"),
+    "svg": (b"<svg xmlns='http://www.w3.org/2000/svg' width='9' height='9'/>", "not a readable image"),
+    "pickle": (pickle.dumps({"a": 1}), "not a readable image"),
+    "random": (np.random.default_rng(0).bytes(5000), "not a readable image"),
+    "webp-header-5k": (_forge("WEBP", 5000, 5000), "5000 x 5000 pixels; the limit for WEBP is 16 million pixels"),
+    "png-header-100k": (_forge("PNG", 100_000, 100_000), "the limit is 40 million pixels"),
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_UPLOADS))
+def test_hostile_uploads_show_their_message(kind):
+    data, message = HOSTILE_UPLOADS[kind]
+    at = open_app(page="reconstruct")
+    at.radio(key="recon_src").set_value("Upload").run()
+    at.file_uploader[0].set_value((f"{kind}.png", data, "image/png")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value and f"{kind}.png" in at.error[0].value
+
+
+def test_a_model_is_loaded_once_per_process_not_per_session(hostile_root, monkeypatch):
+    folder = make_model(hostile_root, "loaded-once", projection=0)
+    calls = []
+    real = ckpt.load_model
+
+    def counting(path, *args, **kwargs):
+        calls.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "load_model", counting)
+    sessions = [open_app({"model": folder.name}) for _ in range(3)]
+    for at in sessions:
+        at.slider[0].set_value(1.0).run()
+        assert not at.exception
+    assert calls.count("loaded-once") == 1
