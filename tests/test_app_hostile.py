@@ -98,6 +98,7 @@ def test_a_link_to_a_missing_model_says_so(model, note):
     shown = [w.value for w in at.sidebar.warning if "The link asks" in w.value]
     assert len(shown) == 1 and note in shown[0] and "Showing **" in shown[0] and len(shown[0]) < 1000
     first = at.sidebar.selectbox(key="model").value
+    at.toggle(key="live_mode").set_value(False).run()  # server sliders instead of the live component
     at.slider[0].set_value(0.5).run()  # the note stays while the fallback is shown
     assert any("The link asks" in w.value for w in at.sidebar.warning)
     other = next(o for o in at.sidebar.selectbox(key="model").options if o != first)
