@@ -1,5 +1,6 @@
 """The importance-weighted bound (Burda et al. 2016): k = 1 is the ELBO, it rises with k towards log p(x)."""
 
+import itertools
 import math
 
 import numpy as np
@@ -86,7 +87,7 @@ def test_it_rises_with_k_and_stays_below_log_px(model_1d, images):
         means[k] = runs.mean(0)
         errors[k] = runs.mean(1).std(ddof=1) / math.sqrt(len(runs))  # standard error of the image average
     ks = sorted(means)
-    for small, large in zip(ks, ks[1:]):  # on average it does not decrease, up to Monte-Carlo error
+    for small, large in itertools.pairwise(ks):  # on average it does not decrease, up to Monte-Carlo error
         tolerance = 3 * math.hypot(errors[small], errors[large]) + 1e-4
         assert means[large].mean() >= means[small].mean() - tolerance, (small, large, means, errors)
     assert means[1000].mean() > means[1].mean() + 4 * math.hypot(errors[1], errors[1000])  # it does rise
