@@ -95,3 +95,30 @@ def beta_sweep(points: list[dict]) -> go.Figure:
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="MIG (higher: more disentangled)",
                       yaxis_title="reconstruction (nats, lower is better)")
     return fig
+
+
+def manifold_figure(grid: np.ndarray, latents: np.ndarray, position: tuple[float, float]) -> go.Figure:
+    """The learned manifold (a decoded n x n grid over the prior's quantiles) with the current point marked.
+
+    Args:
+        grid: (H, W) or (H, W, 3) uint8, n x n cells with no gaps; latents: (n, n, 2) the cells' z.
+        position: (column, row) of the point in cell units (vae_core.manifold.grid_position).
+    """
+    n = latents.shape[0]
+    cell = grid.shape[0] / n
+    rgb = np.repeat(grid[..., None], 3, axis=-1) if grid.ndim == 2 else grid
+    col, row = position
+    ticks = [int(i) for i in np.unique(np.linspace(0, n - 1, 5).round())]
+    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[(col + 0.5) * cell - 0.5], y=[(row + 0.5) * cell - 0.5], mode="markers",
+                             name="your point", hovertemplate="your point<extra></extra>",
+                             marker={"size": 22, "symbol": "circle-open", "color": "#d62728",
+                                     "line": {"width": 4, "color": "#d62728"}}))
+    fig.update_layout(
+        height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
+        xaxis={"title": "z0 (prior quantiles)", "tickvals": [(i + 0.5) * cell - 0.5 for i in ticks],
+               "ticktext": [f"{latents[0, i, 0]:+.2f}" for i in ticks], "showgrid": False},
+        yaxis={"title": "z1", "tickvals": [(i + 0.5) * cell - 0.5 for i in ticks],
+               "ticktext": [f"{latents[i, 0, 1]:+.2f}" for i in ticks], "showgrid": False},
+    )
+    return fig

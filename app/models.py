@@ -241,6 +241,20 @@ def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
     return result[0], result[1], "computed live from the latents of a data sample (normalised by factor entropy)"
 
 
+@st.cache_data(max_entries=16, show_spinner="Decoding the learned manifold...")
+def _manifold(path: str, stamp: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    from vae_core.imaging import image_grid, to_uint8
+    from vae_core.manifold import manifold_grid
+
+    images, latents = manifold_grid(_load(path, stamp).model, n)
+    return to_uint8(image_grid(images, n, n, pad=0)), latents
+
+
+def manifold(h: Handle, n: int = 15) -> tuple[np.ndarray, np.ndarray]:
+    """A 2-D model's learned-manifold figure: the decoded n x n quantile grid as uint8 pixels, and its latents."""
+    return _manifold(h.path, h.stamp, n)
+
+
 def as_tensor(array) -> torch.Tensor | None:
     """float32 tensor of an array, None for None (optional arguments of vae_core.latent)."""
     return None if array is None else torch.as_tensor(np.asarray(array, dtype=np.float32))

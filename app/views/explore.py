@@ -3,8 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from app import models, state, widgets
+from app import charts, models, state, widgets
 from vae_core.explore import decode, prior_sample
+from vae_core.manifold import grid_position
 
 h = state.require_model()
 order, active, kl = models.dims(h)
@@ -51,6 +52,13 @@ def explorer():
         widgets.show_image(decode(h.model, z[None])[0], "decoded image", px=384)
         if post and post.get("image") is not None:
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
+    if h.latent_dim == 2:
+        grid, latents = models.manifold(h)
+        st.subheader("The learned manifold")
+        st.caption("The decoder over the whole prior: cell (row, column) decodes the point at the prior's "
+                   f"quantiles, {len(latents)} equal-probability steps per axis (z0 left to right, z1 bottom to "
+                   "top). The red ring is your point; move the sliders and it follows.")
+        st.plotly_chart(charts.manifold_figure(grid, latents, grid_position(z, len(latents))), key="manifold")
 
 
 explorer()
