@@ -114,3 +114,22 @@ def test_a_shapes_error_names_the_expected_input():
     model = VAE(tiny_config(image_size=64, latent_dim=2).model)
     with pytest.raises(ValueError, match="takes images of shape"):
         image_bounds(model, np.zeros((2, 1, 32, 32), np.float32), k=2)
+
+
+def test_evaluate_records_the_bound_on_the_card(tmp_path, capsys):
+    from vae_core import checkpoints as ckpt
+    from vae_core.evaluate import main
+
+    folder = tmp_path / "digits-tiny"
+    train(tiny_config(image_size=32, latent_dim=3, steps=4, dataset="digits"), folder, progress=False, dataset=get_dataset("digits"))
+    assert main([str(folder), "--no-projection", "--no-metrics", "--recon-samples", "64", "--iwae-k", "8",
+                 "--iwae-samples", "40"]) == 0
+    card = ckpt.read_card(folder)["likelihood"]
+    assert (card["k"], card["samples"]) == (8, 40) and card["nll_nats_per_image"] > 0
+    assert card["iwae"] >= card["elbo_same_samples"]
+    assert "-IWAE (nats/image)" in capsys.readouterr().out
+
+    ae = tmp_path / "digits-ae"
+    train(tiny_config(image_size=32, objective="ae", steps=2, dataset="digits"), ae, progress=False, dataset=get_dataset("digits"))
+    assert main([str(ae), "--no-projection", "--no-metrics", "--recon-samples", "16", "--iwae-k", "2"]) == 0
+    assert "no posterior variance" in ckpt.read_card(ae)["likelihood"]["unavailable"]
