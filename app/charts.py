@@ -115,7 +115,7 @@ def manifold_figure(grid: np.ndarray, latents: np.ndarray, position: tuple[float
                              marker={"size": 22, "symbol": "circle-open", "color": "#d62728",
                                      "line": {"width": 4, "color": "#d62728"}}))
     fig.update_layout(
-        height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
+        height=560, margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
         xaxis={"title": "z0 (prior quantiles)", "tickvals": [(i + 0.5) * cell - 0.5 for i in ticks],
                "ticktext": [f"{latents[0, i, 0]:+.2f}" for i in ticks], "showgrid": False},
         yaxis={"title": "z1", "tickvals": [(i + 0.5) * cell - 0.5 for i in ticks],

@@ -28,7 +28,7 @@ with c1:
     widgets.show_images(np.stack([picked.image, terms["reconstruction"][0]]),
                         ["as the model sees it", "reconstruction"], px=192)
 with c2:
-    m = st.columns(4)
+    m = [*st.columns(2), *st.columns(2)]  # two rows of two: the figures keep their digits
     m[0].metric("reconstruction", f"{recon:,.1f} nats", help="−log p(x | z) at the posterior mean")
     m[1].metric("KL", f"{kl:,.2f} nats", help="KL(q(z | x) ‖ p(z)): what the code costs")
     m[2].metric("−ELBO", f"{recon + kl:,.1f} nats", help="reconstruction + KL, a bound on −log p(x)")
@@ -44,8 +44,9 @@ with c2:
                              help="Burda et al.'s bound tightens as k grows; k = 1 is an ordinary ELBO estimate")
         bound = image_bounds(h.model, picked.image[None], k=int(k), seed=0)
         m[3].metric(f"−IWAE (k={k})", f"{-float(bound['iwae'][0]):,.1f} nats",
-                    help="the importance-weighted bound: −log p(x) ≤ −L_k, tighter than −ELBO; from k draws of "
-                         "q(z | x), seed 0")
+                    help="the importance-weighted bound: −log p(x) ≤ −L_k, tightening as k grows; from k draws "
+                         "of q(z | x), seed 0. The −ELBO beside it puts z at the posterior mean (a steady "
+                         "score), so at small k the sampled bound can sit a little above it.")
         card = h.card.get("likelihood") if isinstance(h.card.get("likelihood"), dict) else {}
         if "nll_nats_per_image" in card:
             st.caption(f"The model card's average over {card['samples']:,} images of its data: "
@@ -68,10 +69,10 @@ default = t.corruption_level if denoiser and kind == t.corruption else (0.3 if k
 level = d2.slider("noise std" if kind == "gaussian" else "fraction of pixels dropped", 0.0, 1.0,
                   float(round(min(default, 1.0), 2)), 0.05, key=f"recon_noise_{kind}")
 result = denoise(h.model, picked.image, kind, float(level), seed=0)
-n1, n2 = st.columns([1, 1])
+n1, n2 = st.columns([3, 2])
 with n1:
     widgets.show_images(np.stack([picked.image, result["noisy"], result["cleaned"]]),
-                        ["clean", "noisy copy", "reconstruction of the noisy copy"], px=160)
+                        ["clean", "noisy copy", "its reconstruction"], px=128)
 with n2:
     e = st.columns(2)
     e[0].metric("noisy vs clean", f"{result['noisy_error']:.4f}", help="mean squared error per pixel")
