@@ -44,6 +44,15 @@ def _torch_threads():
     torch.set_num_threads(threads)
 
 
+def picture_uri(uri: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+
+
 def _manifold(at):
     charts = [c for c in at.get("plotly_chart") if "your point" in c.proto.spec]
     return json.loads(charts[0].proto.spec) if charts else None
@@ -53,6 +62,10 @@ def test_a_2d_model_shows_the_learned_manifold_with_the_point_on_it():
     at = open_app(model="digits2d")
     spec = _manifold(at)
     assert spec is not None and any("learned manifold" in s.value for s in at.subheader)
+    chart = next(c for c in at.get("plotly_chart") if "your point" in c.proto.spec)
+    assert len(chart.proto.spec) < 100_000  # the grid travels as a PNG, not as 700,000 numbers
+    grid = picture_uri(spec["data"][0]["source"])
+    assert grid.shape == (15 * 32, 15 * 32)
     image, marker = spec["data"]
     assert image["type"] == "image" and marker["name"] == "your point"
     x0, y0 = marker["x"][0], marker["y"][0]

@@ -53,12 +53,13 @@ def explorer():
         if post and post.get("image") is not None:
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
     if h.latent_dim == 2:
-        grid, latents = models.manifold(h)
+        uri, size_px, latents = models.manifold(h)
         st.subheader("The learned manifold")
         st.caption("The decoder over the whole prior: cell (row, column) decodes the point at the prior's "
                    f"quantiles, {len(latents)} equal-probability steps per axis (z0 left to right, z1 bottom to "
                    "top). The red ring is your point; move the sliders and it follows.")
-        st.plotly_chart(charts.manifold_figure(grid, latents, grid_position(z, len(latents))), key="manifold")
+        st.plotly_chart(charts.manifold_figure(uri, size_px, latents,
+                                                grid_position(z, len(latents))), key="manifold")
 
 
 explorer()
