@@ -145,3 +145,14 @@ def test_denoising_training_beats_a_plain_autoencoder_on_noisy_inputs(tmp_path, 
     err_plain = _mse(elbo_terms(plain, noisy)["reconstruction"], digits_sample)
     err_denoising = _mse(elbo_terms(denoising, noisy)["reconstruction"], digits_sample)
     assert err_denoising < 0.8 * err_plain
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "vae", "--l1", "0.1"], "objective 'ae'"),
+    (["--objective", "ae", "--corruption", "mask", "--corruption-level", "1.5"], "corruption_level=1.5"),
+    (["--objective", "ae", "--corruption", "blur", "--corruption-level", "0.2"], "invalid choice: 'blur'"),
+])
+def test_bad_options_exit_with_a_clear_message(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", *args, "--steps", "1", "--out", str(tmp_path / "m")])
+    assert message in capsys.readouterr().err
