@@ -83,3 +83,24 @@ def test_a_point_is_marked_on_its_cell():
         assert (col, row) == pytest.approx((j, i), abs=1e-5)
     assert grid_position([0.0, 0.0], n) == pytest.approx((3, 3))
     assert grid_position([-50.0, 50.0], n) == (-0.5, -0.5)  # far outside: at the figure's corner
+
+
+def test_umap_of_a_sample_with_repeats_places_each_repeat_on_its_original():
+    """10,000 draws from 1,797 digits repeat images; UMAP is fitted on the distinct points."""
+    from vae_core.projection import fit_umap
+
+    rng = np.random.default_rng(0)
+    distinct = np.concatenate([rng.normal(c, 0.3, (40, 3)) for c in (-3, 0, 3)]).astype(np.float32)
+    draws = rng.integers(0, len(distinct), 400)
+    draws[:len(distinct)] = rng.permutation(len(distinct))  # every point appears, in a shuffled order
+    coords = fit_umap(distinct[draws], seed=0)
+    assert coords.shape == (400, 2)
+    for i in range(len(distinct)):
+        rows = np.flatnonzero(draws == i)
+        assert (coords[rows] == coords[rows[0]]).all()
+    first = draws[np.sort(np.unique(draws, return_index=True)[1])]
+    np.testing.assert_array_equal(coords[:len(distinct)], fit_umap(distinct[first], seed=0))
+    # the three clusters stay apart: the map is not a scatter of tiny islands
+    centres = np.stack([coords[np.isin(draws, np.arange(k * 40, k * 40 + 40))].mean(0) for k in range(3)])
+    spread = max(coords[np.isin(draws, np.arange(k * 40, k * 40 + 40))].std(0).max() for k in range(3))
+    assert min(np.linalg.norm(centres[a] - centres[b]) for a, b in ((0, 1), (1, 2), (0, 2))) > 2 * spread
