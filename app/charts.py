@@ -95,3 +95,32 @@ def beta_sweep(points: list[dict]) -> go.Figure:
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="MIG (higher: more disentangled)",
                       yaxis_title="reconstruction (nats, lower is better)")
     return fig
+
+
+def manifold_figure(png_uri: str, size_px: int, latents: np.ndarray, position: tuple[float, float]) -> go.Figure:
+    """The learned manifold (a decoded n x n grid over the prior's quantiles) with the current point marked.
+
+    Args:
+        png_uri: the grid as a PNG data URI (n x n cells, no gaps), size_px pixels a side; sent as an image, not
+            as numbers, so moving a slider ships a few kilobytes. latents: (n, n, 2) the cells' z.
+        position: (column, row) of the point in cell units (vae_core.manifold.grid_position).
+    """
+    n = latents.shape[0]
+    cell = size_px / n
+    col, row = position
+    ticks = [int(i) for i in np.unique(np.linspace(0, n - 1, 5).round())]
+    fig = go.Figure(go.Image(source=png_uri, x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[(col + 0.5) * cell - 0.5], y=[(row + 0.5) * cell - 0.5], mode="markers",
+                             name="your point", hovertemplate="your point<extra></extra>",
+                             marker={"size": 22, "symbol": "circle-open", "color": "#d62728",
+                                     "line": {"width": 4, "color": "#d62728"}}))
+    fig.update_layout(
+        height=560, margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
+        xaxis={"title": "z0 (prior quantiles)", "tickvals": [(i + 0.5) * cell - 0.5 for i in ticks],
+               "ticktext": [f"{latents[0, i, 0]:+.2f}" for i in ticks], "showgrid": False,
+               "range": [-0.5, size_px - 0.5]},
+        yaxis={"title": "z1", "tickvals": [(i + 0.5) * cell - 0.5 for i in ticks],
+               "ticktext": [f"{latents[i, 0, 1]:+.2f}" for i in ticks], "showgrid": False,
+               "range": [size_px - 0.5, -0.5], "scaleanchor": "x"},
+    )
+    return fig

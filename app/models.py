@@ -258,6 +258,25 @@ def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
     return result[0], result[1], "computed live from the latents of a data sample (normalised by factor entropy)"
 
 
+@st.cache_data(max_entries=16, show_spinner="Decoding the learned manifold...")
+def _manifold(path: str, stamp: float, n: int) -> tuple[str, int, np.ndarray]:
+    import base64
+
+    from vae_core.imaging import encode_png, image_grid
+    from vae_core.manifold import manifold_grid
+
+    images, latents = manifold_grid(_load(path, stamp).model, n)
+    grid = image_grid(images, n, n, pad=0)
+    uri = "data:image/png;base64," + base64.b64encode(encode_png(grid)).decode("ascii")
+    return uri, grid.shape[-1], latents
+
+
+def manifold(h: Handle, n: int = 15) -> tuple[str, int, np.ndarray]:
+    """A 2-D model's learned-manifold figure: the decoded n x n quantile grid as a PNG data URI, its width in
+    pixels, and the cells' latents (n, n, 2)."""
+    return _manifold(h.path, h.stamp, n)
+
+
 def as_tensor(array) -> torch.Tensor | None:
     """float32 tensor of an array, None for None (optional arguments of vae_core.latent)."""
     return None if array is None else torch.as_tensor(np.asarray(array, dtype=np.float32))

@@ -21,7 +21,8 @@ def test_evaluation_writes_metrics_into_the_card(tmp_path):
     folder = tmp_path / "faces-tiny"
     exp = tiny_config(channels=3, steps=20, batch_size=16, objective="beta-vae", beta=4.0, dataset="faces")
     train(exp, folder, progress=False, dataset=Faces())
-    card = evaluate_folder(folder, projection=False, recon_samples=256, metric_counts=SMALL, log=lambda *_: None)
+    card = evaluate_folder(folder, projection=False, recon_samples=256, metric_counts=SMALL, log=lambda *_: None,
+                           iwae_k=4, iwae_samples=32)
     on_disk = ckpt.read_card(folder)
     assert on_disk["metrics"]["mig"]["score"] == card["metrics"]["mig"]["score"]
     assert 0 <= card["metrics"]["mig"]["score"] <= 1
@@ -41,7 +42,7 @@ def test_data_without_factors_still_gets_reconstruction(tmp_path, capsys):
     exp = tiny_config(channels=3, steps=4, batch_size=4, dataset=f"folder:{images}")
     folder = tmp_path / "photo-model"
     train(exp, folder, progress=False)
-    assert main([str(folder), "--no-projection", "--recon-samples", "16"]) == 0
+    assert main([str(folder), "--no-projection", "--recon-samples", "16", "--iwae-k", "2", "--iwae-samples", "8"]) == 0
     out = capsys.readouterr().out
     assert "need a dataset generated from known factors" in out
     card = ckpt.read_card(folder)

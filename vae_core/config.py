@@ -16,6 +16,7 @@ IMAGE_SIZES = (32, 64)
 CHANNEL_CHOICES = (1, 3)
 LIKELIHOODS = ("bernoulli", "gaussian")
 OBJECTIVES = ("ae", "vae", "beta-vae", "capacity-vae", "beta-tcvae")
+CORRUPTIONS = ("none", "gaussian", "mask")  # input corruption of a denoising autoencoder (vae_core.corruption)
 MAX_LATENT_DIM = 512  # a slider per dimension; more than this is never a model of ours
 MAX_WIDTH = 1024  # conv channels and hidden units; bounds the parameter count before allocation
 
@@ -118,6 +119,12 @@ class TrainConfig:
     # Steps at which Adam's moments are cleared (a warm restart). A run stopped at step k and continued from its
     # shipped weights alone, with no resume file, is exactly a run with a reset at k: this records it.
     optimizer_resets: tuple[int, ...] = ()
+    # Denoising and sparse autoencoders (objective "ae" only; vae_core.corruption): the encoder sees a corrupted
+    # copy (gaussian noise of std `corruption_level`, or `mask`ing that fraction of pixels) and the loss compares
+    # the reconstruction with the clean image; `l1` weights an L1 penalty on the code.
+    corruption: str = "none"
+    corruption_level: float = 0.0
+    l1: float = 0.0
 
     def __post_init__(self):
         where = "train"
@@ -143,6 +150,14 @@ class TrainConfig:
             raise ConfigError(f"{where}.optimizer_resets must be a list of steps, got {self.optimizer_resets!r}")
         for reset in self.optimizer_resets:
             _check_int(where, "optimizer_resets[]", reset, 1, 10**9)
+        _check_choice(where, "corruption", self.corruption, CORRUPTIONS)
+        _check_float(where, "corruption_level", self.corruption_level, 0.0, 1.0 if self.corruption == "mask" else 10.0)
+        _check_float(where, "l1", self.l1, 0.0, 1e4)
+        if self.objective != "ae" and (self.corruption != "none" or self.l1 > 0):
+            raise ConfigError(f"{where}: corruption and l1 (denoising / sparse autoencoders) go with objective "
+                              f"'ae', not {self.objective!r}")
+        if self.corruption != "none" and self.corruption_level <= 0:
+            raise ConfigError(f"{where}.corruption={self.corruption!r} needs a corruption_level above 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

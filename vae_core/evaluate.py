@@ -2,7 +2,8 @@
 
 Computes, on fresh samples of the model's own dataset, the reconstruction (nats per image) and KL (total and per
 dimension), active units, and, where the dataset has ground-truth factors, the disentanglement metrics by the
-disentanglement_lib protocol (`vae_core.metrics`) and the factor-by-latent mutual-information matrix. It prints a
+disentanglement_lib protocol (`vae_core.metrics`) and the factor-by-latent mutual-information matrix, and for
+VAEs the importance-weighted likelihood bound (`vae_core.likelihood`, `--iwae-k` samples per image). It prints a
 table and writes everything into the folder's card.json; with `--projection` (the default) it also writes
 projection.npz (posterior means of a fixed sample, factors, UMAP and PCA coordinates) for the app's map.
 """
@@ -16,17 +17,21 @@ from pathlib import Path
 
 from . import checkpoints as ckpt
 from .data import get_dataset
+from .likelihood import DEFAULT_IMAGES, DEFAULT_K, dataset_bound
 from .train import reconstruction_and_kl
 
 RECON_SAMPLES = 10_000
+IWAE_OBJECTIVES = ("vae", "beta-vae", "capacity-vae", "beta-tcvae")  # an encoder q(z|x) = N(mu, sigma^2)
 
 
 def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, projection: bool = True,
-                    recon_samples: int = RECON_SAMPLES, metric_counts: dict | None = None, log=print) -> dict:
+                    recon_samples: int = RECON_SAMPLES, metric_counts: dict | None = None, log=print,
+                    iwae_k: int = DEFAULT_K, iwae_samples: int = DEFAULT_IMAGES) -> dict:
     """Evaluate one model folder and merge the results into its card; returns the updated card.
 
     Args:
         metric_counts: per-metric sample counts overriding the protocol's (tests only; recorded in the card).
+        iwae_k, iwae_samples: the importance-weighted bound's samples per image and images (k = 0: skip it).
     """
     loaded = ckpt.load_model(folder)
     exp = loaded.config
@@ -35,6 +40,8 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     results: dict = {"evaluation": reconstruction_and_kl(loaded.model, dataset, n=recon_samples, seed=seed + 1)}
     log(f"{loaded.name}: reconstruction and KL on {recon_samples} fresh images "
         f"({time.perf_counter() - began:.1f} s)")
+    if iwae_k > 0:
+        results["likelihood"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
     if metrics:
         from .metrics import MetricsUnavailable, compute_all_metrics, representation_from_model
 
@@ -58,6 +65,22 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     return ckpt.update_card(folder, results)
 
 
+def likelihood_figures(loaded, dataset, k: int, n: int, seed: int = 0, log=print) -> dict:
+    """The card's IWAE section: the bound on n fresh images, or why a model has none (a plain autoencoder)."""
+    objective = loaded.config.train.objective
+    if objective == "ae":
+        return {"unavailable": "a plain autoencoder has no posterior variance (it was never trained), so an "
+                               "importance-weighted likelihood bound says nothing about it"}
+    if objective not in IWAE_OBJECTIVES:
+        return {"unavailable": f"the bound here is for Gaussian-posterior VAEs, not the {objective} objective"}
+    began = time.perf_counter()
+    figures = dataset_bound(loaded.model, dataset, k=k, n=n, seed=seed + 2)
+    figures["seconds"] = round(time.perf_counter() - began, 1)
+    log(f"{loaded.name}: IWAE bound (k={k}, {n} images): {figures['nll_nats_per_image']:.2f} nats/image "
+        f"({figures['seconds']} s)")
+    return figures
+
+
 def _score(metrics: dict, name: str, key: str):
     value = metrics.get(name, {})
     return value.get(key) if isinstance(value, dict) else None
@@ -68,6 +91,8 @@ SUMMARY_ROWS = (
     ("beta", lambda c: c.get("beta")),
     ("recon (nats/image)", lambda c: c.get("evaluation", c.get("final", {})).get("recon")),
     ("KL (nats)", lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
+    ("-IWAE (nats/image)", lambda c: c.get("likelihood", {}).get("nll_nats_per_image")),
+    ("IWAE k", lambda c: c.get("likelihood", {}).get("k")),
     ("active dims", lambda c: c.get("evaluation", c.get("final", {})).get("active_dims")),
     ("beta-VAE score", lambda c: _score(c.get("metrics", {}), "beta_vae", "score")),
     ("FactorVAE score", lambda c: _score(c.get("metrics", {}), "factor_vae", "score")),
@@ -112,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-metrics", action="store_true", help="skip the disentanglement metrics")
     parser.add_argument("--no-projection", action="store_true", help="skip projection.npz (UMAP)")
     parser.add_argument("--recon-samples", type=int, default=RECON_SAMPLES)
+    parser.add_argument("--iwae-k", type=int, default=DEFAULT_K, help="importance samples per image (0: skip)")
+    parser.add_argument("--iwae-samples", type=int, default=DEFAULT_IMAGES, help="images for the IWAE bound")
     args = parser.parse_args(argv)
     if not args.models and not args.compare:
         parser.error("name at least one model folder, or --compare NAME1 NAME2 ...")
@@ -119,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         folders = [_resolve(m) for m in args.models]
         for folder in folders:
             card = evaluate_folder(folder, args.seed, not args.no_metrics, not args.no_projection,
-                                   args.recon_samples)
+                                   args.recon_samples, iwae_k=args.iwae_k, iwae_samples=args.iwae_samples)
             print(format_table([folder.name], [card]))
         if args.compare:
             compare = [_resolve(m) for m in args.compare]

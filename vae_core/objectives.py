@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig, TrainConfig
+from .corruption import l1_penalty
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -172,8 +173,8 @@ def compute_loss(
     """The configured objective's terms for one batch, with the schedules in force at `step`.
 
     Args:
-        outputs: the model's forward pass (mu, logvar, z, logits).
-        x: (B, C, H, W) the batch.
+        outputs: the model's forward pass (mu, logvar, z, logits), of the corrupted batch for a denoising AE.
+        x: (B, C, H, W) the clean batch, the reconstruction's target.
     """
     t, lk, std = train_config, model_config.likelihood, model_config.gaussian_std
     logits, mu, logvar = outputs["logits"], outputs["mu"], outputs["logvar"]
@@ -181,6 +182,9 @@ def compute_loss(
     if t.objective == "ae":
         terms = ae_loss(logits, x, lk, std)
         terms["kl_per_dim"] = gaussian_kl_per_dim(mu, logvar).mean(0).detach()
+        if t.l1 > 0:  # a sparse autoencoder: L1 on the code (vae_core.corruption)
+            terms["l1"] = l1_penalty(mu)
+            terms["total"] = terms["total"] + t.l1 * terms["l1"]
     elif t.objective in ("vae", "beta-vae"):
         terms = beta_vae_loss(logits, x, mu, logvar, lk, t.beta, weight, t.free_bits, std)
     elif t.objective == "capacity-vae":

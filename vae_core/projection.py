@@ -161,11 +161,25 @@ def fit_umap(latents: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist
     x = np.asarray(latents, dtype=np.float32)
     if x.shape[0] < 3:
         raise ValueError(f"UMAP needs at least 3 points, got {x.shape[0]}")
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, x.shape[0] - 1), min_dist=min_dist,
+    # A sample drawn with replacement from a small dataset (1,797 digits) repeats images; repeated points make
+    # UMAP's neighbour graph fall apart into tiny islands. Fit the distinct points and give repeats their place.
+    _, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(x):  # no repeats: fit the points as given
+        fit, back = x, None
+    else:
+        order = np.argsort(first)  # distinct points in order of first appearance
+        fit = x[first[order]]
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        back = rank[inverse.reshape(-1)]
+    if fit.shape[0] < 3:
+        raise ValueError(f"UMAP needs at least 3 distinct points, got {fit.shape[0]}")
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, fit.shape[0] - 1), min_dist=min_dist,
                         random_state=seed, n_jobs=1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)  # seeded runs use 1 thread
-        return reducer.fit_transform(x).astype(np.float32)
+        coords = reducer.fit_transform(fit).astype(np.float32)
+    return coords if back is None else coords[back]
 
 
 def place_points(new_latents: np.ndarray, ref_latents: np.ndarray, ref_coords: np.ndarray, k: int = 10) -> np.ndarray:

@@ -31,6 +31,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from . import checkpoints as ckpt
 from .config import (
+    CORRUPTIONS,
     LIKELIHOODS,
     OBJECTIVES,
     ConfigError,
@@ -39,6 +40,7 @@ from .config import (
     ModelConfig,
     TrainConfig,
 )
+from .corruption import corrupt
 from .data import dataset_names, get_dataset
 from .model import VAE
 from .objectives import compute_loss, gaussian_kl_per_dim, reconstruction_nll
@@ -265,7 +267,8 @@ def train(
             opt.state.clear()  # a warm restart: Adam re-initialises its moments and step count lazily
         x = batch_for_step(dataset, t.batch_size, t.seed, rank, step).to(device, non_blocking=True)
         gen.manual_seed(_seed_for(t.seed, rank, step))
-        outputs = net(x, generator=gen, sample=sample)
+        x_in = corrupt(x, t.corruption, t.corruption_level, gen)  # x itself unless a denoising autoencoder
+        outputs = net(x_in, generator=gen, sample=sample)
         terms = compute_loss(outputs, x, exp.model, t, step, dataset.num_images)
         finite = torch.isfinite(terms["total"]).float()
         if world > 1:
@@ -338,7 +341,7 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
         "objective": t.objective,
         "beta": t.beta,
         "schedule": {k: getattr(t, k) for k in ("gamma", "capacity_max", "capacity_steps", "warmup_steps",
-                                                "cycles", "free_bits")},
+                                                "cycles", "free_bits", "corruption", "corruption_level", "l1")},
         "steps": steps_done,
         "steps_planned": t.steps,
         "batch_size": t.batch_size,
@@ -371,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="KL warm-up length (0: off)")
     p.add_argument("--cycles", type=int, default=d.cycles, help="cyclical KL annealing cycles (0: off)")
     p.add_argument("--free-bits", type=float, default=d.free_bits, help="per-dimension KL floor in nats")
+    p.add_argument("--corruption", default=d.corruption, choices=CORRUPTIONS,
+                   help="ae: denoising autoencoder input corruption")
+    p.add_argument("--corruption-level", type=float, default=d.corruption_level,
+                   help="gaussian: noise std in pixel units; mask: fraction of pixels dropped")
+    p.add_argument("--l1", type=float, default=d.l1, help="ae: sparse autoencoder's L1 weight on the code")
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -401,7 +409,8 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         capacity_max=args.capacity_max, capacity_steps=args.capacity_steps, warmup_steps=args.warmup_steps,
         cycles=args.cycles, free_bits=args.free_bits, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))),
+        optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))), corruption=args.corruption,
+        corruption_level=args.corruption_level, l1=args.l1,
     )
     model_cfg = ModelConfig(
         image_size=args.image_size or dataset.image_size, channels=dataset.channels, latent_dim=args.latent_dim,

@@ -24,6 +24,8 @@ ZOO: dict[str, str] = {
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --steps 60000",
     "faces-vae": "--dataset faces --objective vae --beta 1 --steps 6000",
     "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
+    "digits-vae": "--dataset digits --objective vae --beta 1 --latent-dim 10 --steps 8000",
+    "digits-vae-2d": "--dataset digits --objective vae --beta 1 --latent-dim 2 --steps 8000",
 }
 
 

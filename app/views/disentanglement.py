@@ -51,6 +51,10 @@ st.subheader("Metrics from the model cards")
 st.table(pd.DataFrame({h.name: [state.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles},
                      index=[label for label, _ in SUMMARY_ROWS]))
 st.caption("Missing figures (n/a) come with `python -m vae_core.evaluate <model folder>`.")
+for h in handles:  # a model of data without known factors has no metrics at all: say so, not just "n/a"
+    reason = h.card.get("metrics", {}).get("unavailable") if isinstance(h.card.get("metrics"), dict) else None
+    if reason:
+        st.caption(f"{h.name}: no disentanglement metrics. {reason}")
 sweep = next((d / "beta_sweep.json" for d in model_dirs() if (d / "beta_sweep.json").is_file()), None)
 if sweep is not None:
     try:

@@ -3,8 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from app import links, live, models, state, widgets
+from app import charts, links, live, models, state, widgets
 from vae_core.explore import decode, prior_sample
+from vae_core.manifold import grid_position
 
 h = state.require_model()
 order, active, kl = models.dims(h)
@@ -30,16 +31,8 @@ def from_dataset():
     state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label, "image": p.image})
 
 
-@st.fragment
-def explorer():
-    b = st.columns(3)
-    b[0].button("Reset to the prior mean", on_click=state.set_point, args=(np.zeros(h.latent_dim), limits))
-    b[1].button("Randomise (prior sample)", on_click=lambda: state.set_point(
-        prior_sample(h.latent_dim, np.random.default_rng().integers(2**31)), limits))
-    b[2].button("Dataset example", on_click=from_dataset, disabled=dataset is None, help=note)
-    post = st.session_state.get("explore_posterior")
-    if live.explorer(h, order, active, kl, limits, post):
-        return
+def server_sliders(post: dict | None):
+    """The fallback: Streamlit sliders, decoded on the server at each release."""
     left, right = st.columns([3, 2], gap="large")
     with left:
         if post:
@@ -54,6 +47,27 @@ def explorer():
         widgets.show_image(decode(h.model, z[None])[0], "decoded image", px=384)
         if post and post.get("image") is not None:
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
+
+
+@st.fragment
+def explorer():
+    b = st.columns(3)
+    b[0].button("Reset to the prior mean", on_click=state.set_point, args=(np.zeros(h.latent_dim), limits))
+    b[1].button("Randomise (prior sample)", on_click=lambda: state.set_point(
+        prior_sample(h.latent_dim, np.random.default_rng().integers(2**31)), limits))
+    b[2].button("Dataset example", on_click=from_dataset, disabled=dataset is None, help=note)
+    post = st.session_state.get("explore_posterior")
+    if not live.explorer(h, order, active, kl, limits, post):
+        server_sliders(post)
+    if h.latent_dim == 2:
+        z = state.current_point(h)
+        uri, size_px, latents = models.manifold(h)
+        st.subheader("The learned manifold")
+        st.caption("The decoder over the whole prior: cell (row, column) decodes the point at the prior's "
+                   f"quantiles, {len(latents)} equal-probability steps per axis (z0 left to right, z1 bottom to "
+                   "top). The red ring is your point: it follows the sliders (on release).")
+        st.plotly_chart(charts.manifold_figure(uri, size_px, latents,
+                                                grid_position(z, len(latents))), key="manifold")
 
 
 explorer()

@@ -1,12 +1,18 @@
-"""Reconstruct: an image, its reconstruction, its ELBO terms, and how unusual its error is (anomaly detection)."""
+"""Reconstruct: an image, its reconstruction, its ELBO terms and likelihood bound, how unusual its error is
+(anomaly detection), and a noisy copy cleaned by the model (denoising)."""
 
 import numpy as np
 import streamlit as st
 
 from app import charts, models, state, widgets
+from vae_core.corruption import code_sparsity, denoise
 from vae_core.explore import elbo_terms, percentile_rank
+from vae_core.likelihood import image_bounds
+
+IWAE_CHOICES = (1, 10, 100, 1000)
 
 h = state.require_model()
+t = h.config.train
 st.title("Reconstruct")
 st.caption("A VAE reconstructs what resembles its training data well and anything else badly, so its "
            "reconstruction error is an anomaly score: compare an image's error with the training data's.")
@@ -16,15 +22,64 @@ if picked is None:
     st.stop()
 terms = elbo_terms(h.model, picked.image[None])
 recon, kl = float(terms["recon"][0]), float(terms["kl"][0])
+is_ae = t.objective == "ae"
 c1, c2 = st.columns([1, 1])
 with c1:
     widgets.show_images(np.stack([picked.image, terms["reconstruction"][0]]),
                         ["as the model sees it", "reconstruction"], px=192)
 with c2:
-    m = st.columns(3)
+    m = [*st.columns(2), *st.columns(2)]  # two rows of two: the figures keep their digits
     m[0].metric("reconstruction", f"{recon:,.1f} nats", help="−log p(x | z) at the posterior mean")
     m[1].metric("KL", f"{kl:,.2f} nats", help="KL(q(z | x) ‖ p(z)): what the code costs")
     m[2].metric("−ELBO", f"{recon + kl:,.1f} nats", help="reconstruction + KL, a bound on −log p(x)")
+    if is_ae:
+        st.caption("A plain autoencoder has no trained posterior spread, so its KL and ELBO are not a VAE's, and "
+                   "it has no likelihood bound.")
+        if t.l1 > 0:
+            st.caption(f"Sparse autoencoder (L1 weight {t.l1:g}): "
+                       f"{100 * code_sparsity(terms['mu']):.0f}% of this image's code entries are near zero "
+                       "(below a tenth of its largest).")
+    else:
+        k = st.select_slider("importance samples k", IWAE_CHOICES, value=100, key="recon_iwae_k",
+                             help="Burda et al.'s bound tightens as k grows; k = 1 is an ordinary ELBO estimate")
+        bound = image_bounds(h.model, picked.image[None], k=int(k), seed=0)
+        m[3].metric(f"−IWAE (k={k})", f"{-float(bound['iwae'][0]):,.1f} nats",
+                    help="the importance-weighted bound: −log p(x) ≤ −L_k, tightening as k grows; from k draws "
+                         "of q(z | x), seed 0. The −ELBO beside it puts z at the posterior mean (a steady "
+                         "score), so at small k the sampled bound can sit a little above it.")
+        card = h.card.get("likelihood") if isinstance(h.card.get("likelihood"), dict) else {}
+        if "nll_nats_per_image" in card:
+            st.caption(f"The model card's average over {card['samples']:,} images of its data: "
+                       f"−IWAE {card['nll_nats_per_image']:,.1f} nats/image (k = {card['k']}), the figure to "
+                       "compare models of the same data by.")
+
+st.subheader("Denoising: a noisy copy and its cleaned reconstruction")
+denoiser = t.corruption != "none"
+if denoiser:
+    st.caption(f"This model is a denoising autoencoder: it was trained to rebuild clean images from copies with "
+               f"{t.corruption} corruption at level {t.corruption_level:g}.")
+else:
+    st.caption("This model was trained on clean images only; a denoising autoencoder (`--objective ae "
+               "--corruption gaussian --corruption-level 0.3`) learns to remove the noise. Any model's "
+               "reconstruction pulls a noisy image back towards what its training data looks like.")
+d1, d2, _ = st.columns([1, 1, 2])
+kind = d1.radio("Corruption", ("gaussian", "mask"), horizontal=True, key="recon_noise_kind",
+                index=1 if t.corruption == "mask" else 0)
+default = t.corruption_level if denoiser and kind == t.corruption else (0.3 if kind == "gaussian" else 0.5)
+level = d2.slider("noise std" if kind == "gaussian" else "fraction of pixels dropped", 0.0, 1.0,
+                  float(round(min(default, 1.0), 2)), 0.05, key=f"recon_noise_{kind}")
+result = denoise(h.model, picked.image, kind, float(level), seed=0)
+n1, n2 = st.columns([3, 2])
+with n1:
+    widgets.show_images(np.stack([picked.image, result["noisy"], result["cleaned"]]),
+                        ["clean", "noisy copy", "its reconstruction"], px=128)
+with n2:
+    e = st.columns(2)
+    e[0].metric("noisy vs clean", f"{result['noisy_error']:.4f}", help="mean squared error per pixel")
+    e[1].metric("reconstruction vs clean", f"{result['cleaned_error']:.4f}",
+                delta=f"{result['cleaned_error'] - result['noisy_error']:+.4f}", delta_color="inverse",
+                help="mean squared error per pixel; below the noisy copy's means the model removed noise")
+
 sample = models.data_sample(h)
 if sample is None:
     st.info(f"No comparison with the training data: {models.dataset_for(h)[1]}.")

@@ -13,12 +13,13 @@ from .faces import Faces
 
 GROUND_TRUTH = {"dsprites": DSprites, "faces": Faces}
 OWN_DATA = ("mnist", "fashion-mnist")
+BUILT_IN = ("digits",)  # real data shipped inside a package (scikit-learn's 8x8 digits)
 FOLDER_PREFIX = "folder:"
 
 
 def dataset_names() -> list[str]:
     """The names `get_dataset` accepts (plus folder:PATH)."""
-    return sorted(GROUND_TRUTH) + list(OWN_DATA) + [FOLDER_PREFIX + "PATH"]
+    return sorted(GROUND_TRUTH) + list(BUILT_IN) + list(OWN_DATA) + [FOLDER_PREFIX + "PATH"]
 
 
 def get_dataset(name: str, root: str | None = None, image_size: int | None = None, channels: int | None = None,
@@ -26,15 +27,19 @@ def get_dataset(name: str, root: str | None = None, image_size: int | None = Non
     """A dataset by name.
 
     Args:
-        name: a built-in ground-truth dataset (dsprites, faces), mnist, fashion-mnist, or folder:PATH.
+        name: a built-in ground-truth dataset (dsprites, faces), digits, mnist, fashion-mnist, or folder:PATH.
         root: the folder holding mnist / fashion-mnist files.
-        image_size, channels: for data that can be resized (mnist: 32 or 64; folders: any model size).
+        image_size, channels: for data that can be resized (digits, mnist: 32 or 64; folders: any model size).
 
     Raises:
         ValueError: an unknown name, listing the valid ones.
     """
     if name in GROUND_TRUTH:
         return GROUND_TRUTH[name]()
+    if name == "digits":
+        from .digits import load_digits
+
+        return load_digits(image_size or 32)
     if name in OWN_DATA:
         from .own import load_mnist
 
