@@ -30,7 +30,9 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from . import checkpoints as ckpt
+from . import family
 from .config import (
+    FAMILY_OBJECTIVES,
     LIKELIHOODS,
     OBJECTIVES,
     ConfigError,
@@ -44,6 +46,7 @@ from .model import VAE
 from .objectives import compute_loss, gaussian_kl_per_dim, reconstruction_nll
 
 LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
+FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc")  # logged by family models only
 EVAL_SAMPLES = 2048  # fixed sample for the card's final reconstruction and KL
 
 
@@ -57,9 +60,14 @@ def _seed_for(*keys: int) -> int:
 
 def batch_for_step(dataset, batch_size: int, seed: int, rank: int, step: int) -> torch.Tensor:
     """The batch a given process trains on at a given step: (B, C, H, W), the same on every run."""
+    return batch_and_factors_for_step(dataset, batch_size, seed, rank, step)[0]
+
+
+def batch_and_factors_for_step(dataset, batch_size: int, seed: int, rank: int, step: int):
+    """The batch of `batch_for_step` and what the dataset returns beside it (factors or labels)."""
     rng = np.random.default_rng([seed, rank, step])
-    images, _ = dataset.sample(batch_size, rng)
-    return torch.from_numpy(images)
+    images, factors = dataset.sample(batch_size, rng)
+    return torch.from_numpy(images), factors
 
 
 def dataset_info(dataset) -> DatasetInfo:
@@ -186,7 +194,8 @@ def load_shipped_state(folder: Path, model: VAE, exp: ExperimentConfig) -> tuple
 
 def _write_log(folder: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    extra = [k for k in FAMILY_LOG_FIELDS if any(k in row for row in rows)]
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS + tuple(extra))
     writer.writeheader()
     writer.writerows(rows)
     ckpt.atomic_write_bytes(folder / ckpt.LOG_FILE, buf.getvalue().encode())
@@ -229,7 +238,7 @@ def train(
     if dataset is None:
         dataset = get_dataset(t.dataset, t.data_root, exp.model.image_size, exp.model.channels)
     torch.manual_seed(t.seed)  # the initial weights
-    model = VAE(exp.model).to(device)
+    model = family.build_model(exp.model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     start, rows, elapsed_before, accum = 0, [], 0.0, {}
     if resume and (out / ckpt.RESUME_FILE).exists():
@@ -263,10 +272,14 @@ def train(
     for step in range(start, t.steps):
         if step in t.optimizer_resets:
             opt.state.clear()  # a warm restart: Adam re-initialises its moments and step count lazily
-        x = batch_for_step(dataset, t.batch_size, t.seed, rank, step).to(device, non_blocking=True)
+        x, factors = batch_and_factors_for_step(dataset, t.batch_size, t.seed, rank, step)
+        x = x.to(device, non_blocking=True)
         gen.manual_seed(_seed_for(t.seed, rank, step))
-        outputs = net(x, generator=gen, sample=sample)
-        terms = compute_loss(outputs, x, exp.model, t, step, dataset.num_images)
+        if exp.model.kind == "vae":
+            outputs = net(x, generator=gen, sample=sample)
+            terms = compute_loss(outputs, x, exp.model, t, step, dataset.num_images)
+        else:
+            terms = family.step_terms(net, model, x, factors, exp, step, gen, dataset)
         finite = torch.isfinite(terms["total"]).float()
         if world > 1:
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
@@ -278,7 +291,7 @@ def train(
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
-        for key in ("total", "recon", "kl", "tc"):
+        for key in ("total", "recon", "kl", "tc", *FAMILY_LOG_FIELDS):
             if key in terms:
                 sums[key] = sums.get(key, 0.0) + terms[key].detach()
         count += 1
@@ -296,6 +309,7 @@ def train(
                 "tc": round(means["tc"], 4) if "tc" in means else "",
                 "lr": t.lr,
                 "elapsed_s": round(_elapsed(), 2),
+                **{k: round(means[k], 4) for k in FAMILY_LOG_FIELDS if k in means},
             })
             if bar:
                 bar.set_postfix(loss=f"{means['total']:.2f}", recon=f"{means['recon']:.2f}", kl=f"{means['kl']:.2f}")
@@ -320,7 +334,7 @@ def train(
     card = {}
     if rank == 0 and (stop_after is None or stop_after >= t.steps):
         card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device)
-        card["final"] = reconstruction_and_kl(model, dataset)
+        card["final"] = family.figures(model, dataset, exp, EVAL_SAMPLES, 12345)
         ckpt.update_card(out, card)
     if world > 1:
         dist.barrier()
@@ -346,12 +360,25 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
         "lr": t.lr,
         "seed": t.seed,
         "latent_dim": exp.model.latent_dim,
+        **_family_card(exp),
         "likelihood": exp.model.likelihood,
         "parameters": sum(p.numel() for p in model.parameters()),
         "wall_time_s": round(wall, 1),
         "hardware": hardware_description(device),
         "date": dt.date.today().isoformat(),
     }
+
+
+def _family_card(exp: ExperimentConfig) -> dict:
+    m, t = exp.model, exp.train
+    if m.kind == "cvae":
+        return {"condition": t.condition, "condition_values": list(m.condition_names)}
+    if m.kind == "vq-vae":
+        return {"codebook_size": m.codebook_size, "code_dim": m.code_dim, "vq_ema": m.vq_ema,
+                "commitment": t.commitment, "revive_every": t.revive_every}
+    if m.kind == "vae-gan":
+        return {"gan_weight": t.gan_weight, "feature_weight": t.feature_weight}
+    return {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -381,6 +408,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None, choices=(32, 64), help="default: the dataset's")
     p.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
     p.add_argument("--gaussian-std", type=float, default=m.gaussian_std)
+    p.add_argument("--condition", default=None, help="cvae: the factor (or 'label') to condition on, e.g. shape")
+    p.add_argument("--codebook-size", type=int, default=m.codebook_size, help="vq-vae: number of codes")
+    p.add_argument("--code-dim", type=int, default=m.code_dim, help="vq-vae: dimension of each code")
+    p.add_argument("--vq-ema", action="store_true", help="vq-vae: update the codebook by moving averages")
+    p.add_argument("--commitment", type=float, default=d.commitment, help="vq-vae: commitment weight")
+    p.add_argument("--revive-every", type=int, default=d.revive_every,
+                   help="vq-vae: revive codes unused for this many steps (0: off)")
+    p.add_argument("--gan-weight", type=float, default=d.gan_weight, help="vae-gan: adversarial weight")
+    p.add_argument("--feature-weight", type=float, default=d.feature_weight,
+                   help="vae-gan: weight of the discriminator-feature reconstruction")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--reset-optimizer-at", type=int, action="append", default=[], metavar="STEP",
                    help="clear Adam's moments at this step (repeatable); lets --resume continue a folder that "
@@ -391,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-DEFAULT_BETA = {"ae": 0.0, "vae": 1.0, "beta-vae": 4.0, "capacity-vae": 1.0, "beta-tcvae": 6.0}
+DEFAULT_BETA = {"ae": 0.0, "vae": 1.0, "beta-vae": 4.0, "capacity-vae": 1.0, "beta-tcvae": 6.0, "cvae": 1.0,
+                "vq-vae": 0.0, "vae-gan": 1.0}
 
 
 def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
@@ -401,11 +439,20 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         capacity_max=args.capacity_max, capacity_steps=args.capacity_steps, warmup_steps=args.warmup_steps,
         cycles=args.cycles, free_bits=args.free_bits, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))),
+        optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))), condition=args.condition,
+        commitment=args.commitment, revive_every=args.revive_every, gan_weight=args.gan_weight,
+        feature_weight=args.feature_weight,
     )
+    kind = FAMILY_OBJECTIVES.get(args.objective, "vae")
+    names = ()
+    if kind == "cvae":
+        from .cvae import condition_values
+
+        names = condition_values(dataset, args.condition)
     model_cfg = ModelConfig(
         image_size=args.image_size or dataset.image_size, channels=dataset.channels, latent_dim=args.latent_dim,
-        likelihood=args.likelihood, gaussian_std=args.gaussian_std,
+        likelihood=args.likelihood, gaussian_std=args.gaussian_std, kind=kind, condition_names=names,
+        codebook_size=args.codebook_size, code_dim=args.code_dim, vq_ema=args.vq_ema,
     )
     return ExperimentConfig(model=model_cfg, train=train_cfg, dataset=dataset_info(dataset))
 
@@ -439,8 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if card:
         final = card["final"]
-        print(f"{out}: recon {final['recon']:.2f} nats/image, KL {final['kl']:.2f} nats, "
-              f"{final['active_dims']} active dims, {card['wall_time_s']:.0f} s")
+        usage = (f"codebook perplexity {final['perplexity']:.1f}, {final['unused_codes']} unused codes"
+                 if "perplexity" in final else f"{final['active_dims']} active dims")
+        print(f"{out}: recon {final['recon']:.2f} nats/image, KL {final['kl']:.2f} nats, {usage}, "
+              f"{card['wall_time_s']:.0f} s")
     return 0
 
 
