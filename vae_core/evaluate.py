@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from . import checkpoints as ckpt
+from . import family
 from .data import get_dataset
-from .train import reconstruction_and_kl
 
 RECON_SAMPLES = 10_000
 
@@ -32,9 +32,16 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     exp = loaded.config
     dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
     began = time.perf_counter()
-    results: dict = {"evaluation": reconstruction_and_kl(loaded.model, dataset, n=recon_samples, seed=seed + 1)}
+    results: dict = {"evaluation": family.figures(loaded.model, dataset, exp, recon_samples, seed + 1)}
     log(f"{loaded.name}: reconstruction and KL on {recon_samples} fresh images "
         f"({time.perf_counter() - began:.1f} s)")
+    results["sharpness"] = family.sharpness(loaded.model, dataset)
+    log(f"{loaded.name}: sharpness {results['sharpness']['reconstructions']:.4g} (reconstructions), "
+        f"{results['sharpness']['data']:.4g} (data)")
+    if exp.model.kind == "vq-vae":  # a grid of discrete codes: no posterior means to score or project
+        metrics = projection = False
+        results["metrics"] = {"unavailable": "a VQ-VAE's code is a grid of discrete indices, not a vector of "
+                                             "continuous latents; the disentanglement metrics do not apply"}
     if metrics:
         from .metrics import MetricsUnavailable, compute_all_metrics, representation_from_model
 
@@ -68,6 +75,11 @@ SUMMARY_ROWS = (
     ("beta", lambda c: c.get("beta")),
     ("recon (nats/image)", lambda c: c.get("evaluation", c.get("final", {})).get("recon")),
     ("KL (nats)", lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
+    ("codebook perplexity", lambda c: c.get("evaluation", c.get("final", {})).get("perplexity")),
+    ("unused codes", lambda c: c.get("evaluation", c.get("final", {})).get("unused_codes")),
+    ("condition accuracy", lambda c: c.get("evaluation", c.get("final", {})).get("condition_accuracy")),
+    ("sharpness (recon)", lambda c: c.get("sharpness", {}).get("reconstructions")),
+    ("sharpness (data)", lambda c: c.get("sharpness", {}).get("data")),
     ("active dims", lambda c: c.get("evaluation", c.get("final", {})).get("active_dims")),
     ("beta-VAE score", lambda c: _score(c.get("metrics", {}), "beta_vae", "score")),
     ("FactorVAE score", lambda c: _score(c.get("metrics", {}), "factor_vae", "score")),

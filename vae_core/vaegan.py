@@ -77,6 +77,7 @@ def vaegan_terms(model: VAEGAN, x: torch.Tensor, generator: torch.Generator, fea
     fake_logit, _ = model.discriminator(torch.cat([x_rec.detach(), x_p.detach()]))
     disc = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
             + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-    total = recon + beta * kl_per_dim.sum() + feature_weight * feature + gan_weight * gan_g + disc
+    generator_loss = recon + beta * kl_per_dim.sum() + feature_weight * feature + gan_weight * gan_g
     return {"recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim, "feature": feature.detach(),
-            "gan": gan_g.detach(), "disc": disc.detach(), "total": total}
+            "gan": gan_g.detach(), "disc": disc.detach(), "total": generator_loss + disc,
+            "generator_loss": generator_loss, "disc_loss": disc}
