@@ -246,6 +246,28 @@ def vq_figures(model: VQVAE, dataset, n: int, seed: int, batch: int = 256) -> di
     }
 
 
+@torch.inference_mode()
+def reconstruct(model: VQVAE, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Per-image code grids (B, G, G), reconstructions (B, C, H, W) in [0, 1] and reconstruction NLL (B,) nats."""
+    cfg = model.config
+    device = next(model.parameters()).device
+    parts: dict[str, list] = {"indices": [], "reconstruction": [], "recon": []}
+    for start in range(0, len(images), batch_size):
+        x = torch.as_tensor(np.ascontiguousarray(images[start: start + batch_size]), dtype=torch.float32).to(device)
+        idx = model.encode_indices(x)
+        logits = model.decode_codes(model.quantizer.lookup(idx))
+        parts["indices"].append(idx)
+        parts["reconstruction"].append(torch.sigmoid(logits))
+        parts["recon"].append(reconstruction_nll(logits, x, cfg.likelihood, cfg.gaussian_std))
+    return {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
+
+
+@torch.inference_mode()
+def decode_grids(model: VQVAE, grids) -> np.ndarray:
+    """Images (B, C, H, W) in [0, 1] of code grids (B, G, G); CodeError for a bad grid."""
+    return model.decode_indices(grids).cpu().numpy()
+
+
 def code_frequencies(counts, num_codes: int) -> np.ndarray:
     c = np.asarray(counts, dtype=np.float64)
     if c.shape != (num_codes,) or c.sum() <= 0:

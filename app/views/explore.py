@@ -3,10 +3,13 @@
 import numpy as np
 import streamlit as st
 
-from app import models, state, widgets
+from app import family, models, state, widgets
 from vae_core.explore import decode, prior_sample
 
 h = state.require_model()
+if h.kind == "vq-vae":  # a grid of discrete codes: the page is a code-grid editor
+    family.vq_explore(h)
+    st.stop()
 order, active, kl = models.dims(h)
 limits = models.limits(h)
 dataset, note = models.dataset_for(h)
@@ -39,6 +42,8 @@ def explorer():
     post = st.session_state.get("explore_posterior")
     left, right = st.columns([3, 2], gap="large")
     with left:
+        if h.kind == "cvae":
+            family.condition_selector(h)
         if post:
             st.caption(f"Encoded {post['source']}: under each slider, the posterior mean μ and spread σ of its code.")
         for d in order:

@@ -3,10 +3,13 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, models, state, widgets
+from app import charts, family, models, state, widgets
 from vae_core.explore import elbo_terms, percentile_rank
 
 h = state.require_model()
+if h.kind == "vq-vae":
+    family.vq_reconstruct(h)
+    st.stop()
 st.title("Reconstruct")
 st.caption("A VAE reconstructs what resembles its training data well and anything else badly, so its "
            "reconstruction error is an anomaly score: compare an image's error with the training data's.")
@@ -25,6 +28,9 @@ with c2:
     m[0].metric("reconstruction", f"{recon:,.1f} nats", help="−log p(x | z) at the posterior mean")
     m[1].metric("KL", f"{kl:,.2f} nats", help="KL(q(z | x) ‖ p(z)): what the code costs")
     m[2].metric("−ELBO", f"{recon + kl:,.1f} nats", help="reconstruction + KL, a bound on −log p(x)")
+    if h.kind == "cvae":
+        family.inferred_condition_note(h, picked.image)
+family.sharpness_comparison(h, picked.image)
 sample = models.data_sample(h)
 if sample is None:
     st.info(f"No comparison with the training data: {models.dataset_for(h)[1]}.")
