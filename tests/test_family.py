@@ -249,3 +249,21 @@ def test_sharpness_figures_for_a_model():
     model = build_model(ModelConfig(conv_channels=(8, 8, 16, 16), hidden_dim=32, latent_dim=4))
     s = sharpness(model, get_dataset("dsprites"), n=16)
     assert s["data"] > s["reconstructions"] >= 0 and s["images"] == 16
+
+
+def test_cvae_metrics_representation_gets_the_true_condition():
+    from vae_core.cvae import true_condition_representation
+    from vae_core.metrics import FactorCodes
+
+    torch.manual_seed(0)
+    model = CVAE(ModelConfig(conv_channels=(4, 4, 8, 8), hidden_dim=16, latent_dim=3, kind="cvae",
+                             condition_names=SHAPES)).eval()
+    dataset = get_dataset("dsprites")
+    scored, represent = true_condition_representation(model, dataset, "shape")
+    codes = FactorCodes(scored, represent, cache=False)
+    factors = dataset.sample_factors(6, np.random.default_rng(0))
+    with torch.inference_mode():
+        expected = model.encode(torch.from_numpy(dataset.images_from_factors(factors)),
+                                torch.from_numpy(factors[:, 1]))[0].numpy()
+    assert np.allclose(codes(factors), expected, atol=1e-5)
+    assert scored.num_images == dataset.num_images and scored.varying_factors == dataset.varying_factors

@@ -233,3 +233,43 @@ def cvae_figures(model: CVAE, dataset, condition: str, n: int, seed: int, batch:
         "samples": n,
         "seed": seed,
     }
+
+
+class _RecordingDataset:
+    """A dataset that remembers the factors of the images it last rendered, for a representation that needs them."""
+
+    def __init__(self, dataset):
+        self._dataset = dataset
+        self.last_factors = None
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+    def images_from_factors(self, factors):
+        self.last_factors = np.asarray(factors)
+        return self._dataset.images_from_factors(factors)
+
+
+def true_condition_representation(model: CVAE, dataset, condition: str, batch_size: int = 1024):
+    """(a dataset to score on, images -> posterior means given each image's true condition) for the metrics.
+
+    The metrics render images from factors and hand the representation the images only; the returned dataset
+    remembers the factors it rendered last, so the encoder is given the true condition, one pass per image.
+    """
+    recording = _RecordingDataset(dataset)
+    device = next(model.parameters()).device
+
+    def represent(images: np.ndarray) -> np.ndarray:
+        factors = recording.last_factors
+        if factors is None or len(factors) != len(images):
+            raise RuntimeError("the images to represent were not rendered by this dataset just before")
+        c_all = condition_column(dataset, condition, factors)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+                c = torch.from_numpy(c_all[start:start + batch_size]).to(device)
+                out.append(model.encode(x, c)[0].float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
+
+    return recording, represent

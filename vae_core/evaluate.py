@@ -47,8 +47,15 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
 
         began = time.perf_counter()
         try:
-            results["metrics"] = compute_all_metrics(dataset, representation_from_model(loaded.model), seed=seed,
-                                                     **(metric_counts or {}))
+            scored, represent = dataset, representation_from_model(loaded.model)
+            if exp.model.kind == "cvae":  # z given the true condition: does the latent hold the rest apart?
+                from .cvae import true_condition_representation
+
+                scored, represent = true_condition_representation(loaded.model, dataset, exp.train.condition)
+            results["metrics"] = compute_all_metrics(scored, represent, seed=seed, **(metric_counts or {}))
+            if exp.model.kind == "cvae":
+                results["metrics"]["representation"] = (f"posterior mean given the true {exp.train.condition} "
+                                                        "(the condition both networks see)")
             results["metrics_seconds"] = round(time.perf_counter() - began, 1)
             log(f"{loaded.name}: disentanglement metrics ({results['metrics_seconds']} s)")
         except MetricsUnavailable as exc:
