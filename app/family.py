@@ -129,7 +129,7 @@ def vq_explore(h: models.Handle) -> None:
     model, m = h.model, h.config.model
     k, g = m.codebook_size, model.grid
     st.title("Explore the code grid")
-    st.caption(f"A VQ-VAE encodes an image as a {g}x{g} grid of indices into a codebook of {k} learned vectors; "
+    st.caption(f"A VQ-VAE encodes an image as a grid of {g}x{g} indices into a codebook of {k} learned vectors; "
                "the decoder turns the grid back into an image. Change a cell's code and decode: each code is a "
                "learned piece of an image, placed by its cell. The grid is in the page address (`?codes=`).")
     key = _grid_key(h)

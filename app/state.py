@@ -83,7 +83,8 @@ def card_markdown(h: Handle) -> str:
     card = h.card
     kind = "colour" if h.channels == 3 else "grey"
     head = (f"**{card.get('dataset', h.config.train.dataset)}** · {card.get('objective', h.config.train.objective)}"
-            f" · β = {_fmt(card.get('beta', h.config.train.beta))} · {_fmt(card.get('steps', '?'))} steps  \n"
+            f"{'' if h.kind == 'vq-vae' else ' · β = ' + _fmt(card.get('beta', h.config.train.beta))}"
+            f" · {_fmt(card.get('steps', '?'))} steps  \n"
             f"{_latent_line(h)} · {h.image_size}px {kind}")
     rows = [f"| {label} | {card_value(card, get)} |" for label, get in SUMMARY_ROWS
             if label not in ("steps", "beta") and card_value(card, get) != MISSING]
