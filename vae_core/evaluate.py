@@ -72,6 +72,14 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     return ckpt.update_card(folder, results)
 
 
+def add_sharpness(folder: str | Path) -> dict:
+    """Merge only the sharpness figure into a folder's card (the same figure `evaluate_folder` records)."""
+    loaded = ckpt.load_model(folder)
+    exp = loaded.config
+    dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
+    return ckpt.update_card(folder, {"sharpness": family.sharpness(loaded.model, dataset)})
+
+
 def _score(metrics: dict, name: str, key: str):
     value = metrics.get(name, {})
     return value.get(key) if isinstance(value, dict) else None
@@ -131,12 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-metrics", action="store_true", help="skip the disentanglement metrics")
     parser.add_argument("--no-projection", action="store_true", help="skip projection.npz (UMAP)")
     parser.add_argument("--recon-samples", type=int, default=RECON_SAMPLES)
+    parser.add_argument("--sharpness-only", action="store_true",
+                        help="add only the sharpness figure to the cards, keeping their other figures")
     args = parser.parse_args(argv)
     if not args.models and not args.compare:
         parser.error("name at least one model folder, or --compare NAME1 NAME2 ...")
     try:
         folders = [_resolve(m) for m in args.models]
         for folder in folders:
+            if args.sharpness_only:
+                card = add_sharpness(folder)
+                print(f"{folder.name}: sharpness {card['sharpness']}")
+                continue
             card = evaluate_folder(folder, args.seed, not args.no_metrics, not args.no_projection,
                                    args.recon_samples)
             print(format_table([folder.name], [card]))
