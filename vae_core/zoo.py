@@ -23,7 +23,7 @@ ZOO: dict[str, str] = {
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --steps 60000",
     "faces-vae": "--dataset faces --objective vae --beta 1 --steps 6000",
     "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
-    "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 3000",
+    "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 4000",
     "dsprites-vq-vae": "--dataset dsprites --objective vq-vae --vq-ema --steps 2000",
     "faces-vae-gan": "--dataset faces --objective vae-gan --gan-weight 100 --batch-size 32 --steps 1500",
 }
