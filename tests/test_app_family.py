@@ -164,3 +164,20 @@ def test_vaegan_reconstruct_shows_the_plain_vae_beside_it_with_sharpness():
     assert "card: reconstructions 0.0100" in captions
     urls = image_urls(at)
     assert len(urls) >= 4  # the image and its reconstruction, then the two models' reconstructions
+
+
+SHIPPED_FAMILY = [n for n in ("dsprites-cvae", "dsprites-vq-vae", "faces-vae-gan")
+                  if (ckpt.PRETRAINED_DIR / n / ckpt.CONFIG_FILE).exists()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("model", SHIPPED_FAMILY)
+def test_every_page_opens_for_the_shipped_family_models(model, page, monkeypatch):
+    monkeypatch.delenv(ckpt.MODELS_ENV)  # pretrained/ only
+    at = open_app(page, model)
+    assert not at.error
+    if model == "dsprites-vq-vae" and page in ("traversals", "interpolate", "latent_map"):
+        assert "does not apply" in at.info[0].value
+    else:
+        assert image_urls(at) or page == "latent_map"

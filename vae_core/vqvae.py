@@ -294,7 +294,7 @@ def parse_code_grid(text: str, model: VQVAE) -> np.ndarray:
                         ) from None
     if len(values) != model.grid ** 2:
         raise CodeError(f"a code grid for this model has {model.grid}x{model.grid} = {model.grid ** 2} cells; "
-                        f"got {len(values)} numbers")
+                        f"got {len(values)} number{'' if len(values) == 1 else 's'}")
     grid = np.asarray(values, dtype=np.int64).reshape(model.grid, model.grid)
     model.check_codes(grid)
     return grid
