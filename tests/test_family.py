@@ -287,3 +287,23 @@ def test_cvae_metrics_representation_gets_the_true_condition():
                                 torch.from_numpy(factors[:, 1]))[0].numpy()
     assert np.allclose(codes(factors), expected, atol=1e-5)
     assert scored.num_images == dataset.num_images and scored.varying_factors == dataset.varying_factors
+
+
+def test_a_vaegan_starts_from_its_vae(tmp_path):
+    from vae_core.family import init_from
+
+    torch.manual_seed(0)
+    vae_cfg = small(channels=3, likelihood="gaussian")
+    vae = build_model(vae_cfg)
+    ckpt.save_model(tmp_path / "vae", vae, ExperimentConfig(model=vae_cfg, train=TrainConfig(objective="vae")))
+    gan = build_model(replace(vae_cfg, kind="vae-gan"))
+    fresh_d = {k: v.clone() for k, v in gan.discriminator.state_dict().items()}
+    copied = init_from(gan, str(tmp_path / "vae"))
+    assert set(copied) == set(vae.state_dict())
+    for k, v in vae.state_dict().items():
+        assert torch.equal(gan.state_dict()[k], v)
+    assert all(torch.equal(gan.discriminator.state_dict()[k], v) for k, v in fresh_d.items())
+    run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "g"), "--dataset", "faces",
+                          "--objective", "vae-gan", "--init-from", str(tmp_path / "nowhere"), "--steps", "1"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode != 0 and "nowhere" in run.stderr and "Traceback" not in run.stderr

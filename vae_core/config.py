@@ -146,6 +146,7 @@ class TrainConfig:
     revive_every: int = 100  # vq-vae: every this many steps, codes unused since are moved onto encoder outputs (0: off)
     gan_weight: float = 1.0  # vae-gan: weight of the adversarial term for the decoder
     feature_weight: float = 1.0  # vae-gan: weight of the discriminator-feature reconstruction term
+    init_from: str | None = None  # a model folder whose matching weights start this run (e.g. a VAE-GAN from its VAE)
 
     def __post_init__(self):
         where = "train"
@@ -177,6 +178,8 @@ class TrainConfig:
         _check_int(where, "revive_every", self.revive_every, 0, 10**9)
         _check_float(where, "gan_weight", self.gan_weight, 0.0, 1e4)
         _check_float(where, "feature_weight", self.feature_weight, 0.0, 1e4)
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise ConfigError(f"{where}.init_from must be a model folder, got {self.init_from!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

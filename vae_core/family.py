@@ -35,6 +35,24 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
     return VAE(config)
 
 
+def init_from(model: torch.nn.Module, folder: str) -> list[str]:
+    """Copy into `model` every tensor of the model folder `folder` whose name and shape match (a VAE-GAN starts
+    from its VAE: encoder and decoder copied, discriminator fresh); returns the names copied.
+
+    Raises:
+        CheckpointError: the folder cannot be loaded; ValueError: nothing in it fits this model.
+    """
+    from .checkpoints import load_model
+
+    source = load_model(folder).model.state_dict()
+    own = model.state_dict()
+    copied = [k for k, v in source.items() if k in own and own[k].shape == v.shape]
+    if not copied:
+        raise ValueError(f"{folder}: no weights fit this model")
+    model.load_state_dict({**own, **{k: source[k] for k in copied}})
+    return copied
+
+
 def kind_of(model) -> str:
     return getattr(getattr(model, "config", None), "kind", "vae")
 

@@ -239,6 +239,8 @@ def train(
         dataset = get_dataset(t.dataset, t.data_root, exp.model.image_size, exp.model.channels)
     torch.manual_seed(t.seed)  # the initial weights
     model = family.build_model(exp.model).to(device)
+    if t.init_from and not (resume and (out / ckpt.WEIGHTS_FILE).exists()):
+        family.init_from(model, t.init_from)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     start, rows, elapsed_before, accum = 0, [], 0.0, {}
     if resume and (out / ckpt.RESUME_FILE).exists():
@@ -418,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gan-weight", type=float, default=d.gan_weight, help="vae-gan: adversarial weight")
     p.add_argument("--feature-weight", type=float, default=d.feature_weight,
                    help="vae-gan: weight of the discriminator-feature reconstruction")
+    p.add_argument("--init-from", default=None, metavar="FOLDER",
+                   help="start from the matching weights of this model folder (e.g. a VAE-GAN from its VAE)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--reset-optimizer-at", type=int, action="append", default=[], metavar="STEP",
                    help="clear Adam's moments at this step (repeatable); lets --resume continue a folder that "
@@ -441,7 +445,7 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))), condition=args.condition,
         commitment=args.commitment, revive_every=args.revive_every, gan_weight=args.gan_weight,
-        feature_weight=args.feature_weight,
+        feature_weight=args.feature_weight, init_from=args.init_from,
     )
     kind = FAMILY_OBJECTIVES.get(args.objective, "vae")
     names = ()
@@ -475,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"{out} already holds a model; pass --resume to continue it or --overwrite")
             dataset = get_dataset(args.dataset, args.data_root, args.image_size, None, args.download)
             exp = config_from_args(args, dataset)
+            if args.init_from:
+                ckpt.load_config(args.init_from)  # a folder that cannot be used is refused before training
             if args.overwrite:
                 (out / ckpt.RESUME_FILE).unlink(missing_ok=True)
     except (ValueError, ConfigError, FileNotFoundError, ckpt.CheckpointError) as exc:

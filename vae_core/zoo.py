@@ -25,7 +25,8 @@ ZOO: dict[str, str] = {
     "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
     "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 4000",
     "dsprites-vq-vae": "--dataset dsprites --objective vq-vae --vq-ema --steps 2000",
-    "faces-vae-gan": "--dataset faces --objective vae-gan --gan-weight 100 --batch-size 32 --steps 1500",
+    "faces-vae-gan": "--dataset faces --objective vae-gan --init-from pretrained/faces-vae --gan-weight 20 --lr 2e-4 "
+                     "--batch-size 32 --steps 1000",
 }
 
 
