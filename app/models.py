@@ -36,7 +36,15 @@ class Handle:
 
     @property
     def model(self):
+        """The network; a conditional VAE bound to the condition chosen on Explore (pages decode under it)."""
+        if self.kind == "cvae":
+            return self.loaded.model.bound(int(st.session_state.get(condition_key(self), 0)))
         return self.loaded.model
+
+    @property
+    def kind(self) -> str:
+        """The network's kind: vae, cvae, vq-vae or vae-gan (vae_core.family)."""
+        return self.loaded.config.model.kind
 
     @property
     def card(self) -> dict:
@@ -61,6 +69,11 @@ class Handle:
     @property
     def key(self) -> tuple[str, float]:
         return self.path, self.stamp
+
+
+def condition_key(h: Handle) -> str:
+    """Session key of a conditional VAE's chosen condition (an index into its condition values)."""
+    return f"condition::{h.name}"
 
 
 def configure_torch() -> None:

@@ -93,11 +93,18 @@ def card_markdown(h: Handle) -> str:
     card = h.card
     kind = "colour" if h.channels == 3 else "grey"
     head = (f"**{card.get('dataset', h.config.train.dataset)}** · {card.get('objective', h.config.train.objective)}"
-            f" · β = {_fmt(card.get('beta', h.config.train.beta))} · {_fmt(card.get('steps', '?'))} steps  \n"
-            f"{h.latent_dim} latent dims · {h.image_size}px {kind}")
+            f"{'' if h.kind == 'vq-vae' else ' · β = ' + _fmt(card.get('beta', h.config.train.beta))}"
+            f" · {_fmt(card.get('steps', '?'))} steps  \n"
+            f"{_latent_line(h)} · {h.image_size}px {kind}")
     rows = [f"| {label} | {card_value(card, get)} |" for label, get in SUMMARY_ROWS
             if label not in ("steps", "beta") and card_value(card, get) != MISSING]
     return head + ("\n\n| figure | value |\n| --- | --- |\n" + "\n".join(rows) if rows else "")
+
+
+def _latent_line(h: Handle) -> str:
+    from app.family import card_line  # app.family builds on the widgets, which build on this module
+
+    return card_line(h) or f"{h.latent_dim} latent dims"
 
 
 def binarize_checkbox(h: Handle) -> None:

@@ -1,121 +1,183 @@
-"""The app's pages for the VAE family's additions: the learned manifold of a 2-D latent (Explore), the likelihood
-bound and the denoising view (Reconstruct), on digits models made by the tests."""
+"""The app's pages for the rest of the family (conditional VAE, VQ-VAE, VAE-GAN), on tiny model folders."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 from vae_core import checkpoints as ckpt
-from vae_core.checkpoints import MODELS_ENV
+from vae_core.config import ExperimentConfig, ModelConfig, TrainConfig
+from vae_core.data import get_dataset
+from vae_core.family import build_model
+from vae_core.train import dataset_info
 
-from .app_fixtures import make_model
-from .test_app import CapturingStorage, assert_healthy, open_app, picture, slider
+from .app_fixtures import TINY
+from .test_app import APP, CapturingStorage, assert_healthy, image_urls, picture
 
-PAGES = ["explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct"]
+PAGES = ("explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct")
+
+
+def _make(root, name, kind, dataset="dsprites", **model):
+    torch.manual_seed(0)
+    data = get_dataset(dataset)
+    extra = {"condition_names": ("square", "ellipse", "heart")} if kind == "cvae" else {}
+    cfg = ModelConfig(image_size=64, channels=data.channels, latent_dim=3, kind=kind,
+                      likelihood="bernoulli" if data.channels == 1 else "gaussian", **TINY, **extra, **model)
+    objective = {"vae": "vae"}.get(kind, kind)
+    exp = ExperimentConfig(model=cfg, train=TrainConfig(dataset=dataset, objective=objective, steps=10,
+                                                        condition="shape" if kind == "cvae" else None),
+                           dataset=dataset_info(data))
+    net = build_model(cfg).eval()
+    figures = {"recon": 100.0, "kl": 1.0, "kl_per_dim": [0.5, 0.4, 0.1], "active_dims": 3}
+    if kind == "vq-vae":
+        figures = {"recon": 100.0, "kl": 266.2, "perplexity": 5.5, "unused_codes": 8, "samples": 100,
+                   "code_counts": [10] * 8 + [0] * 8}
+    card = {"name": name, "dataset": dataset, "objective": objective, "beta": 1.0, "steps": 10, "final": figures,
+            "sharpness": {"reconstructions": 0.01, "samples": 0.01, "data": 0.2, "images": 8}}
+    ckpt.save_model(root / name, net, exp, card)
 
 
 @pytest.fixture(scope="module")
 def family_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("family")
-    make_model(root, "digits2d", dataset="digits", image_size=32, latent_dim=2)
-    make_model(root, "digits10", dataset="digits", image_size=32, latent_dim=10)
-    ae = make_model(root, "digits-dae", dataset="digits", image_size=32, latent_dim=6, projection=0)
-    config = json.loads((ae / ckpt.CONFIG_FILE).read_text())
-    config["train"].update(objective="ae", beta=0.0, corruption="mask", corruption_level=0.4, l1=0.01)
-    (ae / ckpt.CONFIG_FILE).write_text(json.dumps(config))
-    ckpt.update_card(ae, {"likelihood": {"unavailable": "a plain autoencoder"}})
+    _make(root, "tiny-cvae", "cvae")
+    _make(root, "tiny-vq", "vq-vae", codebook_size=16, code_dim=4)
+    _make(root, "tiny-faces-vae", "vae", dataset="faces")
+    _make(root, "tiny-faces-vae-gan", "vae-gan", dataset="faces")
     return root
 
 
 @pytest.fixture(autouse=True)
 def _env(family_root, monkeypatch):
-    monkeypatch.setenv(MODELS_ENV, str(family_root))
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(family_root))
     monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-def picture_uri(uri: str) -> np.ndarray:
-    import base64
-    import io
-
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
-
-
-def _manifold(at):
-    charts = [c for c in at.get("plotly_chart") if "your point" in c.proto.spec]
-    return json.loads(charts[0].proto.spec) if charts else None
-
-
-def test_a_2d_model_shows_the_learned_manifold_with_the_point_on_it():
-    at = open_app(model="digits2d")
-    spec = _manifold(at)
-    assert spec is not None and any("learned manifold" in s.value for s in at.subheader)
-    chart = next(c for c in at.get("plotly_chart") if "your point" in c.proto.spec)
-    assert len(chart.proto.spec) < 100_000  # the grid travels as a PNG, not as 700,000 numbers
-    grid = picture_uri(spec["data"][0]["source"])
-    assert grid.shape == (15 * 32, 15 * 32)
-    image, marker = spec["data"]
-    assert image["type"] == "image" and marker["name"] == "your point"
-    x0, y0 = marker["x"][0], marker["y"][0]
-    assert (x0, y0) == pytest.approx((15 * 32 / 2 - 0.5, 15 * 32 / 2 - 0.5))  # the prior mean: the centre
-    slider(at, "z0").set_value(2.0).run()
-    slider(at, "z1").set_value(2.0).run()
+def open_app(page="explore", model="tiny-vq", query=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update({"model": model, **(query or {})})
+    at.run()
+    if page != "explore":
+        at.switch_page(f"views/{page}.py").run()
     assert_healthy(at)
-    marker = _manifold(at)["data"][1]
-    assert marker["x"][0] > x0 + 150 and marker["y"][0] < y0 - 150  # right and up, as z0 and z1 grew
+    return at
 
 
-def test_models_with_more_dimensions_have_no_manifold_figure():
-    at = open_app(model="digits10")
-    assert _manifold(at) is None and len(at.slider) == 10
-
-
-def test_reconstruct_shows_the_iwae_bound_next_to_the_elbo():
-    at = open_app("reconstruct", model="digits10")
-    labels = [m.label for m in at.metric]
-    assert labels[:4] == ["reconstruction", "KL", "−ELBO", "−IWAE (k=100)"]
-    values = {m.label: float(m.value.split()[0].replace(",", "")) for m in at.metric[:4]}
-    assert np.isfinite(values["−IWAE (k=100)"])
-    at.select_slider(key="recon_iwae_k").set_value(1).run()
-    assert_healthy(at)
-    assert at.metric[3].label == "−IWAE (k=1)"
-
-
-def test_reconstruct_cleans_a_noisy_copy():
-    at = open_app("reconstruct", model="digits10")
-    assert any("Denoising" in s.value for s in at.subheader)
-    row = next(im for im in at.image if len(im.value) == 3)
-    clean, noisy, cleaned = (picture(url) for url in row.value)
-    assert clean.shape == noisy.shape == cleaned.shape and not np.array_equal(clean, noisy)
-    assert [m.label for m in at.metric][-2:] == ["noisy vs clean", "reconstruction vs clean"]
-    at.radio(key="recon_noise_kind").set_value("mask").run()
-    assert_healthy(at)
-    assert at.slider(key="recon_noise_mask").value == 0.5
-
-
-def test_a_denoising_sparse_autoencoder_says_what_it_is_and_has_no_bound():
-    at = open_app("reconstruct", model="digits-dae")
-    text = " ".join(c.value for c in at.caption)
-    assert "denoising autoencoder" in text and "mask corruption at level 0.4" in text
-    assert "no likelihood bound" in text and "near zero" in text
-    assert not any("IWAE" in m.label for m in at.metric)
-    assert at.radio(key="recon_noise_kind").value == "mask" and at.slider(key="recon_noise_mask").value == 0.4
-
-
+@pytest.mark.parametrize("model", ["tiny-cvae", "tiny-vq", "tiny-faces-vae-gan"])
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_opens_for_digits_models(page):
-    for model in ("digits2d", "digits-dae"):
-        at = open_app(page, model=model)
-        assert not at.error, [e.value for e in at.error]
+def test_every_page_opens_or_says_why_not(model, page):
+    at = open_app(page, model)
+    assert not at.error
+    if model == "tiny-vq" and page in ("traversals", "interpolate", "latent_map"):
+        assert "does not apply" in at.info[0].value and "VQ-VAE" in at.info[0].value
+    if model == "tiny-vq" and page == "disentanglement":
+        at.selectbox(key="dis_0").set_value("tiny-vq").run()
+        assert_healthy(at)
+        assert any("grid of discrete indices" in i.value for i in at.info)
+
+
+def test_vq_card_shows_the_grid_and_codebook_usage():
+    at = open_app()
+    card = at.sidebar.markdown[0].value
+    assert "8x8 grid of codes" in card and "codebook of 16" in card and "codebook perplexity" in card
+    assert "unused codes" in card
+    assert any(m.label == "perplexity" and "5.5 of 16" in m.value for m in at.metric)
+
+
+def test_vq_editor_sets_a_cell_and_decodes():
+    at = open_app()
+    before = picture(at.image[0].value[0])
+    at.selectbox(key="vq_grid::tiny-vq::row").set_value(3).run()
+    at.selectbox(key="vq_grid::tiny-vq::col").set_value(4).run()
+    code_box = next(n for n in at.number_input if n.key == "vq_grid::tiny-vq::code::3::4")
+    current = int(code_box.value)
+    code_box.set_value((current + 5) % 16).run()
+    next(b for b in at.button if b.label == "Set this cell's code").click().run()
+    assert_healthy(at)
+    cells = at.query_params["codes"].split(",")
+    assert int(cells[3 * 8 + 4]) == (current + 5) % 16
+    assert not np.array_equal(before, picture(at.image[0].value[0]))
+
+
+def test_vq_out_of_range_code_is_refused_and_the_page_keeps_working():
+    at = open_app()
+    code_box = next(n for n in at.number_input if n.key.startswith("vq_grid::tiny-vq::code"))
+    code_box.set_value(16).run()
+    next(b for b in at.button if b.label == "Set this cell's code").click().run()
+    assert_healthy(at)
+    assert "Code 16 is refused" in at.error[0].value and "0 to 15" in at.error[0].value
+    assert image_urls(at)  # still decoding the last valid grid
+
+
+@pytest.mark.parametrize("codes, message", [(",".join(["99"] * 64), "outside the codebook"),
+                                            ("1,2,3", "64 cells"), ("x" * 10, "whole numbers")])
+def test_vq_bad_code_grid_in_the_address_is_refused(codes, message):
+    at = open_app(query={"codes": codes})
+    assert "refused" in at.error[0].value and message in at.error[0].value
+    assert image_urls(at)
+
+
+def test_vq_good_code_grid_in_the_address_is_decoded():
+    grid = ",".join(str(i % 16) for i in range(64))
+    at = open_app(query={"codes": grid})
+    assert not at.error and "the page address" in " ".join(m.value for m in at.markdown)
+
+
+def test_vq_prior_samples_shown_with_the_note():
+    at = open_app()
+    assert any(s.value == "Why sampling needs a learned prior" for s in at.subheader)
+    text = " ".join(m.value for m in at.markdown)
+    assert "uniform code prior" in text and "empirical code prior" in text and "PixelCNN" in text
+
+
+def test_cvae_condition_changes_the_image_and_the_note_says_why():
+    at = open_app(model="tiny-cvae")
+    box = at.selectbox(key="condition::tiny-cvae::box")
+    assert box.options == ["square", "ellipse", "heart"]
+    assert any("Content versus style" in c.value for c in at.caption)
+    before = picture(at.image[0].value[0])
+    box.set_value("heart").run()
+    assert_healthy(at)
+    assert at.query_params["condition"] == "heart"
+    assert not np.array_equal(before, picture(at.image[0].value[0]))
+    at.switch_page("views/traversals.py").run()
+    assert any("heart" in c.value for c in at.caption)  # other pages decode under the chosen condition
+
+
+def test_cvae_bad_condition_in_the_address_lists_the_values():
+    at = open_app(model="tiny-cvae", query={"condition": "star"})
+    assert "star" in at.error[0].value and "square, ellipse, heart" in at.error[0].value
+    assert at.selectbox(key="condition::tiny-cvae::box").value == "square"
+
+
+def test_cvae_reconstruct_names_the_inferred_condition():
+    at = open_app("reconstruct", model="tiny-cvae")
+    assert any("the condition with the best ELBO" in c.value for c in at.caption)
+
+
+def test_vaegan_reconstruct_shows_the_plain_vae_beside_it_with_sharpness():
+    at = open_app("reconstruct", model="tiny-faces-vae-gan")
+    assert any("Sharpness" in s.value for s in at.subheader)
+    captions = " ".join(c.value for c in at.caption)
+    assert "card: reconstructions 0.0100" in captions
+    urls = image_urls(at)
+    assert len(urls) >= 4  # the image and its reconstruction, then the two models' reconstructions
+
+
+SHIPPED_FAMILY = [n for n in ("dsprites-cvae", "dsprites-vq-vae", "faces-vae-gan")
+                  if (ckpt.PRETRAINED_DIR / n / ckpt.CONFIG_FILE).exists()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("model", SHIPPED_FAMILY)
+def test_every_page_opens_for_the_shipped_family_models(model, page, monkeypatch):
+    monkeypatch.delenv(ckpt.MODELS_ENV)  # pretrained/ only
+    at = open_app(page, model)
+    assert not at.error
+    if model == "dsprites-vq-vae" and page in ("traversals", "interpolate", "latent_map"):
+        assert "does not apply" in at.info[0].value
+    else:
+        assert image_urls(at) or page == "latent_map"

@@ -17,6 +17,11 @@ CHANNEL_CHOICES = (1, 3)
 LIKELIHOODS = ("bernoulli", "gaussian")
 OBJECTIVES = ("ae", "vae", "beta-vae", "capacity-vae", "beta-tcvae")
 CORRUPTIONS = ("none", "gaussian", "mask")  # input corruption of a denoising autoencoder (vae_core.corruption)
+# The rest of the family (vae_core.family): each needs a network of its own kind.
+FAMILY_OBJECTIVES = {"cvae": "cvae", "vq-vae": "vq-vae", "vae-gan": "vae-gan"}  # objective -> model kind
+OBJECTIVES = OBJECTIVES + tuple(FAMILY_OBJECTIVES)
+MODEL_KINDS = ("vae", "cvae", "vq-vae", "vae-gan")
+MAX_CODEBOOK = 4096
 MAX_LATENT_DIM = 512  # a slider per dimension; more than this is never a model of ours
 MAX_WIDTH = 1024  # conv channels and hidden units; bounds the parameter count before allocation
 
@@ -72,9 +77,25 @@ class ModelConfig:
     hidden_dim: int = 256  # the fully connected layer between the convs and the latent
     likelihood: str = "bernoulli"  # bernoulli for binary images; gaussian (fixed std) for grey or colour
     gaussian_std: float = 0.1  # fixed decoder std for the gaussian likelihood, in pixel units of [0, 1]
+    # The network's kind (vae_core.family): "vae" (also ae, beta-VAE, ...), "cvae", "vq-vae" or "vae-gan".
+    kind: str = "vae"
+    condition_names: tuple[str, ...] = ()  # cvae: the condition's values, one one-hot input each
+    codebook_size: int = 64  # vq-vae: number of codes K
+    code_dim: int = 16  # vq-vae: dimension of each code
+    vq_ema: bool = False  # vq-vae: codebook updated by exponential moving averages instead of gradients
 
     def __post_init__(self):
         where = "model"
+        _check_choice(where, "kind", self.kind, MODEL_KINDS)
+        if not isinstance(self.condition_names, tuple) or not all(isinstance(n, str) for n in self.condition_names):
+            raise ConfigError(f"{where}.condition_names must list names, got {self.condition_names!r}")
+        if (self.kind == "cvae") != (len(self.condition_names) >= 2):
+            raise ConfigError(f"{where}.condition_names: a cvae needs at least 2 condition values and only a cvae "
+                              f"has them (kind {self.kind!r}, {len(self.condition_names)} given)")
+        _check_int(where, "codebook_size", self.codebook_size, 2, MAX_CODEBOOK)
+        _check_int(where, "code_dim", self.code_dim, 1, MAX_WIDTH)
+        if not isinstance(self.vq_ema, bool):
+            raise ConfigError(f"{where}.vq_ema must be true or false, got {self.vq_ema!r}")
         _check_choice(where, "image_size", self.image_size, IMAGE_SIZES)
         _check_choice(where, "channels", self.channels, CHANNEL_CHOICES)
         _check_int(where, "latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
@@ -89,6 +110,7 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["conv_channels"] = list(self.conv_channels)
+        d["condition_names"] = list(self.condition_names)
         return d
 
     @classmethod
@@ -125,6 +147,13 @@ class TrainConfig:
     corruption: str = "none"
     corruption_level: float = 0.0
     l1: float = 0.0
+    # The rest of the family (vae_core.family)
+    condition: str | None = None  # cvae: the factor (or "label") the model is conditioned on
+    commitment: float = 0.25  # vq-vae: weight of the commitment loss (van den Oord et al. 2017)
+    revive_every: int = 100  # vq-vae: every this many steps, codes unused since are moved onto encoder outputs (0: off)
+    gan_weight: float = 1.0  # vae-gan: weight of the adversarial term for the decoder
+    feature_weight: float = 1.0  # vae-gan: weight of the discriminator-feature reconstruction term
+    init_from: str | None = None  # a model folder whose matching weights start this run (e.g. a VAE-GAN from its VAE)
 
     def __post_init__(self):
         where = "train"
@@ -158,6 +187,16 @@ class TrainConfig:
                               f"'ae', not {self.objective!r}")
         if self.corruption != "none" and self.corruption_level <= 0:
             raise ConfigError(f"{where}.corruption={self.corruption!r} needs a corruption_level above 0")
+        if self.condition is not None and (not isinstance(self.condition, str) or not self.condition):
+            raise ConfigError(f"{where}.condition must be a factor or label name, got {self.condition!r}")
+        if (self.objective == "cvae") != (self.condition is not None):
+            raise ConfigError(f"{where}.condition: objective cvae needs a condition, and only cvae takes one")
+        _check_float(where, "commitment", self.commitment, 0.0, 100.0)
+        _check_int(where, "revive_every", self.revive_every, 0, 10**9)
+        _check_float(where, "gan_weight", self.gan_weight, 0.0, 1e4)
+        _check_float(where, "feature_weight", self.feature_weight, 0.0, 1e4)
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise ConfigError(f"{where}.init_from must be a model folder, got {self.init_from!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 from . import checkpoints as ckpt
+from . import family
 from .data import get_dataset
-from .likelihood import DEFAULT_IMAGES, DEFAULT_K, dataset_bound
-from .train import reconstruction_and_kl
+from .likelihood import DEFAULT_IMAGES, DEFAULT_K, IWAE_OBJECTIVES, dataset_bound
 
 RECON_SAMPLES = 10_000
-IWAE_OBJECTIVES = ("vae", "beta-vae", "capacity-vae", "beta-tcvae")  # an encoder q(z|x) = N(mu, sigma^2)
 
 
 def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, projection: bool = True,
@@ -37,18 +36,32 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     exp = loaded.config
     dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
     began = time.perf_counter()
-    results: dict = {"evaluation": reconstruction_and_kl(loaded.model, dataset, n=recon_samples, seed=seed + 1)}
+    results: dict = {"evaluation": family.figures(loaded.model, dataset, exp, recon_samples, seed + 1)}
     log(f"{loaded.name}: reconstruction and KL on {recon_samples} fresh images "
         f"({time.perf_counter() - began:.1f} s)")
     if iwae_k > 0:
         results["likelihood"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
+    results["sharpness"] = family.sharpness(loaded.model, dataset)
+    log(f"{loaded.name}: sharpness {results['sharpness']['reconstructions']:.4g} (reconstructions), "
+        f"{results['sharpness']['data']:.4g} (data)")
+    if exp.model.kind == "vq-vae":  # a grid of discrete codes: no posterior means to score or project
+        metrics = projection = False
+        results["metrics"] = {"unavailable": "a VQ-VAE's code is a grid of discrete indices, not a vector of "
+                                             "continuous latents; the disentanglement metrics do not apply"}
     if metrics:
         from .metrics import MetricsUnavailable, compute_all_metrics, representation_from_model
 
         began = time.perf_counter()
         try:
-            results["metrics"] = compute_all_metrics(dataset, representation_from_model(loaded.model), seed=seed,
-                                                     **(metric_counts or {}))
+            scored, represent = dataset, representation_from_model(loaded.model)
+            if exp.model.kind == "cvae":  # z given the true condition: does the latent hold the rest apart?
+                from .cvae import true_condition_representation
+
+                scored, represent = true_condition_representation(loaded.model, dataset, exp.train.condition)
+            results["metrics"] = compute_all_metrics(scored, represent, seed=seed, **(metric_counts or {}))
+            if exp.model.kind == "cvae":
+                results["metrics"]["representation"] = (f"posterior mean given the true {exp.train.condition} "
+                                                        "(the condition both networks see)")
             results["metrics_seconds"] = round(time.perf_counter() - began, 1)
             log(f"{loaded.name}: disentanglement metrics ({results['metrics_seconds']} s)")
         except MetricsUnavailable as exc:
@@ -81,6 +94,14 @@ def likelihood_figures(loaded, dataset, k: int, n: int, seed: int = 0, log=print
     return figures
 
 
+def add_sharpness(folder: str | Path) -> dict:
+    """Merge only the sharpness figure into a folder's card (the same figure `evaluate_folder` records)."""
+    loaded = ckpt.load_model(folder)
+    exp = loaded.config
+    dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
+    return ckpt.update_card(folder, {"sharpness": family.sharpness(loaded.model, dataset)})
+
+
 def _score(metrics: dict, name: str, key: str):
     value = metrics.get(name, {})
     return value.get(key) if isinstance(value, dict) else None
@@ -93,6 +114,11 @@ SUMMARY_ROWS = (
     ("KL (nats)", lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
     ("-IWAE (nats/image)", lambda c: c.get("likelihood", {}).get("nll_nats_per_image")),
     ("IWAE k", lambda c: c.get("likelihood", {}).get("k")),
+    ("codebook perplexity", lambda c: c.get("evaluation", c.get("final", {})).get("perplexity")),
+    ("unused codes", lambda c: c.get("evaluation", c.get("final", {})).get("unused_codes")),
+    ("condition accuracy", lambda c: c.get("evaluation", c.get("final", {})).get("condition_accuracy")),
+    ("sharpness (recon)", lambda c: c.get("sharpness", {}).get("reconstructions")),
+    ("sharpness (data)", lambda c: c.get("sharpness", {}).get("data")),
     ("active dims", lambda c: c.get("evaluation", c.get("final", {})).get("active_dims")),
     ("beta-VAE score", lambda c: _score(c.get("metrics", {}), "beta_vae", "score")),
     ("FactorVAE score", lambda c: _score(c.get("metrics", {}), "factor_vae", "score")),
@@ -139,12 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recon-samples", type=int, default=RECON_SAMPLES)
     parser.add_argument("--iwae-k", type=int, default=DEFAULT_K, help="importance samples per image (0: skip)")
     parser.add_argument("--iwae-samples", type=int, default=DEFAULT_IMAGES, help="images for the IWAE bound")
+    parser.add_argument("--sharpness-only", action="store_true",
+                        help="add only the sharpness figure to the cards, keeping their other figures")
     args = parser.parse_args(argv)
     if not args.models and not args.compare:
         parser.error("name at least one model folder, or --compare NAME1 NAME2 ...")
     try:
         folders = [_resolve(m) for m in args.models]
         for folder in folders:
+            if args.sharpness_only:
+                card = add_sharpness(folder)
+                print(f"{folder.name}: sharpness {card['sharpness']}")
+                continue
             card = evaluate_folder(folder, args.seed, not args.no_metrics, not args.no_projection,
                                    args.recon_samples, iwae_k=args.iwae_k, iwae_samples=args.iwae_samples)
             print(format_table([folder.name], [card]))

@@ -44,8 +44,11 @@ def elbo_terms(model, images: np.ndarray, batch_size: int = 256) -> dict[str, np
     parts: dict[str, list] = {k: [] for k in ("recon", "kl", "kl_per_dim", "mu", "logvar", "reconstruction")}
     for start in range(0, len(images), batch_size):
         x = torch.as_tensor(np.ascontiguousarray(images[start: start + batch_size]), dtype=torch.float32).to(device)
-        mu, logvar = model.encode(x)
-        logits = model.decode(mu)
+        if hasattr(model, "encode_decode"):  # a conditional VAE: encoder and decoder under the inferred condition
+            mu, logvar, logits = model.encode_decode(x)
+        else:
+            mu, logvar = model.encode(x)
+            logits = model.decode(mu)
         kl = gaussian_kl_per_dim(mu, logvar)
         parts["recon"].append(reconstruction_nll(logits, x, cfg.likelihood, cfg.gaussian_std))
         parts["kl"].append(kl.sum(1))

@@ -72,6 +72,10 @@ def decoder_onnx_bytes(model: VAE, weights_sha256: str = "") -> bytes:
     return proto.SerializeToString()
 
 
+# Model kinds whose decoder is a function of z alone; a CVAE's also takes the condition, a VQ-VAE's a code grid
+LIVE_KINDS = ("vae", "vae-gan")
+
+
 def export_decoder(folder: str | Path, check: bool = True) -> Path:
     """Write `decoder.onnx` into a model folder (atomically) and, with `check`, verify it against PyTorch.
 
@@ -80,6 +84,9 @@ def export_decoder(folder: str | Path, check: bool = True) -> Path:
     """
     folder = Path(folder)
     loaded = load_model(folder)
+    if loaded.config.model.kind not in LIVE_KINDS:
+        raise CheckpointError(f"{folder}: a {loaded.config.model.kind} decoder is not a function of z alone, so it "
+                              f"is not exported; only these kinds are: {', '.join(LIVE_KINDS)}")
     data = decoder_onnx_bytes(loaded.model, weights_digest(folder))
     if check:
         diff = check_parity(loaded.model, data)

@@ -51,6 +51,8 @@ def log_weights(model, x: torch.Tensor, k: int, generator: torch.Generator | Non
     ]).reshape(batch, k)
     return -nll + log_p - log_q
 
+IWAE_OBJECTIVES = ("vae", "beta-vae", "capacity-vae", "beta-tcvae")  # an encoder q(z|x) = N(mu, sigma^2)
+
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     """L_k per image from its log weights (B, k): logsumexp - log k, in nats: (B,)."""

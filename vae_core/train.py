@@ -30,8 +30,10 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from . import checkpoints as ckpt
+from . import family
 from .config import (
     CORRUPTIONS,
+    FAMILY_OBJECTIVES,
     LIKELIHOODS,
     OBJECTIVES,
     ConfigError,
@@ -46,6 +48,7 @@ from .model import VAE
 from .objectives import compute_loss, gaussian_kl_per_dim, reconstruction_nll
 
 LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
+FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc")  # logged by family models only
 EVAL_SAMPLES = 2048  # fixed sample for the card's final reconstruction and KL
 
 
@@ -59,9 +62,14 @@ def _seed_for(*keys: int) -> int:
 
 def batch_for_step(dataset, batch_size: int, seed: int, rank: int, step: int) -> torch.Tensor:
     """The batch a given process trains on at a given step: (B, C, H, W), the same on every run."""
+    return batch_and_factors_for_step(dataset, batch_size, seed, rank, step)[0]
+
+
+def batch_and_factors_for_step(dataset, batch_size: int, seed: int, rank: int, step: int):
+    """The batch of `batch_for_step` and what the dataset returns beside it (factors or labels)."""
     rng = np.random.default_rng([seed, rank, step])
-    images, _ = dataset.sample(batch_size, rng)
-    return torch.from_numpy(images)
+    images, factors = dataset.sample(batch_size, rng)
+    return torch.from_numpy(images), factors
 
 
 def dataset_info(dataset) -> DatasetInfo:
@@ -188,7 +196,8 @@ def load_shipped_state(folder: Path, model: VAE, exp: ExperimentConfig) -> tuple
 
 def _write_log(folder: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    extra = [k for k in FAMILY_LOG_FIELDS if any(k in row for row in rows)]
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS + tuple(extra))
     writer.writeheader()
     writer.writerows(rows)
     ckpt.atomic_write_bytes(folder / ckpt.LOG_FILE, buf.getvalue().encode())
@@ -231,7 +240,9 @@ def train(
     if dataset is None:
         dataset = get_dataset(t.dataset, t.data_root, exp.model.image_size, exp.model.channels)
     torch.manual_seed(t.seed)  # the initial weights
-    model = VAE(exp.model).to(device)
+    model = family.build_model(exp.model).to(device)
+    if t.init_from and not (resume and (out / ckpt.WEIGHTS_FILE).exists()):
+        family.init_from(model, t.init_from)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     start, rows, elapsed_before, accum = 0, [], 0.0, {}
     if resume and (out / ckpt.RESUME_FILE).exists():
@@ -265,11 +276,15 @@ def train(
     for step in range(start, t.steps):
         if step in t.optimizer_resets:
             opt.state.clear()  # a warm restart: Adam re-initialises its moments and step count lazily
-        x = batch_for_step(dataset, t.batch_size, t.seed, rank, step).to(device, non_blocking=True)
+        x, factors = batch_and_factors_for_step(dataset, t.batch_size, t.seed, rank, step)
+        x = x.to(device, non_blocking=True)
         gen.manual_seed(_seed_for(t.seed, rank, step))
-        x_in = corrupt(x, t.corruption, t.corruption_level, gen)  # x itself unless a denoising autoencoder
-        outputs = net(x_in, generator=gen, sample=sample)
-        terms = compute_loss(outputs, x, exp.model, t, step, dataset.num_images)
+        if exp.model.kind == "vae":
+            x_in = corrupt(x, t.corruption, t.corruption_level, gen)  # x itself unless a denoising autoencoder
+            outputs = net(x_in, generator=gen, sample=sample)
+            terms = compute_loss(outputs, x, exp.model, t, step, dataset.num_images)
+        else:
+            terms = family.step_terms(net, model, x, factors, exp, step, gen, dataset)
         finite = torch.isfinite(terms["total"]).float()
         if world > 1:
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
@@ -281,7 +296,7 @@ def train(
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
-        for key in ("total", "recon", "kl", "tc"):
+        for key in ("total", "recon", "kl", "tc", *FAMILY_LOG_FIELDS):
             if key in terms:
                 sums[key] = sums.get(key, 0.0) + terms[key].detach()
         count += 1
@@ -299,6 +314,7 @@ def train(
                 "tc": round(means["tc"], 4) if "tc" in means else "",
                 "lr": t.lr,
                 "elapsed_s": round(_elapsed(), 2),
+                **{k: round(means[k], 4) for k in FAMILY_LOG_FIELDS if k in means},
             })
             if bar:
                 bar.set_postfix(loss=f"{means['total']:.2f}", recon=f"{means['recon']:.2f}", kl=f"{means['kl']:.2f}")
@@ -323,7 +339,7 @@ def train(
     card = {}
     if rank == 0 and (stop_after is None or stop_after >= t.steps):
         card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device)
-        card["final"] = reconstruction_and_kl(model, dataset)
+        card["final"] = family.figures(model, dataset, exp, EVAL_SAMPLES, 12345)
         ckpt.update_card(out, card)
     if world > 1:
         dist.barrier()
@@ -349,12 +365,25 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
         "lr": t.lr,
         "seed": t.seed,
         "latent_dim": exp.model.latent_dim,
+        **_family_card(exp),
         "likelihood": exp.model.likelihood,
         "parameters": sum(p.numel() for p in model.parameters()),
         "wall_time_s": round(wall, 1),
         "hardware": hardware_description(device),
         "date": dt.date.today().isoformat(),
     }
+
+
+def _family_card(exp: ExperimentConfig) -> dict:
+    m, t = exp.model, exp.train
+    if m.kind == "cvae":
+        return {"condition": t.condition, "condition_values": list(m.condition_names)}
+    if m.kind == "vq-vae":
+        return {"codebook_size": m.codebook_size, "code_dim": m.code_dim, "vq_ema": m.vq_ema,
+                "commitment": t.commitment, "revive_every": t.revive_every}
+    if m.kind == "vae-gan":
+        return {"gan_weight": t.gan_weight, "feature_weight": t.feature_weight}
+    return {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -389,6 +418,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None, choices=(32, 64), help="default: the dataset's")
     p.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
     p.add_argument("--gaussian-std", type=float, default=m.gaussian_std)
+    p.add_argument("--condition", default=None, help="cvae: the factor (or 'label') to condition on, e.g. shape")
+    p.add_argument("--codebook-size", type=int, default=m.codebook_size, help="vq-vae: number of codes")
+    p.add_argument("--code-dim", type=int, default=m.code_dim, help="vq-vae: dimension of each code")
+    p.add_argument("--vq-ema", action="store_true", help="vq-vae: update the codebook by moving averages")
+    p.add_argument("--commitment", type=float, default=d.commitment, help="vq-vae: commitment weight")
+    p.add_argument("--revive-every", type=int, default=d.revive_every,
+                   help="vq-vae: revive codes unused for this many steps (0: off)")
+    p.add_argument("--gan-weight", type=float, default=d.gan_weight, help="vae-gan: adversarial weight")
+    p.add_argument("--feature-weight", type=float, default=d.feature_weight,
+                   help="vae-gan: weight of the discriminator-feature reconstruction")
+    p.add_argument("--init-from", default=None, metavar="FOLDER",
+                   help="start from the matching weights of this model folder (e.g. a VAE-GAN from its VAE)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--reset-optimizer-at", type=int, action="append", default=[], metavar="STEP",
                    help="clear Adam's moments at this step (repeatable); lets --resume continue a folder that "
@@ -399,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-DEFAULT_BETA = {"ae": 0.0, "vae": 1.0, "beta-vae": 4.0, "capacity-vae": 1.0, "beta-tcvae": 6.0}
+DEFAULT_BETA = {"ae": 0.0, "vae": 1.0, "beta-vae": 4.0, "capacity-vae": 1.0, "beta-tcvae": 6.0, "cvae": 1.0,
+                "vq-vae": 0.0, "vae-gan": 1.0}
 
 
 def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
@@ -410,11 +452,20 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         cycles=args.cycles, free_bits=args.free_bits, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))), corruption=args.corruption,
-        corruption_level=args.corruption_level, l1=args.l1,
+        corruption_level=args.corruption_level, l1=args.l1, condition=args.condition,
+        commitment=args.commitment, revive_every=args.revive_every, gan_weight=args.gan_weight,
+        feature_weight=args.feature_weight, init_from=args.init_from,
     )
+    kind = FAMILY_OBJECTIVES.get(args.objective, "vae")
+    names = ()
+    if kind == "cvae":
+        from .cvae import condition_values
+
+        names = condition_values(dataset, args.condition)
     model_cfg = ModelConfig(
         image_size=args.image_size or dataset.image_size, channels=dataset.channels, latent_dim=args.latent_dim,
-        likelihood=args.likelihood, gaussian_std=args.gaussian_std,
+        likelihood=args.likelihood, gaussian_std=args.gaussian_std, kind=kind, condition_names=names,
+        codebook_size=args.codebook_size, code_dim=args.code_dim, vq_ema=args.vq_ema,
     )
     return ExperimentConfig(model=model_cfg, train=train_cfg, dataset=dataset_info(dataset))
 
@@ -437,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"{out} already holds a model; pass --resume to continue it or --overwrite")
             dataset = get_dataset(args.dataset, args.data_root, args.image_size, None, args.download)
             exp = config_from_args(args, dataset)
+            if args.init_from:
+                ckpt.load_config(args.init_from)  # a folder that cannot be used is refused before training
             if args.overwrite:
                 (out / ckpt.RESUME_FILE).unlink(missing_ok=True)
     except (ValueError, ConfigError, FileNotFoundError, ckpt.CheckpointError) as exc:
@@ -448,8 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if card:
         final = card["final"]
-        print(f"{out}: recon {final['recon']:.2f} nats/image, KL {final['kl']:.2f} nats, "
-              f"{final['active_dims']} active dims, {card['wall_time_s']:.0f} s")
+        usage = (f"codebook perplexity {final['perplexity']:.1f}, {final['unused_codes']} unused codes"
+                 if "perplexity" in final else f"{final['active_dims']} active dims")
+        print(f"{out}: recon {final['recon']:.2f} nats/image, KL {final['kl']:.2f} nats, {usage}, "
+              f"{card['wall_time_s']:.0f} s")
     return 0
 
 

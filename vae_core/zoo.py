@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .checkpoints import PRETRAINED_DIR, read_card
+from .checkpoints import PRETRAINED_DIR, load_config, read_card
+from .export import LIVE_KINDS
 
 ZOO: dict[str, str] = {
     "dsprites-ae": "--dataset dsprites --objective ae --steps 20000",
@@ -26,6 +27,10 @@ ZOO: dict[str, str] = {
     "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
     "digits-vae": "--dataset digits --objective vae --beta 1 --latent-dim 10 --steps 8000",
     "digits-vae-2d": "--dataset digits --objective vae --beta 1 --latent-dim 2 --steps 8000",
+    "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 4000",
+    "dsprites-vq-vae": "--dataset dsprites --objective vq-vae --vq-ema --steps 2000",
+    "faces-vae-gan": "--dataset faces --objective vae-gan --init-from pretrained/faces-vae --gan-weight 20 --lr 2e-4 "
+                     "--batch-size 32 --steps 1000",
 }
 
 
@@ -53,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(train_command(name, args.out_dir), check=True)
         if not args.no_evaluate:
             subprocess.run([sys.executable, "-m", "vae_core.evaluate", str(args.out_dir / name)], check=True)
-        subprocess.run([sys.executable, "-m", "vae_core.export", str(args.out_dir / name)], check=True)
+        if load_config(args.out_dir / name).model.kind in LIVE_KINDS:
+            subprocess.run([sys.executable, "-m", "vae_core.export", str(args.out_dir / name)], check=True)
     return 0
 
 

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import charts, models, state, widgets
+from app import charts, family, models, state, widgets
 from vae_core.checkpoints import CheckpointError, list_models, model_dirs
 from vae_core.evaluate import SUMMARY_ROWS
 from vae_core.explore import traversal_images
@@ -35,6 +35,12 @@ for i, col in enumerate(cols):
             st.error(f"{name} cannot be loaded: {exc}")
             continue
         handles.append(h)
+        if h.kind == "vq-vae":
+            st.info(f"**{name}** is a VQ-VAE: its code is a grid of discrete indices, with no continuous "
+                    "dimensions to traverse, no KL per dimension and no factor-by-latent information to show. "
+                    "Its codebook usage is on Explore and in the table below.")
+            continue
+        family.condition_note(h)
         order, active, kl = models.dims(h)
         example = models.dataset_example(h, 0)
         z = widgets.encode_one(h, example, "").z if example is not None else [0.0] * h.latent_dim

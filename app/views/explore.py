@@ -3,11 +3,14 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, links, live, models, state, widgets
+from app import charts, family, links, live, models, state, widgets
 from vae_core.explore import decode, prior_sample
 from vae_core.manifold import grid_position
 
 h = state.require_model()
+if h.kind == "vq-vae":  # a grid of discrete codes: the page is a code-grid editor
+    family.vq_explore(h)
+    st.stop()
 order, active, kl = models.dims(h)
 limits = models.limits(h)
 dataset, note = models.dataset_for(h)
@@ -35,6 +38,8 @@ def server_sliders(post: dict | None):
     """The fallback: Streamlit sliders, decoded on the server at each release."""
     left, right = st.columns([3, 2], gap="large")
     with left:
+        if h.kind == "cvae":
+            family.condition_selector(h)
         if post:
             st.caption(f"Encoded {post['source']}: under each slider, the posterior mean μ and spread σ of its code.")
         for d in order:

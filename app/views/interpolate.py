@@ -4,13 +4,15 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app import state, widgets
+from app import family, state, widgets
 from vae_core.explore import decode
 from vae_core.imaging import encode_gif, encode_png, image_grid
 from vae_core.latent import interpolate
 
 h = state.require_model()
+family.not_for(h, "Interpolate")
 st.title("Interpolate")
+family.condition_note(h)
 st.caption("Each endpoint is encoded to its posterior mean; the path between the two codes is decoded step by "
            "step. Spherical interpolation keeps the typical length of a Gaussian sample, so the middle of the "
            "path does not drift toward the (often blurry) origin.")

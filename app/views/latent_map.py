@@ -3,13 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, models, state, widgets
+from app import charts, family, models, state, widgets
 from vae_core.projection import encode_means, images_for_rows, place_points
 
 h = state.require_model()
+family.not_for(h, "Latent map")
 dataset, note = models.dataset_for(h)
 proj, live = models.map_projection(h)
 st.title("Latent map")
+family.condition_note(h)
 if (problem := models.projection(h)[1]) is not None:
     st.warning(f"The shipped projection cannot be used: {problem}")
 if proj is None:

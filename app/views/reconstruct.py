@@ -4,14 +4,17 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, models, state, widgets
+from app import charts, family, models, state, widgets
 from vae_core.corruption import code_sparsity, denoise
 from vae_core.explore import elbo_terms, percentile_rank
-from vae_core.likelihood import image_bounds
+from vae_core.likelihood import IWAE_OBJECTIVES, image_bounds
 
 IWAE_CHOICES = (1, 10, 100, 1000)
 
 h = state.require_model()
+if h.kind == "vq-vae":
+    family.vq_reconstruct(h)
+    st.stop()
 t = h.config.train
 st.title("Reconstruct")
 st.caption("A VAE reconstructs what resembles its training data well and anything else badly, so its "
@@ -39,6 +42,9 @@ with c2:
             st.caption(f"Sparse autoencoder (L1 weight {t.l1:g}): "
                        f"{100 * code_sparsity(terms['mu']):.0f}% of this image's code entries are near zero "
                        "(below a tenth of its largest).")
+    elif t.objective not in IWAE_OBJECTIVES:
+        st.caption(f"No importance-weighted bound: it is computed here for Gaussian-posterior VAEs, not the "
+                   f"{t.objective} objective.")
     else:
         k = st.select_slider("importance samples k", IWAE_CHOICES, value=100, key="recon_iwae_k",
                              help="Burda et al.'s bound tightens as k grows; k = 1 is an ordinary ELBO estimate")
@@ -53,33 +59,40 @@ with c2:
                        f"−IWAE {card['nll_nats_per_image']:,.1f} nats/image (k = {card['k']}), the figure to "
                        "compare models of the same data by.")
 
-st.subheader("Denoising: a noisy copy and its cleaned reconstruction")
-denoiser = t.corruption != "none"
-if denoiser:
-    st.caption(f"This model is a denoising autoencoder: it was trained to rebuild clean images from copies with "
-               f"{t.corruption} corruption at level {t.corruption_level:g}.")
-else:
-    st.caption("This model was trained on clean images only; a denoising autoencoder (`--objective ae "
-               "--corruption gaussian --corruption-level 0.3`) learns to remove the noise. Any model's "
-               "reconstruction pulls a noisy image back towards what its training data looks like.")
-d1, d2, _ = st.columns([1, 1, 2])
-kind = d1.radio("Corruption", ("gaussian", "mask"), horizontal=True, key="recon_noise_kind",
-                index=1 if t.corruption == "mask" else 0)
-default = t.corruption_level if denoiser and kind == t.corruption else (0.3 if kind == "gaussian" else 0.5)
-level = d2.slider("noise std" if kind == "gaussian" else "fraction of pixels dropped", 0.0, 1.0,
-                  float(round(min(default, 1.0), 2)), 0.05, key=f"recon_noise_{kind}")
-result = denoise(h.model, picked.image, kind, float(level), seed=0)
-n1, n2 = st.columns([3, 2])
-with n1:
-    widgets.show_images(np.stack([picked.image, result["noisy"], result["cleaned"]]),
-                        ["clean", "noisy copy", "its reconstruction"], px=128)
-with n2:
-    e = st.columns(2)
-    e[0].metric("noisy vs clean", f"{result['noisy_error']:.4f}", help="mean squared error per pixel")
-    e[1].metric("reconstruction vs clean", f"{result['cleaned_error']:.4f}",
-                delta=f"{result['cleaned_error'] - result['noisy_error']:+.4f}", delta_color="inverse",
-                help="mean squared error per pixel; below the noisy copy's means the model removed noise")
+    if h.kind == "cvae":
+        family.inferred_condition_note(h, picked.image)
 
+if h.kind not in ("vae", "vae-gan"):
+    st.caption("No denoising demo: a conditional VAE decodes under a condition, so its reconstruction of a "
+               "noisy copy would mix in the condition guess.")
+else:
+    st.subheader("Denoising: a noisy copy and its cleaned reconstruction")
+    denoiser = t.corruption != "none"
+    if denoiser:
+        st.caption(f"This model is a denoising autoencoder: it was trained to rebuild clean images from copies with "
+                   f"{t.corruption} corruption at level {t.corruption_level:g}.")
+    else:
+        st.caption("This model was trained on clean images only; a denoising autoencoder (`--objective ae "
+                   "--corruption gaussian --corruption-level 0.3`) learns to remove the noise. Any model's "
+                   "reconstruction pulls a noisy image back towards what its training data looks like.")
+    d1, d2, _ = st.columns([1, 1, 2])
+    kind = d1.radio("Corruption", ("gaussian", "mask"), horizontal=True, key="recon_noise_kind",
+                    index=1 if t.corruption == "mask" else 0)
+    default = t.corruption_level if denoiser and kind == t.corruption else (0.3 if kind == "gaussian" else 0.5)
+    level = d2.slider("noise std" if kind == "gaussian" else "fraction of pixels dropped", 0.0, 1.0,
+                      float(round(min(default, 1.0), 2)), 0.05, key=f"recon_noise_{kind}")
+    result = denoise(h.model, picked.image, kind, float(level), seed=0)
+    n1, n2 = st.columns([3, 2])
+    with n1:
+        widgets.show_images(np.stack([picked.image, result["noisy"], result["cleaned"]]),
+                            ["clean", "noisy copy", "its reconstruction"], px=128)
+    with n2:
+        e = st.columns(2)
+        e[0].metric("noisy vs clean", f"{result['noisy_error']:.4f}", help="mean squared error per pixel")
+        e[1].metric("reconstruction vs clean", f"{result['cleaned_error']:.4f}",
+                    delta=f"{result['cleaned_error'] - result['noisy_error']:+.4f}", delta_color="inverse",
+                    help="mean squared error per pixel; below the noisy copy's means the model removed noise")
+family.sharpness_comparison(h, picked.image)
 sample = models.data_sample(h)
 if sample is None:
     st.info(f"No comparison with the training data: {models.dataset_for(h)[1]}.")

@@ -3,14 +3,16 @@
 import numpy as np
 import streamlit as st
 
-from app import models, state, widgets
+from app import family, models, state, widgets
 from vae_core.explore import traversal_images
 from vae_core.imaging import encode_gif, encode_png, image_grid
 from vae_core.latent import traversal_values
 
 h = state.require_model()
+family.not_for(h, "Traversals")
 order, active, kl = models.dims(h)
 st.title("Traversals")
+family.condition_note(h)
 st.caption("Each row moves one latent dimension from left to right while all the others stay at the starting "
            "point. In a disentangled model each row changes one thing (position, size, shape...).")
 left, right = st.columns(2, gap="large")

@@ -1,0 +1,309 @@
+"""The rest of the VAE family: conditional VAE, VQ-VAE, VAE-GAN, and the sharpness figure."""
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from vae_core import checkpoints as ckpt
+from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
+from vae_core.cvae import CVAE, ConditionError, condition_column, condition_index, condition_values
+from vae_core.data import get_dataset
+from vae_core.data.base import GroundTruthDataset
+from vae_core.family import build_model, laplacian_variance, sharpness
+from vae_core.train import dataset_info, train
+from vae_core.vaegan import VAEGAN, vaegan_terms
+from vae_core.vqvae import (
+    VQVAE,
+    CodeError,
+    format_code_grid,
+    parse_code_grid,
+    perplexity,
+    prior_code_grids,
+    vq_figures,
+    vq_terms,
+)
+
+SHAPES = ("square", "ellipse", "heart")
+
+
+def small(**kw) -> ModelConfig:
+    return ModelConfig(image_size=32, conv_channels=(8, 8, 16, 16), hidden_dim=32, latent_dim=4, **kw)
+
+
+# ---- VQ-VAE
+
+def test_reconstruction_gradient_reaches_the_encoder_through_the_quantiser():
+    torch.manual_seed(0)
+    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    x = torch.rand(4, 1, 32, 32).round()
+    out = model(x)
+    # the reconstruction alone: without the straight-through estimator argmin would cut the encoder off
+    torch.nn.functional.binary_cross_entropy_with_logits(out["logits"], x).backward()
+    grads = [p.grad for p in model.encoder.parameters()]
+    assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+    # and the value the decoder saw is the quantised one, not the encoder's output
+    assert torch.equal(out["z_st"], out["z_q"]) or torch.allclose(out["z_st"], out["z_q"], atol=1e-6)
+    assert not torch.allclose(out["z_e"], out["z_q"])
+
+
+def test_codebook_gets_its_own_loss_and_the_encoder_the_commitment():
+    torch.manual_seed(0)
+    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    x = torch.rand(4, 1, 32, 32).round()
+    vq_terms(model, x, commitment=0.25)["total"].backward()
+    assert float(model.quantizer.codebook.grad.abs().sum()) > 0
+
+
+def test_indices_map_back_to_the_same_vectors():
+    torch.manual_seed(0)
+    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    with torch.no_grad():
+        model.quantizer.codebook.copy_(torch.randn(16, 4))
+    out = model(torch.rand(3, 1, 32, 32))
+    assert torch.equal(out["z_q"], model.quantizer.codebook[out["indices"]].permute(0, 3, 1, 2))
+    grid = torch.randint(0, 16, (2, 4, 4))
+    vectors = model.quantizer.lookup(grid)
+    assert torch.equal(model.quantizer.nearest(vectors), grid)  # code vectors quantise to themselves
+
+
+def test_ema_codebook_moves_towards_the_outputs_assigned_to_it():
+    torch.manual_seed(0)
+    model = VQVAE(small(kind="vq-vae", codebook_size=8, code_dim=4, vq_ema=True)).train()
+    assert not isinstance(model.quantizer.codebook, torch.nn.Parameter)
+    z_e = torch.full((2, 4, 4, 4), 3.0)
+    before = model.quantizer.codebook.clone()
+    for _ in range(50):
+        idx = model.quantizer(z_e)["indices"]
+    code = int(idx[0, 0, 0])
+    assert (model.quantizer.codebook[code] - 3.0).abs().max() < (before[code] - 3.0).abs().max() / 2
+
+
+def test_out_of_range_codes_are_refused_with_a_message():
+    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    with pytest.raises(CodeError, match=r"outside the codebook.*0\.\.15"):
+        model.decode_indices(np.full((4, 4), 16))
+    with pytest.raises(CodeError, match="outside the codebook"):
+        model.decode_indices(np.full((4, 4), -1))
+    with pytest.raises(CodeError, match="4x4"):
+        model.decode_indices(np.zeros((3, 3), int))
+    with pytest.raises(CodeError, match="16 cells"):
+        parse_code_grid("1,2,3", model)
+    with pytest.raises(CodeError, match="whole numbers"):
+        parse_code_grid("a," * 16, model)
+    grid = np.arange(16).reshape(4, 4)
+    assert np.array_equal(parse_code_grid(format_code_grid(grid), model), grid)
+    assert model.decode_indices(grid).shape == (1, 1, 32, 32)
+
+
+def test_perplexity_counts_the_codes_in_use():
+    assert perplexity(torch.zeros(100, dtype=torch.long), 8) == pytest.approx(1.0)
+    assert perplexity(torch.arange(8).repeat(10), 8) == pytest.approx(8.0)
+
+
+def test_a_short_vq_training_uses_more_than_one_code(tmp_path):
+    exp = ExperimentConfig(
+        model=replace(small(kind="vq-vae", codebook_size=32, code_dim=8), image_size=64),
+        train=TrainConfig(dataset="dsprites", objective="vq-vae", steps=60, batch_size=16, revive_every=10,
+                          log_every=20, checkpoint_every=60),
+        dataset=dataset_info(get_dataset("dsprites")),
+    )
+    card = train(exp, tmp_path / "vq", device="cpu", progress=False)
+    assert card["final"]["perplexity"] > 2.0
+    assert card["final"]["unused_codes"] < 31
+    loaded = ckpt.load_model(tmp_path / "vq")
+    assert isinstance(loaded.model, VQVAE)
+    figures = vq_figures(loaded.model, get_dataset("dsprites"), n=64, seed=0)
+    assert len(np.nonzero(figures["code_counts"])[0]) > 1
+    log = (tmp_path / "vq" / ckpt.LOG_FILE).read_text().splitlines()
+    assert log[0].endswith("vq,perplexity,revived") and len(log) == 4
+    grids = prior_code_grids(loaded.model, 5, seed=1)
+    assert grids.shape == (5, 8, 8) and grids.max() < 32
+
+
+# ---- conditional VAE
+
+def test_condition_names_and_values_are_checked_with_the_choices_listed():
+    dsprites = get_dataset("dsprites")
+    assert condition_values(dsprites, "shape") == SHAPES
+    with pytest.raises(ConditionError, match="it has: shape, scale, orientation, posX, posY"):
+        condition_values(dsprites, "colour")
+    with pytest.raises(ConditionError, match="it has"):
+        condition_values(dsprites, "color")  # a factor with one value cannot condition
+    with pytest.raises(ConditionError, match="no factors or labels"):
+        condition_values(type("Bare", (), {"name": "bare", "factor_names": (), "factor_sizes": ()})(), "label")
+    assert condition_index(SHAPES, "heart") == 2 and condition_index(SHAPES, 1) == 1
+    with pytest.raises(ConditionError, match="choose one of: square, ellipse, heart"):
+        condition_index(SHAPES, "star")
+    with pytest.raises(ConditionError, match="choose one of"):
+        condition_index(SHAPES, 3)
+    factors = np.array([[0, 2, 0, 0, 0, 0], [0, 1, 5, 0, 0, 0]])
+    assert condition_column(dsprites, "shape", factors).tolist() == [2, 1]
+
+
+def test_the_training_command_refuses_an_unknown_condition(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "m"), "--objective",
+                          "cvae", "--condition", "star", "--steps", "1"], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode != 0 and "unknown condition 'star'" in run.stderr and "shape" in run.stderr
+    with pytest.raises(ConfigError, match="needs a condition"):
+        TrainConfig(objective="cvae")
+
+
+def test_cvae_sees_the_condition_in_both_networks():
+    torch.manual_seed(0)
+    model = CVAE(small(kind="cvae", condition_names=SHAPES))
+    x = torch.rand(2, 1, 32, 32)
+    mu0, _ = model.encode(x, 0)
+    mu1, _ = model.encode(x, 1)
+    assert not torch.allclose(mu0, mu1)
+    z = torch.zeros(1, 4)
+    assert not torch.allclose(model.decode(z, 0), model.decode(z, 2))
+    bound = model.bound("heart")
+    assert torch.equal(bound.decode(z), model.decode(z, 2))
+    with pytest.raises(ConditionError):
+        model.bound("star")
+
+
+class TwoShapes(GroundTruthDataset):
+    """A filled square or a cross, 8 pixels wide, at one of 12 x 12 positions on a 32x32 canvas: a dataset on
+    which a conditional VAE learns in seconds what dSprites takes hours to teach it (rotation, tiny shapes)."""
+
+    name = "two-shapes"
+    channels = 1
+    image_size = 32
+    factor_names = ("shape", "x", "y")
+    factor_sizes = (2, 12, 12)
+    shape_names = ("square", "cross")
+
+    def images_from_factors(self, factors):
+        out = np.zeros((len(factors), 1, 32, 32), np.float32)
+        for i, (shape, x, y) in enumerate(np.asarray(factors)):
+            x0, y0 = 2 + 2 * x, 2 + 2 * y
+            if shape == 0:
+                out[i, 0, y0:y0 + 8, x0:x0 + 8] = 1
+            else:
+                out[i, 0, y0 + 3:y0 + 5, x0:x0 + 8] = 1
+                out[i, 0, y0:y0 + 8, x0 + 3:x0 + 5] = 1
+        return out
+
+
+def test_with_the_latent_fixed_the_condition_alone_swaps_the_shape(tmp_path):
+    """A short training run: with z fixed (an encoded image), decoding under each condition draws that
+    condition's shape at the image's position, i.e. the decoded image is closest to the rendered sprite of the
+    chosen shape at the same position."""
+    data = TwoShapes()
+    exp = ExperimentConfig(
+        model=ModelConfig(image_size=32, conv_channels=(16, 16, 32, 32), hidden_dim=64, latent_dim=2, kind="cvae",
+                          condition_names=data.shape_names),
+        train=TrainConfig(dataset="two-shapes", objective="cvae", condition="shape", steps=600, batch_size=32,
+                          lr=1e-3, log_every=100, checkpoint_every=600),
+        dataset=dataset_info(data))
+    card = train(exp, tmp_path / "cvae", device="cpu", progress=False, dataset=data)
+    assert card["final"]["kl"] > 1.0  # the latent is in use (it holds the position), not collapsed
+    model = ckpt.load_model(tmp_path / "cvae").model
+    factors = data.sample_factors(40, np.random.default_rng(1))
+    hits = 0
+    with torch.inference_mode():
+        z, _ = model.encode(torch.from_numpy(data.images_from_factors(factors)), torch.from_numpy(factors[:, 0]))
+        for c in range(2):
+            decoded = model.decode_image(z, c).numpy()
+            renders = [data.images_from_factors(np.column_stack([np.full(40, s), factors[:, 1:]])) for s in range(2)]
+            dist = np.stack([((decoded - r) ** 2).reshape(40, -1).sum(1) for r in renders], 1)
+            hits += int((dist.argmin(1) == c).sum())
+    assert hits >= 0.9 * 80, f"only {hits}/80 decodes were closest to the chosen shape"
+    assert card["final"]["condition_accuracy"] > 0.9  # and the CVAE, used as a classifier, knows the shapes
+
+
+# ---- VAE-GAN and sharpness
+
+def test_vaegan_discriminator_learns_only_from_its_own_loss():
+    torch.manual_seed(0)
+    model = VAEGAN(small(kind="vae-gan", channels=3, likelihood="gaussian"))
+    x = torch.rand(4, 3, 32, 32)
+
+    def grad_sum(module):
+        return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+    terms = vaegan_terms(model, x, torch.Generator().manual_seed(0), feature_weight=1.0, gan_weight=1.0)
+    assert torch.allclose(terms["total"], terms["generator_loss"] + terms["disc_loss"])
+    terms["generator_loss"].backward()  # KL, pixel and feature reconstruction, fooling D
+    assert grad_sum(model.discriminator) == 0
+    assert grad_sum(model.encoder) > 0 and grad_sum(model.decoder) > 0
+    model.zero_grad()
+    terms = vaegan_terms(model, x, torch.Generator().manual_seed(0), feature_weight=1.0, gan_weight=1.0)
+    terms["disc_loss"].backward()  # telling data from reconstructions and samples
+    assert grad_sum(model.discriminator) > 0
+    assert grad_sum(model.encoder) == 0 and grad_sum(model.decoder) == 0
+    assert terms["feature"] > 0 and terms["gan"] > 0
+
+
+def test_sharpness_is_lower_for_a_blurred_image():
+    rng = np.random.default_rng(0)
+    sharp = torch.from_numpy(rng.random((2, 1, 32, 32)).round().astype(np.float32))
+    blurred = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1)
+    assert (laplacian_variance(blurred) < laplacian_variance(sharp) / 4).all()
+
+
+@pytest.mark.parametrize("kind", ["cvae", "vq-vae", "vae-gan"])
+def test_each_kind_saves_and_loads_strictly(tmp_path, kind):
+    extra = {"condition_names": SHAPES} if kind == "cvae" else {}
+    cfg = small(kind=kind, **extra)
+    objective = kind
+    exp = ExperimentConfig(model=cfg, train=TrainConfig(objective=objective,
+                                                         condition="shape" if kind == "cvae" else None))
+    model = build_model(cfg)
+    ckpt.save_model(tmp_path / kind, model, exp, {"name": kind})
+    loaded = ckpt.load_model(tmp_path / kind)
+    assert type(loaded.model) is type(model) and loaded.config == exp
+    for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b)
+    figures = sharpness(loaded.model, get_dataset("dsprites"), n=8) if cfg.image_size == 64 else None
+    assert figures is None or figures["data"] > 0
+
+
+def test_sharpness_figures_for_a_model():
+    model = build_model(ModelConfig(conv_channels=(8, 8, 16, 16), hidden_dim=32, latent_dim=4))
+    s = sharpness(model, get_dataset("dsprites"), n=16)
+    assert s["data"] > s["reconstructions"] >= 0 and s["images"] == 16
+
+
+def test_cvae_metrics_representation_gets_the_true_condition():
+    from vae_core.cvae import true_condition_representation
+    from vae_core.metrics import FactorCodes
+
+    torch.manual_seed(0)
+    model = CVAE(ModelConfig(conv_channels=(4, 4, 8, 8), hidden_dim=16, latent_dim=3, kind="cvae",
+                             condition_names=SHAPES)).eval()
+    dataset = get_dataset("dsprites")
+    scored, represent = true_condition_representation(model, dataset, "shape")
+    codes = FactorCodes(scored, represent, cache=False)
+    factors = dataset.sample_factors(6, np.random.default_rng(0))
+    with torch.inference_mode():
+        expected = model.encode(torch.from_numpy(dataset.images_from_factors(factors)),
+                                torch.from_numpy(factors[:, 1]))[0].numpy()
+    assert np.allclose(codes(factors), expected, atol=1e-5)
+    assert scored.num_images == dataset.num_images and scored.varying_factors == dataset.varying_factors
+
+
+def test_a_vaegan_starts_from_its_vae(tmp_path):
+    from vae_core.family import init_from
+
+    torch.manual_seed(0)
+    vae_cfg = small(channels=3, likelihood="gaussian")
+    vae = build_model(vae_cfg)
+    ckpt.save_model(tmp_path / "vae", vae, ExperimentConfig(model=vae_cfg, train=TrainConfig(objective="vae")))
+    gan = build_model(replace(vae_cfg, kind="vae-gan"))
+    fresh_d = {k: v.clone() for k, v in gan.discriminator.state_dict().items()}
+    copied = init_from(gan, str(tmp_path / "vae"))
+    assert set(copied) == set(vae.state_dict())
+    for k, v in vae.state_dict().items():
+        assert torch.equal(gan.state_dict()[k], v)
+    assert all(torch.equal(gan.discriminator.state_dict()[k], v) for k, v in fresh_d.items())
+    run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "g"), "--dataset", "faces",
+                          "--objective", "vae-gan", "--init-from", str(tmp_path / "nowhere"), "--steps", "1"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode != 0 and "nowhere" in run.stderr and "Traceback" not in run.stderr
