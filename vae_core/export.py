@@ -85,7 +85,7 @@ def export_decoder(folder: str | Path, check: bool = True) -> Path:
     folder = Path(folder)
     loaded = load_model(folder)
     if loaded.config.model.kind not in LIVE_KINDS:
-        raise CheckpointError(f"{folder}: a {loaded.config.model.kind} decoder is not a function of z alone, so it "
+        raise CheckpointError(f"a {loaded.config.model.kind} decoder is not a function of z alone, so it "
                               f"is not exported; only these kinds are: {', '.join(LIVE_KINDS)}")
     data = decoder_onnx_bytes(loaded.model, weights_digest(folder))
     if check:
