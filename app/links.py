@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 POINT_KEY = re.compile(r"^z(\d+)$")
 SHOWN = 60  # characters of a value quoted back; a link can carry a very long one
@@ -45,7 +46,10 @@ def point_notes(latent_dim: int, limits: np.ndarray) -> list[str]:
         d = int(match.group(1)) if len(match.group(1)) < 6 else latent_dim
         if d >= latent_dim:
             notes.append(f"{key}: this model has {latent_dim} latent dimensions (z0 to z{latent_dim - 1})")
-            del st.query_params[key]
+            try:
+                del st.query_params[key]
+            except StreamlitAPIException:  # still bound to the previous model's slider: it goes with that widget
+                pass
             continue
         try:
             value = float(raw)

@@ -418,3 +418,16 @@ def test_sigkill_during_saves_never_leaves_a_half_written_folder(tmp_path):
         assert len(match) == 1 and loaded.card["seed"] in (1, 2)
         rounds += 1
     assert rounds >= 2
+
+
+def test_a_safetensors_header_length_that_starts_like_a_pickle_opcode_is_not_a_pickle(tmp_path):
+    header = b'{"__metadata__":{"pad":"' + b" " * 1376
+    header = header[:1405] + b'"}}'
+    assert len(header) == 0x0580  # the length's first two bytes, 80 05, are pickle's PROTO 5 opcode
+    safetensors_like = tmp_path / "model.safetensors"
+    safetensors_like.write_bytes(len(header).to_bytes(8, "little") + header)
+    assert safetensors_like.read_bytes()[:2] == b"\x80\x05"
+    assert not ckpt._looks_like_pickle(safetensors_like)
+    real = tmp_path / "real.bin"
+    real.write_bytes(pickle.dumps({"w": 1}, protocol=5))
+    assert ckpt._looks_like_pickle(real)

@@ -119,10 +119,13 @@ def _looks_like_pickle(path: Path) -> bool:
     """A pickle stream (protocol 2 to 5), or a zip archive holding one (torch.save's format)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
-        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            head = f.read(9)
+        # safetensors: a little-endian u64 header length, then "{"; a length of 0x0280 to 0x0580 + 256k starts
+        # with the same two bytes as a pickle's PROTO opcode, so that layout is not taken for one
+        safetensors_layout = head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and not safetensors_layout:
             return True
-        if head == b"PK\x03\x04" and path.suffix != ".npz":  # npz is read with allow_pickle=False
+        if head[:4] == b"PK\x03\x04" and path.suffix != ".npz":  # npz is read with allow_pickle=False
             with zipfile.ZipFile(path) as archive:
                 return any(name.endswith((".pkl", ".pickle")) for name in archive.namelist())
     except (OSError, zipfile.BadZipFile, ValueError):
