@@ -421,8 +421,8 @@ def test_sigkill_during_saves_never_leaves_a_half_written_folder(tmp_path):
 
 
 def test_a_safetensors_header_length_that_starts_like_a_pickle_opcode_is_not_a_pickle(tmp_path):
-    header = b'{"__metadata__":{"pad":"' + b" " * 1376
-    header = header[:1405] + b'"}}'
+    prefix = b'{"__metadata__":{"pad":"'
+    header = prefix + b" " * (0x0580 - len(prefix) - 3) + b'"}}'
     assert len(header) == 0x0580  # the length's first two bytes, 80 05, are pickle's PROTO 5 opcode
     safetensors_like = tmp_path / "model.safetensors"
     safetensors_like.write_bytes(len(header).to_bytes(8, "little") + header)
