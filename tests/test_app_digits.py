@@ -27,7 +27,7 @@ def family_root(tmp_path_factory):
     config = json.loads((ae / ckpt.CONFIG_FILE).read_text())
     config["train"].update(objective="ae", beta=0.0, corruption="mask", corruption_level=0.4, l1=0.01)
     (ae / ckpt.CONFIG_FILE).write_text(json.dumps(config))
-    ckpt.update_card(ae, {"likelihood": {"unavailable": "a plain autoencoder"}})
+    ckpt.update_card(ae, {"iwae": {"unavailable": "a plain autoencoder"}})
     return root
 
 

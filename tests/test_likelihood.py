@@ -124,7 +124,7 @@ def test_evaluate_records_the_bound_on_the_card(tmp_path, capsys):
     train(tiny_config(image_size=32, latent_dim=3, steps=4, dataset="digits"), folder, progress=False, dataset=get_dataset("digits"))
     assert main([str(folder), "--no-projection", "--no-metrics", "--recon-samples", "64", "--iwae-k", "8",
                  "--iwae-samples", "40"]) == 0
-    card = ckpt.read_card(folder)["likelihood"]
+    card = ckpt.read_card(folder)["iwae"]
     assert (card["k"], card["samples"]) == (8, 40) and card["nll_nats_per_image"] > 0
     assert card["iwae"] >= card["elbo_same_samples"]
     assert "-IWAE (nats/image)" in capsys.readouterr().out
@@ -132,4 +132,4 @@ def test_evaluate_records_the_bound_on_the_card(tmp_path, capsys):
     ae = tmp_path / "digits-ae"
     train(tiny_config(image_size=32, objective="ae", steps=2, dataset="digits"), ae, progress=False, dataset=get_dataset("digits"))
     assert main([str(ae), "--no-projection", "--no-metrics", "--recon-samples", "16", "--iwae-k", "2"]) == 0
-    assert "no posterior variance" in ckpt.read_card(ae)["likelihood"]["unavailable"]
+    assert "no posterior variance" in ckpt.read_card(ae)["iwae"]["unavailable"]

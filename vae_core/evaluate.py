@@ -40,7 +40,7 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     log(f"{loaded.name}: reconstruction and KL on {recon_samples} fresh images "
         f"({time.perf_counter() - began:.1f} s)")
     if iwae_k > 0:
-        results["likelihood"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
+        results["iwae"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
     results["sharpness"] = family.sharpness(loaded.model, dataset)
     log(f"{loaded.name}: sharpness {results['sharpness']['reconstructions']:.4g} (reconstructions), "
         f"{results['sharpness']['data']:.4g} (data)")
@@ -112,8 +112,8 @@ SUMMARY_ROWS = (
     ("beta", lambda c: c.get("beta")),
     ("recon (nats/image)", lambda c: c.get("evaluation", c.get("final", {})).get("recon")),
     ("KL (nats)", lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
-    ("-IWAE (nats/image)", lambda c: c.get("likelihood", {}).get("nll_nats_per_image")),
-    ("IWAE k", lambda c: c.get("likelihood", {}).get("k")),
+    ("-IWAE (nats/image)", lambda c: c.get("iwae", {}).get("nll_nats_per_image")),
+    ("IWAE k", lambda c: c.get("iwae", {}).get("k")),
     ("codebook perplexity", lambda c: c.get("evaluation", c.get("final", {})).get("perplexity")),
     ("unused codes", lambda c: c.get("evaluation", c.get("final", {})).get("unused_codes")),
     ("condition accuracy", lambda c: c.get("evaluation", c.get("final", {})).get("condition_accuracy")),

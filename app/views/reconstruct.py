@@ -53,7 +53,7 @@ with c2:
                     help="the importance-weighted bound: −log p(x) ≤ −L_k, tightening as k grows; from k draws "
                          "of q(z | x), seed 0. The −ELBO beside it puts z at the posterior mean (a steady "
                          "score), so at small k the sampled bound can sit a little above it.")
-        card = h.card.get("likelihood") if isinstance(h.card.get("likelihood"), dict) else {}
+        card = h.card.get("iwae") if isinstance(h.card.get("iwae"), dict) else {}
         if "nll_nats_per_image" in card:
             st.caption(f"The model card's average over {card['samples']:,} images of its data: "
                        f"−IWAE {card['nll_nats_per_image']:,.1f} nats/image (k = {card['k']}), the figure to "
