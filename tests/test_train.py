@@ -159,3 +159,16 @@ def test_torchrun_two_processes_on_the_cpu(tmp_path):
     card = json.loads((tmp_path / "ddp" / ckpt.CARD_FILE).read_text())
     assert card["processes"] == 2 and card["steps"] == 6
     ckpt.load_model(tmp_path / "ddp")
+
+
+def test_an_autoencoders_figures_use_its_code_not_its_untrained_variance():
+    from vae_core.model import VAE
+    from vae_core.train import reconstruction_and_kl
+
+    model = VAE(tiny_config(objective="ae").model).eval()
+    encode = model.encode
+    model.encode = lambda x: (encode(x)[0], torch.full_like(encode(x)[1], 30.0))  # an untrained, huge log-variance
+    sampled = reconstruction_and_kl(model, DSprites(), n=64)
+    code = reconstruction_and_kl(model, DSprites(), n=64, deterministic=True)
+    assert sampled["recon"] > 10 * code["recon"] and sampled["kl"] > 1e6  # what the card showed before
+    assert code["recon"] == code["recon_at_mean"] and code["kl"] < 1e3 and "kl_note" in code

@@ -102,7 +102,7 @@ def figures(model, dataset, exp, n: int, seed: int) -> dict:
         return vq_figures(model, dataset, n, seed)
     from .train import reconstruction_and_kl
 
-    return reconstruction_and_kl(model, dataset, n=n, seed=seed)
+    return reconstruction_and_kl(model, dataset, n=n, seed=seed, deterministic=exp.train.objective == "ae")
 
 
 def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
