@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models and model folders made by the tests themselves."""
+"""Shared fixtures: tiny models and model folders made by the tests themselves; one headless Chromium per module."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from vae_core.model import VAE
 
 from .helpers import tiny_config
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download browsers here
+
 
 @pytest.fixture
 def tiny_model_folder(tmp_path):
@@ -20,3 +22,15 @@ def tiny_model_folder(tmp_path):
     folder = tmp_path / "tiny"
     ckpt.save_model(folder, model, exp, {"objective": "vae"})
     return folder, model
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
