@@ -21,7 +21,7 @@ from torch import nn
 from .config import ModelConfig
 from .model import VAE
 from .nets import Decoder, Encoder
-from .objectives import gaussian_kl_per_dim, reconstruction_nll
+from .objectives import gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
 
 
 class ConditionError(ValueError):
@@ -220,19 +220,7 @@ def cvae_figures(model: CVAE, dataset, condition: str, n: int, seed: int, batch:
         recon_m.append(reconstruction_nll(model.decode(mu, c), x, lk, std).cpu())
         kl.append(gaussian_kl_per_dim(mu, logvar).cpu())
         hits += int((model.infer_condition(x) == c).sum())
-    kl_per_dim = torch.cat(kl).mean(0)
-    recon = torch.cat(recon_s).mean().item()
-    return {
-        "recon": recon,
-        "recon_at_mean": torch.cat(recon_m).mean().item(),
-        "kl": kl_per_dim.sum().item(),
-        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
-        "elbo": -(recon + kl_per_dim.sum().item()),
-        "active_dims": int((kl_per_dim > 0.01).sum().item()),
-        "condition_accuracy": hits / n,
-        "samples": n,
-        "seed": seed,
-    }
+    return {**recon_kl_figures(recon_s, recon_m, kl, n, seed), "condition_accuracy": hits / n}
 
 
 class _RecordingDataset:

@@ -197,3 +197,20 @@ def compute_loss(
         raise ValueError(f"unknown objective {t.objective!r}")
     terms["kl_weight"] = torch.tensor(weight)
     return terms
+
+
+def recon_kl_figures(recon_sampled: list[torch.Tensor], recon_at_mean: list[torch.Tensor], kl: list[torch.Tensor],
+                     n: int, seed: int) -> dict:
+    """A card's reconstruction and KL figures from per-image batches: recon (z sampled), recon at z = mu, KL."""
+    kl_per_dim = torch.cat(kl).mean(0)
+    recon = torch.cat(recon_sampled).mean().item()
+    return {
+        "recon": recon,
+        "recon_at_mean": torch.cat(recon_at_mean).mean().item(),
+        "kl": kl_per_dim.sum().item(),
+        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
+        "elbo": -(recon + kl_per_dim.sum().item()),
+        "active_dims": int((kl_per_dim > 0.01).sum().item()),
+        "samples": n,
+        "seed": seed,
+    }

@@ -45,7 +45,7 @@ from .config import (
 from .corruption import corrupt
 from .data import dataset_names, get_dataset
 from .model import VAE
-from .objectives import compute_loss, gaussian_kl_per_dim, reconstruction_nll
+from .objectives import compute_loss, gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
 
 LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
 FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc")  # logged by family models only
@@ -113,24 +113,16 @@ def reconstruction_and_kl(model: VAE, dataset, n: int = EVAL_SAMPLES, seed: int 
         mu, logvar = model.encode(x)
         if deterministic:
             logvar = torch.zeros_like(mu)
-        z = mu if deterministic else model.reparameterize(
-            mu, logvar, gen.manual_seed(seed + start) if device.type == "cpu" else None)
         lk, std = model.config.likelihood, model.config.gaussian_std
-        recon_s.append(reconstruction_nll(model.decode(z), x, lk, std).cpu())
-        recon_m.append(reconstruction_nll(model.decode(mu), x, lk, std).cpu())
+        at_mean = reconstruction_nll(model.decode(mu), x, lk, std).cpu()
+        if deterministic:  # z = mu: the sampled reconstruction is the one at the mean
+            recon_s.append(at_mean)
+        else:
+            z = model.reparameterize(mu, logvar, gen.manual_seed(seed + start) if device.type == "cpu" else None)
+            recon_s.append(reconstruction_nll(model.decode(z), x, lk, std).cpu())
+        recon_m.append(at_mean)
         kl.append(gaussian_kl_per_dim(mu, logvar).cpu())
-    kl_per_dim = torch.cat(kl).mean(0)
-    recon = torch.cat(recon_s).mean().item()
-    figures = {
-        "recon": recon,
-        "recon_at_mean": torch.cat(recon_m).mean().item(),
-        "kl": kl_per_dim.sum().item(),
-        "kl_per_dim": [round(v, 5) for v in kl_per_dim.tolist()],
-        "elbo": -(recon + kl_per_dim.sum().item()),
-        "active_dims": int((kl_per_dim > 0.01).sum().item()),
-        "samples": n,
-        "seed": seed,
-    }
+    figures = recon_kl_figures(recon_s, recon_m, kl, n, seed)
     if deterministic:
         figures["kl_note"] = "an autoencoder: z = mu, and the KL is 1/2 mu^2 per dimension (unit variance), a ranking only"
     return figures
