@@ -33,11 +33,12 @@ with c1:
 with c2:
     m = [*st.columns(2), *st.columns(2)]  # two rows of two: the figures keep their digits
     m[0].metric("reconstruction", f"{recon:,.1f} nats", help="−log p(x | z) at the posterior mean")
-    m[1].metric("KL", f"{kl:,.2f} nats", help="KL(q(z | x) ‖ p(z)): what the code costs")
-    m[2].metric("−ELBO", f"{recon + kl:,.1f} nats", help="reconstruction + KL, a bound on −log p(x)")
+    if not is_ae:  # an autoencoder's log-variance output is never trained: its "KL" would be noise
+        m[1].metric("KL", f"{kl:,.2f} nats", help="KL(q(z | x) ‖ p(z)): what the code costs")
+        m[2].metric("−ELBO", f"{recon + kl:,.1f} nats", help="reconstruction + KL, a bound on −log p(x)")
     if is_ae:
-        st.caption("A plain autoencoder has no trained posterior spread, so its KL and ELBO are not a VAE's, and "
-                   "it has no likelihood bound.")
+        st.caption("A plain autoencoder has no trained posterior spread, so it has no KL or ELBO, and it has no "
+                   "likelihood bound: only its reconstruction.")
         if t.l1 > 0:
             st.caption(f"Sparse autoencoder (L1 weight {t.l1:g}): "
                        f"{100 * code_sparsity(terms['mu']):.0f}% of this image's code entries are near zero "
