@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: setup app test test-all bench lint pretrained clean
+.PHONY: setup app test test-all bench lint pretrained beta-sweep clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: setup
 
 pretrained: setup
 	$(BIN)/python -m vae_core.zoo
+
+beta-sweep: setup
+	$(BIN)/python -m vae_core.sweep
 
 lint: setup
 	$(BIN)/ruff check vae_core app tests
