@@ -15,6 +15,7 @@ HANDLE_KEY = "_handle"
 LINK_NOTE_KEY = "_link_note"
 MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
 STEP = 0.05  # slider step; points are rounded to it so the sliders show them exactly
+DEFAULT_MODEL = "dsprites-beta-vae"  # the class's first sight: factors it has pulled apart, one slider each
 
 
 def sidebar() -> Handle | None:
@@ -27,7 +28,8 @@ def sidebar() -> Handle | None:
         if usable:
             names = model_labels(usable)
             note = links.model_note(names, {e.name: e.error for e in broken})
-            name = st.selectbox("Model", names, key="model", bind="query-params",
+            default = names.index(DEFAULT_MODEL) if DEFAULT_MODEL in names else 0
+            name = st.selectbox("Model", names, index=default, key="model", bind="query-params",
                                 help="Model folders from pretrained/ and $VAE_EXPLORER_MODELS")
             if note:  # shown until another model is chosen
                 st.session_state[LINK_NOTE_KEY] = (note, name)

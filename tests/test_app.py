@@ -100,6 +100,14 @@ def test_broken_model_listed_as_unavailable_and_others_usable():
     assert "dsprites" in at.sidebar.markdown[0].value and "MIG" in at.sidebar.markdown[0].value
 
 
+def test_with_no_model_in_the_url_the_app_opens_on_the_shipped_beta_vae():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert_healthy(at)
+    assert at.sidebar.selectbox(key="model").value == "dsprites-beta-vae"
+    assert "beta-vae · β = 4" in at.sidebar.markdown[0].value
+
+
 def test_model_whose_weights_fail_to_load_says_why():
     at = open_app(model="corrupt-weights")
     assert "corrupt-weights" in at.sidebar.error[0].value and "truncated" in at.sidebar.error[0].value
