@@ -19,7 +19,7 @@ from .checkpoints import PRETRAINED_DIR, load_config, read_card
 from .export import LIVE_KINDS
 
 ZOO: dict[str, str] = {
-    "dsprites-ae": "--dataset dsprites --objective ae --steps 12000",
+    "dsprites-ae": "--dataset dsprites --objective ae --steps 26000",
     "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 14000",
     "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 16000",
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --steps 12000",
