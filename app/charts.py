@@ -90,10 +90,23 @@ def recon_histogram(errors: np.ndarray, value: float) -> go.Figure:
 
 
 def beta_sweep(points: list[dict]) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=[p["mig"] for p in points], y=[p["recon"] for p in points], mode="markers+text+lines",
-                               text=[f"β={p['beta']:g}" for p in points], textposition="top center"))
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="MIG (higher: more disentangled)",
-                      yaxis_title="reconstruction (nats, lower is better)")
+    """Against beta (log scale): reconstruction and, where present, KL on the left; MIG on the right."""
+    from plotly.subplots import make_subplots
+
+    betas = [p["beta"] for p in points]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("what β costs: nats per image", "what β buys: MIG"))
+    fig.add_trace(go.Scatter(x=betas, y=[p["recon"] for p in points], mode="lines+markers",
+                             name="reconstruction (lower is better)"), row=1, col=1)
+    if all("kl" in p for p in points):
+        fig.add_trace(go.Scatter(x=betas, y=[p["kl"] for p in points], mode="lines+markers",
+                                 name="KL (nats the code carries)"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=betas, y=[p["mig"] for p in points], mode="lines+markers",
+                             name="MIG (higher: more disentangled)"), row=1, col=2)
+    fig.update_xaxes(type="log", title_text="β", tickvals=betas, ticktext=[f"{b:g}" for b in betas])
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.3})
     return fig
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from vae_core.checkpoints import MODELS_ENV
+from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
 from vae_core.projection import load_projection
 
 from .app_fixtures import make_broken, make_model, png_bytes
@@ -303,7 +303,10 @@ def test_disentanglement_compares_two_models():
     at.selectbox(key="dis_1").set_value("faces64").run()
     assert_healthy(at)
     assert len(image_urls(at)) == 2 and len(at.get("plotly_chart")) == 5  # KL bars and MI for each, the sweep
-    assert json.loads(at.get("plotly_chart")[-1].proto.spec)["data"][0]["text"][-1] == "β=8"
+    shipped = json.loads((PRETRAINED_DIR / "beta_sweep.json").read_text())  # pretrained/ is listed first
+    mig_trace = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"][-1]
+    assert mig_trace["x"] == [p["beta"] for p in shipped] and mig_trace["y"] == [p["mig"] for p in shipped]
+    assert any("One β-VAE per β (dsprites, 26,000 steps" in c.value for c in at.caption)
     table = at.table[0].value
     assert list(table.columns) == ["grey64", "faces64"] and table.loc["MIG", "grey64"] == "0.12"
 

@@ -13,7 +13,7 @@ from vae_core.data import get_dataset
 from vae_core.evaluate import evaluate_folder
 from vae_core.metrics import FactorCodes, mig, representation_from_model
 from vae_core.model import VAE
-from vae_core.sweep import SWEEP_BETAS, SWEEP_FILE, SWEEP_SETTINGS, main, sweep_point, train_command
+from vae_core.sweep import SWEEP_BETAS, SWEEP_FILE, SWEEP_SETTINGS, describe, main, sweep_point, train_command
 from vae_core.train import build_parser, config_from_args
 
 from .helpers import tiny_config
@@ -88,3 +88,11 @@ def test_the_sweep_trains_the_zoo_beta_vae_but_for_its_steps():
     zoo = config_from_args(zoo_args, get_dataset("dsprites"))
     assert exp.model == zoo.model
     assert dataclasses.replace(exp.train, steps=zoo.train.steps) == zoo.train
+
+
+def test_the_caption_says_how_the_points_were_made_and_what_is_unknown():
+    points = [{"beta": b, "recon": 1.0, "mig": 0.1, "dataset": "dsprites", "steps": 26000, "seed": 0} for b in (1, 4)]
+    assert "(dsprites, 26,000 steps, seed 0)" in describe(points)
+    points[1]["steps"] = 9000  # the points disagree: the caption claims no step count
+    assert "steps" not in describe(points) and "(dsprites, seed 0)" in describe(points)
+    assert describe([{"beta": 1, "recon": 1.0, "mig": 0.1}]).startswith("One β-VAE per β;")

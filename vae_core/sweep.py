@@ -66,6 +66,19 @@ def sweep_point(folder: str | Path, recon_samples: int = RECON_SAMPLES, seed: in
     }
 
 
+def describe(points: list[dict]) -> str:
+    """One sentence on how the points were made, from what they record (older files may record less)."""
+    def common(key):
+        values = {str(p.get(key)) for p in points}
+        return values.pop() if len(values) == 1 and "None" not in values else None
+
+    made = ", ".join(x for x in (common("dataset"), common("steps") and f"{int(common('steps')):,} steps",
+                                 common("seed") and f"seed {common('seed')}", common("hardware")) if x)
+    return (f"One β-VAE per β{' (' + made + ')' if made else ''}; reconstruction and KL on fresh images, MIG by "
+            "the disentanglement_lib protocol. One seed per β: MIG moves from seed to seed, so read the trend "
+            "rather than any one point.")
+
+
 def write_sweep(points: list[dict], path: Path) -> None:
     """The summary the app reads: a list of points sorted by beta, written atomically."""
     ckpt.atomic_write_json(path, sorted(points, key=lambda p: p["beta"]))

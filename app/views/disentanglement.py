@@ -11,6 +11,7 @@ from vae_core.evaluate import SUMMARY_ROWS
 from vae_core.explore import traversal_images
 from vae_core.imaging import image_grid
 from vae_core.latent import traversal_values
+from vae_core.sweep import describe as sweep_caption
 
 st.title("Disentanglement")
 st.markdown("A **β-VAE** weighs the KL term β times: it pays for every nat its code carries, so it keeps few "
@@ -64,8 +65,10 @@ for h in handles:  # a model of data without known factors has no metrics at all
 sweep = next((d / "beta_sweep.json" for d in model_dirs() if (d / "beta_sweep.json").is_file()), None)
 if sweep is not None:
     try:
-        points = [p for p in json.loads(sweep.read_text()) if {"beta", "recon", "mig"} <= set(p)]
+        points = sorted((p for p in json.loads(sweep.read_text()) if {"beta", "recon", "mig"} <= set(p)),
+                        key=lambda p: p["beta"])
         st.subheader("The β trade-off: reconstruction against disentanglement (MIG)")
         st.plotly_chart(charts.beta_sweep(points), key="sweep")
+        st.caption(sweep_caption(points))
     except (ValueError, TypeError, AttributeError) as exc:
         st.warning(f"{sweep} cannot be read: {exc}")
