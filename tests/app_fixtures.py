@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +24,48 @@ from vae_core.model import VAE
 from vae_core.projection import write_projection
 
 TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(log_path: Path, env: dict[str, str], start_timeout_s: float = 60.0) -> Iterator[tuple[str, int]]:
+    """The app as `make app` starts it, on a free port, with `env` added to the environment.
+
+    Yields (base URL, server pid) once the server answers its health check; stops it afterwards. A server that does
+    not come up fails the test with the end of its log.
+    """
+    import pytest
+
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
+             "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + start_timeout_s
+            while True:
+                try:
+                    if urllib.request.urlopen(f"{base}/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    if time.time() > deadline or proc.poll() is not None:
+                        pytest.fail(f"the app did not start: {log_path.read_text()[-2000:]}")
+                    time.sleep(0.1)
+            yield base, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def tiny_experiment(dataset: str = "dsprites", image_size: int = 64, channels: int = 1, latent_dim: int = 4,

@@ -6,20 +6,15 @@ Screenshots and the measured timings go to tests/artifacts/ (gitignored): look a
 from __future__ import annotations
 
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from vae_core.checkpoints import MODELS_ENV
 
-from .app_fixtures import make_broken, make_model, png_bytes
+from .app_fixtures import make_broken, make_model, png_bytes, running_app
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,12 +26,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _record(name: str, value) -> None:
@@ -52,32 +41,9 @@ def server(tmp_path_factory):
     make_model(root, "grey64", projection=1000)
     make_model(root, "faces64", dataset="faces", channels=3, latent_dim=5)
     make_broken(root)
-    port = _free_port()
-    env = {**os.environ, MODELS_ENV: str(root)}
-    log = open(root / "streamlit.log", "w")  # noqa: SIM115  closed below
     began = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the app did not start: {(root / 'streamlit.log').read_text()[-2000:]}")
+    with running_app(root / "streamlit.log", {MODELS_ENV: str(root)}) as (base, _):
         yield base, began
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture

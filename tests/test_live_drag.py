@@ -8,11 +8,7 @@ Frame rate and first-frame latency go to tests/artifacts/live_drag.json.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -22,8 +18,8 @@ import pytest
 from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
 from vae_core.export import export_decoder
 
-from .app_fixtures import make_model
-from .test_browser import ARTIFACTS, CHROMIUM, _free_port, no_exception, settle, shot
+from .app_fixtures import make_model, running_app
+from .test_browser import ARTIFACTS, CHROMIUM, no_exception, settle, shot
 
 SHIPPED = [n for n in ("faces-vae", "dsprites-beta-vae") if (PRETRAINED_DIR / n / "decoder.onnx").exists()]
 FIGURES: dict[str, object] = {}
@@ -47,31 +43,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("live_models")
     export_decoder(make_model(root, "tiny-live", projection=0))
     make_model(root, "tiny-no-onnx", projection=0)
-    port = _free_port()
-    log = open(root / "streamlit.log", "w")  # noqa: SIM115  closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=Path(__file__).resolve().parent.parent, env={**os.environ, MODELS_ENV: str(root)}, stdout=log,
-        stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the app did not start: {(root / 'streamlit.log').read_text()[-2000:]}")
+    with running_app(root / "streamlit.log", {MODELS_ENV: str(root)}) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture

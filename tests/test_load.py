@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from .app_fixtures import running_app
 from .load_clients import run_sessions, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,14 +24,11 @@ ARTIFACT = ROOT / "tests" / "artifacts" / "load_report.json"
 SESSIONS = int(os.environ.get("LOAD_SESSIONS", "30"))
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 P95_LIMIT_S = float(os.environ.get("LOAD_P95_LIMIT_S", "1.0"))
+# A model whose sliders decode on the server (a CVAE's decoder also takes the condition, so it never runs in the
+# browser): with live dragging every move would stay in the browser and the server would see only releases.
+QUERY = "model=dsprites-cvae"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> float:
@@ -46,44 +40,23 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def server(tmp_path):
-    """The app, started as `make app` starts it, on a free port."""
-    port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_EXPLORER_MODELS": ""}
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"the app did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield port, proc, tmp_path / "server.log"
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    """The app, started as `make app` starts it, on a free port: (port, pid, log path)."""
+    log = tmp_path / "server.log"
+    with running_app(log, {"OMP_NUM_THREADS": "1", "VAE_EXPLORER_MODELS": ""}) as (base, pid):
+        yield int(base.rsplit(":", 1)[1]), pid, log
 
 
 def test_thirty_sessions_for_a_minute(server):
-    port, proc, log = server
-    memory = {"started_mb": round(_rss_mb(proc.pid), 1)}
-    warm = summarise(asyncio.run(run_sessions(port, 1, 3.0, stagger=0)))  # loads the model: once per process
-    memory["after_one_session_mb"] = round(_rss_mb(proc.pid), 1)
+    port, pid, log = server
+    memory = {"started_mb": round(_rss_mb(pid), 1)}
+    warm = summarise(asyncio.run(run_sessions(port, 1, 3.0, query=QUERY, stagger=0)))  # loads the model: once per process
+    memory["after_one_session_mb"] = round(_rss_mb(pid), 1)
     samples = []
 
     async def sample_memory(stop: asyncio.Event):
         t0 = time.perf_counter()
         while not stop.is_set():
-            samples.append((round(time.perf_counter() - t0, 1), round(_rss_mb(proc.pid), 1)))
+            samples.append((round(time.perf_counter() - t0, 1), round(_rss_mb(pid), 1)))
             try:
                 await asyncio.wait_for(stop.wait(), timeout=2.0)
             except TimeoutError:
@@ -92,7 +65,7 @@ def test_thirty_sessions_for_a_minute(server):
     async def load():
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_memory(stop))
-        sessions = await run_sessions(port, SESSIONS, SECONDS)
+        sessions = await run_sessions(port, SESSIONS, SECONDS, query=QUERY)
         stop.set()
         await sampler
         return sessions
@@ -100,9 +73,9 @@ def test_thirty_sessions_for_a_minute(server):
     started = time.perf_counter()
     sessions = asyncio.run(load())
     wall = time.perf_counter() - started
-    memory["after_load_mb"] = round(_rss_mb(proc.pid), 1)
+    memory["after_load_mb"] = round(_rss_mb(pid), 1)
     time.sleep(3)
-    memory["after_disconnect_mb"] = round(_rss_mb(proc.pid), 1)
+    memory["after_disconnect_mb"] = round(_rss_mb(pid), 1)
     memory["peak_during_load_mb"] = max(m for _, m in samples)
     report = summarise(sessions)
     requests = report["interactions"]["n"]
