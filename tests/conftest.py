@@ -25,6 +25,14 @@ def tiny_model_folder(tmp_path):
 
 
 @pytest.fixture(scope="module")
+def torch_threads_restored():
+    """The app runs torch on one thread; AppTest runs it in this process, so give the other tests theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

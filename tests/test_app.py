@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -50,12 +49,7 @@ def models_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _torch_threads():
-    """The app runs torch on one thread; AppTest runs it in this process, so give the other tests theirs back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 
 @pytest.fixture(autouse=True)
@@ -64,9 +58,11 @@ def _env(models_root, monkeypatch):
     monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
 
 
-def open_app(page: str = "explore", model: str = "grey64", query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update({"model": model, **(query or {})})
+def open_app(page: str = "explore", model: str | None = "grey64", query: dict | None = None,
+             timeout: float = 60) -> AppTest:
+    """The app at `page` with `model` chosen (None: whatever `query` says), run once and checked healthy."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.query_params.update({**({"model": model} if model else {}), **(query or {})})
     at.run()
     if page != "explore":
         at.switch_page(f"views/{page}.py").run()

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from vae_core import checkpoints as ckpt
 from vae_core.checkpoints import MODELS_ENV
@@ -37,11 +36,7 @@ def _env(family_root, monkeypatch):
     monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 
 def picture_uri(uri: str) -> np.ndarray:

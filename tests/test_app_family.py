@@ -14,7 +14,8 @@ from vae_core.family import build_model
 from vae_core.train import dataset_info
 
 from .app_fixtures import TINY
-from .test_app import APP, CapturingStorage, assert_healthy, image_urls, picture
+from .test_app import CapturingStorage, assert_healthy, image_urls, picture
+from .test_app import open_app as open_app_at
 
 PAGES = ("explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct")
 
@@ -56,13 +57,7 @@ def _env(family_root, monkeypatch):
 
 
 def open_app(page="explore", model="tiny-vq", query=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update({"model": model, **(query or {})})
-    at.run()
-    if page != "explore":
-        at.switch_page(f"views/{page}.py").run()
-    assert_healthy(at)
-    return at
+    return open_app_at(page, model, query, timeout=90)
 
 
 @pytest.mark.parametrize("model", ["tiny-cvae", "tiny-vq", "tiny-faces-vae-gan"])

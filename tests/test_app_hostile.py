@@ -10,16 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import save as save_bytes
 from streamlit.testing.v1 import AppTest
 
 from vae_core import checkpoints as ckpt
 
 from .app_fixtures import make_model
+from .test_app import open_app as open_app_at
 from .test_upload_fuzz import _forge
-
-APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +45,7 @@ def hostile_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 
 @pytest.fixture(autouse=True)
@@ -60,13 +54,7 @@ def _env(hostile_root, monkeypatch):
 
 
 def open_app(query: dict | None = None, page: str = "explore") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(query or {"model": "good"})
-    at.run()
-    if page != "explore":
-        at.switch_page(f"views/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app_at(page, model=None, query=query or {"model": "good"})
 
 
 def test_hostile_folders_are_listed_as_unavailable_with_their_reason():
