@@ -76,10 +76,17 @@ def condition_selector(h: models.Handle) -> None:
     st.session_state[f"{key}::box"] = names[int(st.session_state.get(key, 0))]
     st.selectbox(f"Condition: {h.config.train.condition}", names, key=f"{key}::box", on_change=chosen,
                  help="The decoder is told this value; the sliders hold everything else.")
-    st.caption("**Content versus style.** The condition tells both networks the "
-               f"{h.config.train.condition}, so the latent need not encode it: switch the condition and the "
-               "shape changes while the sliders keep position, scale and rotation. The latent holds the style; "
-               "the condition is the content. An encoded image is encoded under the condition its ELBO prefers.")
+    condition = h.config.train.condition
+    swap = h.card.get("swap") if isinstance(h.card.get("swap"), dict) else {}
+    measured = (f" How far this model has learned it: with an image's latent fixed, switching to another "
+                f"{condition} draws that {condition} in **{swap['accuracy']:.0%}** of {swap['decodes']:,} decodes "
+                f"({', '.join(f'{k} {v:.0%}' for k, v in swap.get('per_value', {}).items())}; chance "
+                f"{swap['chance']:.0%}). The rest redraw the image's own {condition}: its latent still holds some "
+                f"of it." if isinstance(swap.get("accuracy"), float) and "decodes" in swap else "")
+    st.caption(f"**Content versus style.** The condition tells both networks the {condition}, so the latent need "
+               f"not encode it: switch the condition and the {condition} changes while the sliders keep the rest "
+               "(on dSprites: position, scale and rotation). The latent holds the style; the condition is the "
+               f"content. An encoded image is encoded under the condition its ELBO prefers.{measured}")
 
 
 def condition_note(h: models.Handle) -> None:

@@ -127,6 +127,22 @@ def test_vq_prior_samples_shown_with_the_note():
     assert "uniform code prior" in text and "empirical code prior" in text and "PixelCNN" in text
 
 
+def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp_path, monkeypatch):
+    import shutil
+
+    from vae_core.evaluate import evaluate_folder
+
+    folder = shutil.copytree(family_root / "tiny-cvae", tmp_path / "models" / "swap-cvae")
+    card = evaluate_folder(folder, metrics=False, projection=False, recon_samples=64, iwae_k=0, log=lambda *_: None)
+    swap = card["swap"]
+    assert swap["decodes"] == 2 * swap["samples"] == 2000 and 0.0 <= swap["accuracy"] <= 1.0
+    assert set(swap["per_value"]) == {"square", "ellipse", "heart"}
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path / "models"))
+    at = open_app(model="swap-cvae")
+    note = next(c.value for c in at.caption if "Content versus style" in c.value)
+    assert f"**{swap['accuracy']:.0%}** of 2,000 decodes" in note and "chance 33%" in note
+
+
 def test_cvae_condition_changes_the_image_and_the_note_says_why():
     at = open_app(model="tiny-cvae")
     box = at.selectbox(key="condition::tiny-cvae::box")

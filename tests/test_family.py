@@ -10,7 +10,7 @@ import torch
 
 from vae_core import checkpoints as ckpt
 from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
-from vae_core.cvae import CVAE, ConditionError, condition_column, condition_index, condition_values
+from vae_core.cvae import CVAE, ConditionError, condition_column, condition_index, condition_values, swap_accuracy
 from vae_core.data import get_dataset
 from vae_core.data.base import GroundTruthDataset
 from vae_core.family import build_model, laplacian_variance, sharpness
@@ -215,6 +215,7 @@ def test_with_the_latent_fixed_the_condition_alone_swaps_the_shape(tmp_path):
             dist = np.stack([((decoded - r) ** 2).reshape(40, -1).sum(1) for r in renders], 1)
             hits += int((dist.argmin(1) == c).sum())
     assert hits >= 0.9 * 80, f"only {hits}/80 decodes were closest to the chosen shape"
+    assert swap_accuracy(model, data, "shape", n=40)["accuracy"] >= 0.85  # the card's figure agrees
     assert card["final"]["condition_accuracy"] > 0.9  # and the CVAE, used as a classifier, knows the shapes
 
 
@@ -307,3 +308,34 @@ def test_a_vaegan_starts_from_its_vae(tmp_path):
                           "--objective", "vae-gan", "--init-from", str(tmp_path / "nowhere"), "--steps", "1"],
                          capture_output=True, text=True, check=False)
     assert run.returncode != 0 and "nowhere" in run.stderr and "Traceback" not in run.stderr
+
+
+class _FakeCVAE(torch.nn.Module):
+    """z is the image itself; the decoder either draws the asked shape where the sprite sits, or ignores the
+    condition and redraws the image (a latent that holds the shape): the two ends of the swap test."""
+
+    def __init__(self, data, obeys_condition: bool):
+        super().__init__()
+        self.data, self.obeys = data, obeys_condition
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # a device to read
+
+    def encode(self, x, c):
+        return x.flatten(1), None
+
+    def decode_image(self, z, c):
+        images = z.reshape(-1, 1, 32, 32)
+        if not self.obeys:
+            return images
+        rows = images[:, 0].amax(2).argmax(1).numpy()  # the sprite's top row and left column
+        cols = images[:, 0].amax(1).argmax(1).numpy()
+        factors = np.column_stack([np.full(len(rows), c), (cols - 2) // 2, (rows - 2) // 2])
+        return torch.from_numpy(self.data.images_from_factors(factors))
+
+
+def test_swap_accuracy_counts_only_switched_decodes():
+    data = TwoShapes()
+    assert swap_accuracy(_FakeCVAE(data, True), data, "shape", n=60)["accuracy"] == 1.0
+    ignores = swap_accuracy(_FakeCVAE(data, False), data, "shape", n=60)
+    assert ignores["accuracy"] == 0.0 and ignores["decodes"] == 60  # redrawing the image never counts as a swap
+    assert set(ignores["per_value"]) == {"square", "cross"} and ignores["chance"] == 0.5
+    assert "unavailable" in swap_accuracy(_FakeCVAE(data, True), get_dataset("digits", image_size=32), "label")

@@ -223,6 +223,46 @@ def cvae_figures(model: CVAE, dataset, condition: str, n: int, seed: int, batch:
     return {**recon_kl_figures(recon_s, recon_m, kl, n, seed), "condition_accuracy": hits / n}
 
 
+@torch.inference_mode()
+def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int = 0, batch: int = 250) -> dict:
+    """How often switching the condition alone draws the chosen value: the content-versus-style test.
+
+    For n images drawn from the dataset's factors, z is the posterior mean given the true condition. Decoding z
+    under another value c should draw the image with that one factor set to c and the rest kept; the decode is a hit
+    when it is nearer (squared error) to that rendering than to the renderings of the other values. Only the
+    n * (values - 1) switched decodes count: under the true value the decode is a reconstruction, and a latent that
+    still holds the condition redraws the original whatever the condition says. Chance is 1 / values.
+    A dataset without factors to render (labels only) has no such test: {"unavailable": reason}.
+    """
+    if condition == "label" or not hasattr(dataset, "images_from_factors"):
+        return {"unavailable": f"{dataset.name} cannot render an image with only its {condition} changed"}
+    k = list(dataset.factor_names).index(condition)
+    values = dataset.factor_sizes[k]
+    model.eval()
+    device = next(model.parameters()).device
+    factors = dataset.sample_factors(n, np.random.default_rng(seed))
+    hits, tries = np.zeros(values, np.int64), np.zeros(values, np.int64)
+    for start in range(0, n, batch):
+        f = factors[start:start + batch]
+        own = f[:, k].astype(np.int64)
+        z, _ = model.encode(torch.from_numpy(dataset.images_from_factors(f)).to(device), torch.from_numpy(own).to(device))
+        renders = []
+        for v in range(values):
+            moved = f.copy()
+            moved[:, k] = v
+            renders.append(dataset.images_from_factors(moved).reshape(len(f), -1))
+        for c in range(values):
+            decoded = model.decode_image(z, c).float().cpu().numpy().reshape(len(f), -1)
+            nearest = np.stack([((decoded - r) ** 2).sum(1) for r in renders], 1).argmin(1)
+            switched = own != c
+            hits[c] += int((nearest[switched] == c).sum())
+            tries[c] += int(switched.sum())
+    names = condition_values(dataset, condition)
+    return {"accuracy": float(hits.sum() / max(tries.sum(), 1)), "chance": 1 / values,
+            "per_value": dict(zip(names, (hits / np.maximum(tries, 1)).round(4).tolist())),
+            "decodes": int(tries.sum()), "samples": n, "seed": seed}
+
+
 class _RecordingDataset:
     """A dataset that remembers the factors of the images it last rendered, for a representation that needs them."""
 
