@@ -10,7 +10,14 @@ import torch
 
 from vae_core import checkpoints as ckpt
 from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
-from vae_core.cvae import CVAE, ConditionError, condition_column, condition_index, condition_values, swap_accuracy
+from vae_core.cvae import (
+    CVAE,
+    ConditionError,
+    condition_column,
+    condition_index,
+    condition_values,
+    swap_accuracy,
+)
 from vae_core.data import get_dataset
 from vae_core.data.base import GroundTruthDataset
 from vae_core.family import build_model, laplacian_variance, sharpness
