@@ -27,6 +27,20 @@ TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class ArtifactFigures(dict):
+    """Figures a test module measures, rewritten to tests/artifacts/<filename> at each record, so the ones taken
+    before a failing test are kept."""
+
+    def __init__(self, filename: str):
+        super().__init__()
+        self.path = ROOT / "tests" / "artifacts" / filename
+
+    def record(self, name: str, value) -> None:
+        self[name] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self, indent=2) + "\n")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,24 +14,19 @@ import pytest
 
 from vae_core.checkpoints import MODELS_ENV
 
-from .app_fixtures import make_broken, make_model, png_bytes, running_app
+from .app_fixtures import ArtifactFigures, make_broken, make_model, png_bytes, running_app
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 PAGES = ["explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct"]
-TIMINGS: dict[str, object] = {}
+TIMINGS = ArtifactFigures("browser_timings.json")
 
-pytestmark = [
+BROWSER_MARKS = [  # every module that drives Chromium
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
 ]
-
-
-def _record(name: str, value) -> None:
-    TIMINGS[name] = value
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +82,7 @@ def no_exception(pg) -> None:
 
 def test_first_page_after_server_start(server, page):
     open_page(page, server, "explore", "[data-testid='stImage'] img")
-    _record("first_page_s_after_server_start", round(time.perf_counter() - server[1], 2))
+    TIMINGS.record("first_page_s_after_server_start", round(time.perf_counter() - server[1], 2))
     no_exception(page)
     assert page.locator("input[type='range']").count() == 4
     page.get_by_text("Unavailable models (1)").click()
@@ -110,7 +105,7 @@ def test_slider_release_to_new_image(server, page):
         page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
         page.wait_for_timeout(150)
     no_exception(page)
-    _record("slider_key_to_image_ms", {"median": round(1000 * statistics.median(times), 1),
+    TIMINGS.record("slider_key_to_image_ms", {"median": round(1000 * statistics.median(times), 1),
                                        "max": round(1000 * max(times), 1), "runs": len(times)})
     assert statistics.median(times) < 1.0  # the target is 0.15 s; a loaded CI machine gets slack
     shot(page, "explore_after_slider")
@@ -134,7 +129,7 @@ def test_each_page_opens_without_exception(server, page, name):
              "reconstruct": ".js-plotly-plot .main-svg"}[name]
     seconds = open_page(page, server, name, ready)
     if name == "latent_map":
-        _record("map_page_s", round(seconds, 2))
+        TIMINGS.record("map_page_s", round(seconds, 2))
     no_exception(page)
     shot(page, name)
     if name == "traversals":  # the animation is made when its button is pressed (deferred, no rerun)
@@ -151,7 +146,7 @@ def test_map_page_from_the_navigation(server, page):
     began = time.perf_counter()
     page.locator("[data-testid='stSidebarNav']").get_by_text("Latent map").click()
     settle(page, ".js-plotly-plot .main-svg")
-    _record("map_page_from_navigation_s", round(time.perf_counter() - began, 2))
+    TIMINGS.record("map_page_from_navigation_s", round(time.perf_counter() - began, 2))
     no_exception(page)
 
 
@@ -191,7 +186,7 @@ def test_map_box_selection_and_upload(server, page, tmp_path):
     began = time.perf_counter()
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(path))
     page.wait_for_selector(".js-plotly-plot text:has-text('mine.png')", timeout=30_000)
-    _record("upload_placed_on_map_ms", round(1000 * (time.perf_counter() - began), 1))
+    TIMINGS.record("upload_placed_on_map_ms", round(1000 * (time.perf_counter() - began), 1))
     settle(page, "h1")
     no_exception(page)
     shot(page, "latent_map_upload")

@@ -11,30 +11,20 @@ import json
 import statistics
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
 from vae_core.export import export_decoder
 
-from .app_fixtures import make_model, running_app
-from .test_browser import ARTIFACTS, CHROMIUM, no_exception, settle, shot
+from .app_fixtures import ArtifactFigures, make_model, running_app
+from .test_browser import BROWSER_MARKS, no_exception, settle, shot
 
 SHIPPED = [n for n in ("faces-vae", "dsprites-beta-vae") if (PRETRAINED_DIR / n / "decoder.onnx").exists()]
-FIGURES: dict[str, object] = {}
+FIGURES = ArtifactFigures("live_drag.json")
 LIVE = "[data-testid='stBidiComponentIsolated']"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
-]
-
-
-def _record(name: str, value) -> None:
-    FIGURES[name] = value
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "live_drag.json").write_text(json.dumps(FIGURES, indent=2) + "\n")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +151,7 @@ def test_slider_drag_decodes_in_the_browser_and_python_gets_the_release(server, 
     fastest = frame_figures(page, pressed, 150)
     page.mouse.up()
     saturated = page.locator(f"{LIVE} input[type='range']").first.evaluate(SATURATE, 200)
-    _record(model, {**first, "slider_drag": moving, "slider_drag_unpaced": fastest,
+    FIGURES.record(model, {**first, "slider_drag": moving, "slider_drag_unpaced": fastest,
                     "in_page_input_events_back_to_back": saturated})
     settle(page, f"{LIVE} canvas.image")
     no_exception(page)
@@ -188,7 +178,7 @@ def test_pad_drag_moves_two_latents(server, page):
     settle(page, f"{LIVE} canvas.image")
     no_exception(page)
     FIGURES.setdefault(model, {})
-    _record(model, {**FIGURES[model], "pad_drag": moving})
+    FIGURES.record(model, {**FIGURES[model], "pad_drag": moving})
     # the shared link opens on the released point, live
     shared = page.context.new_page()
     shared.goto(page.url)
