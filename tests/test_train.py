@@ -75,6 +75,20 @@ def test_a_shipped_folder_continues_exactly_at_a_recorded_optimizer_reset(tmp_pa
         train(no_reset, tmp_path / "refused", resume=True, progress=False)
 
 
+def test_a_continued_folder_drops_the_figures_of_its_earlier_weights(tmp_path):
+    exp = tiny_config(steps=12, checkpoint_every=4, log_every=2, objective="vae")
+    exp = replace(exp, train=replace(exp.train, optimizer_resets=(8,)))
+    folder = tmp_path / "shipped"
+    train(exp, folder, progress=False, stop_after=8)
+    ckpt.update_card(folder, {"evaluation": {"recon": 1.0}, "metrics": {"mig": {"score": 0.9}}, "swap": {},
+                              "notes": "kept"})
+    (folder / ckpt.RESUME_FILE).unlink()
+    train(exp, folder, resume=True, progress=False, stop_after=10)  # a checkpoint part-way
+    card = ckpt.read_card(folder)
+    assert card["steps"] == 10 and card["notes"] == "kept"
+    assert not set(ckpt.EVALUATION_KEYS) & set(card), "figures measured on the step-8 weights survived"
+
+
 def _cli(*args, **kwargs):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "vae_core.train", *args], cwd=ROOT, env=env,

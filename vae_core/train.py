@@ -330,8 +330,8 @@ def train(
                 save_resume_state(out, model, opt, done, rows, accum)
                 _write_log(out, rows)
                 card = _training_card(exp, out, model, dataset, world, done, _elapsed(), device)
-                stale = ("final",)  # figures of an earlier state; the end of the run or evaluate rewrites them
-                kept = {k: v for k, v in ckpt.read_card(out).items() if k not in stale}
+                # figures of earlier weights go; the end of the run and `evaluate` write them anew
+                kept = {k: v for k, v in ckpt.read_card(out).items() if k not in ckpt.EVALUATION_KEYS}
                 ckpt.save_model(out, model, exp, {**kept, **card})
             if world > 1:
                 dist.barrier()
