@@ -20,14 +20,14 @@ from .export import LIVE_KINDS
 
 ZOO: dict[str, str] = {
     "dsprites-ae": "--dataset dsprites --objective ae --steps 26000",
-    "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 14000",
+    "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 50000 --reset-optimizer-at 26000",
     "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 16000",
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --seed 1 --steps 26000",
     "faces-vae": "--dataset faces --objective vae --beta 1 --steps 6000",
     "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
     "digits-vae": "--dataset digits --objective vae --beta 1 --latent-dim 10 --steps 8000",
     "digits-vae-2d": "--dataset digits --objective vae --beta 1 --latent-dim 2 --steps 8000",
-    "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 8000",
+    "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 28000 --reset-optimizer-at 8000",
     "dsprites-vq-vae": "--dataset dsprites --objective vq-vae --vq-ema --steps 2000",
     "faces-vae-gan": "--dataset faces --objective vae-gan --init-from pretrained/faces-vae --gan-weight 20 --lr 2e-4 "
                      "--batch-size 32 --steps 1000",
