@@ -236,8 +236,9 @@ def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int
     """
     if condition == "label" or not hasattr(dataset, "images_from_factors"):
         return {"unavailable": f"{dataset.name} cannot render an image with only its {condition} changed"}
+    names = condition_values(dataset, condition)  # raises, listing what exists, for an unknown condition
     k = list(dataset.factor_names).index(condition)
-    values = dataset.factor_sizes[k]
+    values = len(names)
     model.eval()
     device = next(model.parameters()).device
     factors = dataset.sample_factors(n, np.random.default_rng(seed))
@@ -257,7 +258,6 @@ def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int
             switched = own != c
             hits[c] += int((nearest[switched] == c).sum())
             tries[c] += int(switched.sum())
-    names = condition_values(dataset, condition)
     return {"accuracy": float(hits.sum() / max(tries.sum(), 1)), "chance": 1 / values,
             "per_value": dict(zip(names, (hits / np.maximum(tries, 1)).round(4).tolist())),
             "decodes": int(tries.sum()), "samples": n, "seed": seed}

@@ -10,7 +10,6 @@ summary ships, so the sweep costs the zoo no space.
 from __future__ import annotations
 
 import argparse
-import shlex
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from . import checkpoints as ckpt
 from . import family
 from .data import get_dataset
+from .zoo import resumable_training
 
 SWEEP_BETAS: tuple[float, ...] = (1, 2, 4, 8, 16)
 SWEEP_SETTINGS = "--dataset dsprites --objective beta-vae --seed 0 --steps 26000"
@@ -33,8 +33,7 @@ def run_folder(runs_dir: Path, beta: float) -> Path:
 
 def train_command(beta: float, runs_dir: Path) -> list[str]:
     """The training command for one beta, resuming whatever its folder already holds."""
-    return [sys.executable, "-m", "vae_core.train", *shlex.split(SWEEP_SETTINGS), "--beta", f"{beta:g}",
-            "--out", str(run_folder(runs_dir, beta)), "--checkpoint-every", "2000", "--log-every", "500", "--resume"]
+    return resumable_training(f"{SWEEP_SETTINGS} --beta {beta:g}", run_folder(runs_dir, beta), log_every=500)
 
 
 def sweep_point(folder: str | Path, recon_samples: int = RECON_SAMPLES, seed: int = 0) -> dict:

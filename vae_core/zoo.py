@@ -2,7 +2,8 @@
 
 Each entry is the exact command line of `vae_core.train` that produced the shipped folder. Every batch and noise
 draw is a function of (seed, step) and no schedule depends on the planned length, so a run stopped at step k
-has exactly the weights of a run asked for k steps: the shipped models are reproducible from these lines.
+has exactly the weights of a run asked for k steps: the shipped models are reproducible from these lines (bit for
+bit on the CPU; on a GPU, whose convolution kernels are not bitwise deterministic, close but not equal).
 Rebuilding resumes folders that are part-way, then re-evaluates each (`vae_core.evaluate`) and exports its
 decoder for the browser (`vae_core.export`).
 """
@@ -34,10 +35,15 @@ ZOO: dict[str, str] = {
 }
 
 
+def resumable_training(settings: str, folder: Path, log_every: int = 200) -> list[str]:
+    """`vae_core.train` with `settings` into `folder`, resuming whatever the folder already holds."""
+    return [sys.executable, "-m", "vae_core.train", *shlex.split(settings), "--out", str(folder),
+            "--checkpoint-every", "2000", "--log-every", str(log_every), "--resume"]
+
+
 def train_command(name: str, out_dir: Path = PRETRAINED_DIR) -> list[str]:
     """The training command line for zoo entry `name`, resuming whatever is already in its folder."""
-    return [sys.executable, "-m", "vae_core.train", *shlex.split(ZOO[name]), "--out", str(out_dir / name),
-            "--checkpoint-every", "2000", "--log-every", "200", "--resume"]
+    return resumable_training(ZOO[name], out_dir / name)
 
 
 def main(argv: list[str] | None = None) -> int:
