@@ -41,6 +41,18 @@ class ArtifactFigures(dict):
         self.path.write_text(json.dumps(self, indent=2) + "\n")
 
 
+@contextlib.contextmanager
+def browser_page(browser, height: int = 1000, init_script: str | None = None):
+    """A page in a fresh browser context (its own storage), 1400 px wide; closed afterwards."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    if init_script:
+        context.add_init_script(init_script)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

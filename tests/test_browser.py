@@ -14,7 +14,7 @@ import pytest
 
 from vae_core.checkpoints import MODELS_ENV
 
-from .app_fixtures import ArtifactFigures, make_broken, make_model, png_bytes, running_app
+from .app_fixtures import ArtifactFigures, browser_page, make_broken, make_model, png_bytes, running_app
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +43,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    yield pg
-    context.close()
+    with browser_page(browser) as pg:
+        yield pg
 
 
 def settle(pg, ready: str, timeout: float = 60_000) -> None:

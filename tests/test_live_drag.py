@@ -17,7 +17,7 @@ import pytest
 from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
 from vae_core.export import export_decoder
 
-from .app_fixtures import ArtifactFigures, make_model, running_app
+from .app_fixtures import ArtifactFigures, browser_page, make_model, running_app
 from .test_browser import BROWSER_MARKS, no_exception, settle, shot
 
 SHIPPED = [n for n in ("faces-vae", "dsprites-beta-vae") if (PRETRAINED_DIR / n / "decoder.onnx").exists()]
@@ -39,10 +39,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    pg = context.new_page()
-    yield pg
-    context.close()
+    with browser_page(browser, height=1100) as pg:
+        yield pg
 
 
 def stats(pg) -> dict:
@@ -224,10 +222,8 @@ def test_without_decoder_onnx_the_server_sliders_stay_with_a_note(server, page):
 
 
 def test_a_browser_without_webassembly_falls_back(server, browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    context.add_init_script("delete window.WebAssembly")  # as in a browser without it (or with it turned off)
-    try:
-        pg = context.new_page()
+    # as in a browser without WebAssembly (or with it turned off)
+    with browser_page(browser, height=1100, init_script="delete window.WebAssembly") as pg:
         pg.goto(f"{server}/?model=tiny-live")
         pg.wait_for_selector("[data-testid='stAlert']:has-text('this browser could not decode')", timeout=60_000)
         settle(pg, "[data-testid='stImage'] img")
@@ -236,8 +232,6 @@ def test_a_browser_without_webassembly_falls_back(server, browser):
         assert pg.locator(LIVE).count() == 0
         no_exception(pg)
         shot(pg, "live_fallback_no_wasm")
-    finally:
-        context.close()
 
 
 def teardown_module(module):
