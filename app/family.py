@@ -19,6 +19,7 @@ from vae_core.vqvae import (
     code_frequencies,
     decode_grids,
     format_code_grid,
+    grid_size,
     parse_code_grid,
     prior_code_grids,
     reconstruct,
@@ -46,7 +47,7 @@ def card_line(h: models.Handle) -> str:
     """The card's description of a family model's latent (an empty string for a plain VAE)."""
     m = h.config.model
     if h.kind == "vq-vae":
-        g = m.image_size // 8
+        g = grid_size(m)
         return (f"{g}x{g} grid of codes · codebook of {m.codebook_size} codes × {m.code_dim} dims"
                 f"{' (EMA)' if m.vq_ema else ''}")
     if h.kind == "cvae":
@@ -295,6 +296,8 @@ def _vq_data_recon(path: str, stamp: float, n: int = 1000) -> np.ndarray:
 def sharpness_comparison(h: models.Handle, image: np.ndarray) -> None:
     """For a VAE-GAN or a plain VAE on the same data: both models' reconstructions of this image side by side,
     with the sharpness figures of their cards."""
+    if h.kind not in ("vae", "vae-gan"):
+        return
     partner = None
     dataset = h.config.train.dataset
     for entry in list_models():

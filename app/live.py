@@ -147,8 +147,8 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
         return False
     _point_from_url(h, limits)
     z = state.current_point(h)
-    for d, value in enumerate(z):  # the URL follows the point, as with the server sliders
-        st.query_params[f"z{d}"] = str(round(float(value), 2))
+    # the URL follows the point, as with the server sliders (one message to the browser, not one per dimension)
+    st.query_params.update({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})
     data = {
         "model": name, "order": [int(d) for d in order], "active": [bool(a) for a in active],
         "labels": [widgets.dim_label(d, kl, bool(active[d])) for d in range(h.latent_dim)],

@@ -18,8 +18,8 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 OBJECTIVES = ("ae", "vae", "beta-vae", "capacity-vae", "beta-tcvae")
 CORRUPTIONS = ("none", "gaussian", "mask")  # input corruption of a denoising autoencoder (vae_core.corruption)
 # The rest of the family (vae_core.family): each needs a network of its own kind.
-FAMILY_OBJECTIVES = {"cvae": "cvae", "vq-vae": "vq-vae", "vae-gan": "vae-gan"}  # objective -> model kind
-OBJECTIVES = OBJECTIVES + tuple(FAMILY_OBJECTIVES)
+FAMILY_OBJECTIVES = ("cvae", "vq-vae", "vae-gan")  # objectives whose model kind has the same name
+OBJECTIVES = OBJECTIVES + FAMILY_OBJECTIVES
 MODEL_KINDS = ("vae", "cvae", "vq-vae", "vae-gan")
 MAX_CODEBOOK = 4096
 MAX_LATENT_DIM = 512  # a slider per dimension; more than this is never a model of ours

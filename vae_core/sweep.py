@@ -18,13 +18,13 @@ from pathlib import Path
 from . import checkpoints as ckpt
 from . import family
 from .data import get_dataset
+from .evaluate import RECON_SAMPLES
 from .zoo import resumable_training
 
 SWEEP_BETAS: tuple[float, ...] = (1, 2, 4, 8, 16)
 SWEEP_SETTINGS = "--dataset dsprites --objective beta-vae --seed 0 --steps 26000"
 SWEEP_FILE = "beta_sweep.json"
 DEFAULT_RUNS_DIR = Path("runs") / "beta-sweep"
-RECON_SAMPLES = 10_000
 
 
 def run_folder(runs_dir: Path, beta: float) -> Path:

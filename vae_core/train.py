@@ -459,7 +459,7 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         commitment=args.commitment, revive_every=args.revive_every, gan_weight=args.gan_weight,
         feature_weight=args.feature_weight, init_from=args.init_from,
     )
-    kind = FAMILY_OBJECTIVES.get(args.objective, "vae")
+    kind = args.objective if args.objective in FAMILY_OBJECTIVES else "vae"
     names = ()
     if kind == "cvae":
         from .cvae import condition_values

@@ -68,9 +68,7 @@ class VectorQuantizer(nn.Module):
         return dist.argmin(1).view(z_e.shape[0], z_e.shape[2], z_e.shape[3])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        """Code vectors (B, D, G, G) of indices (B, G, G); CodeError for an index outside the codebook."""
-        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.num_codes):
-            raise CodeError(f"code index out of range: the codebook has codes 0..{self.num_codes - 1}")
+        """Code vectors (B, D, G, G) of indices (B, G, G) in range: from `nearest`, or through `check_codes`."""
         return self.codebook[indices].permute(0, 3, 1, 2)
 
     def forward(self, z_e: torch.Tensor) -> dict[str, torch.Tensor]:
