@@ -97,9 +97,7 @@ def test_broken_model_listed_as_unavailable_and_others_usable():
 
 
 def test_with_no_model_in_the_url_the_app_opens_on_the_shipped_beta_vae():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert_healthy(at)
+    at = open_app(model=None)
     assert at.sidebar.selectbox(key="model").value == "dsprites-beta-vae"
     assert "beta-vae · β = 4" in at.sidebar.markdown[0].value
 

@@ -50,6 +50,9 @@ def family_root(tmp_path_factory):
     return root
 
 
+pytestmark = pytest.mark.usefixtures("torch_threads_restored")
+
+
 @pytest.fixture(autouse=True)
 def _env(family_root, monkeypatch):
     monkeypatch.setenv(ckpt.MODELS_ENV, str(family_root))

@@ -4,10 +4,8 @@ and the gzipped copy of decoder.onnx it serves."""
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from app import live
@@ -15,8 +13,7 @@ from vae_core.checkpoints import MODELS_ENV
 from vae_core.export import DECODER_ONNX, export_decoder
 
 from .app_fixtures import make_model
-
-APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+from .test_app import open_app
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +24,16 @@ def models_root(tmp_path_factory):
     return root
 
 
+pytestmark = pytest.mark.usefixtures("torch_threads_restored")
+
+
 @pytest.fixture(autouse=True)
 def _env(models_root, monkeypatch):
     monkeypatch.setenv(MODELS_ENV, str(models_root))
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def open_explore(model: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update({"model": model})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app("explore", model)
 
 
 def live_note(at: AppTest) -> str:

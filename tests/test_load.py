@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from vae_core.checkpoints import MODELS_ENV
+
 from .app_fixtures import running_app
 from .load_clients import run_sessions, summarise
 
@@ -42,7 +44,7 @@ def _rss_mb(pid: int) -> float:
 def server(tmp_path):
     """The app, started as `make app` starts it, on a free port: (port, pid, log path)."""
     log = tmp_path / "server.log"
-    with running_app(log, {"OMP_NUM_THREADS": "1", "VAE_EXPLORER_MODELS": ""}) as (base, pid):
+    with running_app(log, {"OMP_NUM_THREADS": "1", MODELS_ENV: ""}) as (base, pid):
         yield int(base.rsplit(":", 1)[1]), pid, log
 
 
