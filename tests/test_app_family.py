@@ -140,6 +140,8 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     swap = card["swap"]
     assert swap["decodes"] == 2 * swap["samples"] == 2000 and 0.0 <= swap["accuracy"] <= 1.0
     assert set(swap["per_value"]) == {"square", "ellipse", "heart"}
+    leak = card["leak"]
+    assert leak["scored_on"] == 1000 and 0.0 <= leak["accuracy"] <= 1.0 and 0.3 < leak["chance"] < 0.4
     monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path / "models"))
     at = open_app(model="swap-cvae")
     note = next(c.value for c in at.caption if "Content versus style" in c.value)

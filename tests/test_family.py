@@ -13,8 +13,10 @@ from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainCon
 from vae_core.cvae import (
     CVAE,
     ConditionError,
+    adversary_terms,
     condition_column,
     condition_index,
+    condition_leak,
     condition_values,
     swap_accuracy,
 )
@@ -226,6 +228,68 @@ def test_with_the_latent_fixed_the_condition_alone_swaps_the_shape(tmp_path):
     assert card["final"]["condition_accuracy"] > 0.9  # and the CVAE, used as a classifier, knows the shapes
 
 
+def test_the_adversary_learns_from_its_own_loss_and_the_encoder_from_the_leak():
+    torch.manual_seed(0)
+    adversary = CVAE(small(kind="cvae", condition_names=SHAPES, condition_adversary=True)).adversary
+    mu = torch.randn(64, 4, requires_grad=True)
+    c = torch.randint(0, 3, (64,))
+
+    def grads(weight):
+        adversary.zero_grad()
+        mu.grad = None
+        terms = adversary_terms(adversary, mu, c, weight)
+        terms["loss"].backward()
+        return terms, [p.grad.clone() for p in adversary.parameters()], mu.grad
+
+    _, adversary_unweighted, mu_unweighted = grads(0.0)
+    terms, adversary_weighted, mu_weighted = grads(5.0)
+    assert all(torch.equal(a, b) for a, b in zip(adversary_unweighted, adversary_weighted))  # the leak trains no adversary
+    assert mu_unweighted is None or not mu_unweighted.any()  # and the adversary's own loss moves no encoder
+    assert terms["leak"] > 0 and mu_weighted.abs().sum() > 0
+    with torch.no_grad():  # a step of the latent against the leak makes the adversary's guess less sure
+        assert adversary_terms(adversary, mu - 0.5 * mu_weighted, c, 5.0)["leak"] < terms["leak"]
+        last = adversary[-1]
+        last.weight.zero_(), last.bias.zero_()  # a guess that is uniform whatever the latent: nothing leaks
+        uniform = adversary_terms(adversary, mu, c, 5.0)
+    assert abs(float(uniform["leak"])) < 1e-6 and abs(float(uniform["adversary"]) - np.log(3)) < 1e-6
+
+
+def test_only_a_cvae_takes_a_condition_adversary(tmp_path):
+    with pytest.raises(ConfigError, match="only a cvae"):
+        ModelConfig(condition_adversary=True)
+    with pytest.raises(ConfigError, match="only objective cvae"):
+        TrainConfig(objective="vae", adversary=1.0)
+    run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "m"), "--objective",
+                          "beta-vae", "--adversary", "2", "--steps", "1"], capture_output=True, text=True, check=False)
+    assert run.returncode != 0 and "only objective cvae" in run.stderr and "Traceback" not in run.stderr
+
+
+class _PlacedShapes(torch.nn.Module):
+    """A CVAE stand-in whose latent is the sprite's position, and with `leaks` also its shape."""
+
+    def __init__(self, leaks: bool):
+        super().__init__()
+        self.leaks = leaks
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x, c):
+        rows = x[:, 0].amax(2).argmax(1).float()
+        cols = x[:, 0].amax(1).argmax(1).float()
+        shape = c.float() if self.leaks else torch.zeros_like(rows)
+        return torch.stack([rows, cols, shape], 1), None
+
+
+def test_condition_leak_finds_a_condition_the_latent_holds_and_none_it_does_not():
+    data = TwoShapes()
+    held = condition_leak(_PlacedShapes(True), data, "shape", n=800)
+    free = condition_leak(_PlacedShapes(False), data, "shape", n=800)
+    assert held["accuracy"] > 0.95
+    assert free["accuracy"] < free["chance"] + 0.1 and 0.4 < free["chance"] < 0.65
+    assert held["scored_on"] == 200 and held["fitted_on"] == 600
+    with pytest.raises(ConditionError, match="it has"):
+        condition_leak(_PlacedShapes(True), data, "colour", n=80)
+
+
 # ---- VAE-GAN and sharpness
 
 def test_vaegan_discriminator_learns_only_from_its_own_loss():
@@ -256,12 +320,13 @@ def test_sharpness_is_lower_for_a_blurred_image():
     assert (laplacian_variance(blurred) < laplacian_variance(sharp) / 4).all()
 
 
-@pytest.mark.parametrize("kind", ["cvae", "vq-vae", "vae-gan"])
+@pytest.mark.parametrize("kind", ["cvae", "cvae+adversary", "vq-vae", "vae-gan"])
 def test_each_kind_saves_and_loads_strictly(tmp_path, kind):
-    extra = {"condition_names": SHAPES} if kind == "cvae" else {}
+    kind, adversary = kind.split("+")[0], kind.endswith("+adversary")
+    extra = {"condition_names": SHAPES, "condition_adversary": adversary} if kind == "cvae" else {}
     cfg = small(kind=kind, **extra)
     objective = kind
-    exp = ExperimentConfig(model=cfg, train=TrainConfig(objective=objective,
+    exp = ExperimentConfig(model=cfg, train=TrainConfig(objective=objective, adversary=2.0 if adversary else 0.0,
                                                          condition="shape" if kind == "cvae" else None))
     model = build_model(cfg)
     ckpt.save_model(tmp_path / kind, model, exp, {"name": kind})
@@ -269,8 +334,8 @@ def test_each_kind_saves_and_loads_strictly(tmp_path, kind):
     assert type(loaded.model) is type(model) and loaded.config == exp
     for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()):
         assert torch.equal(a, b)
-    figures = sharpness(loaded.model, get_dataset("dsprites"), n=8) if cfg.image_size == 64 else None
-    assert figures is None or figures["data"] > 0
+    figures = sharpness(loaded.model, get_dataset("digits", image_size=cfg.image_size), n=8)
+    assert figures["data"] > 0 and figures["reconstructions"] >= 0 and figures["images"] == 8
 
 
 def test_sharpness_figures_for_a_model():

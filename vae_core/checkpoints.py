@@ -37,7 +37,7 @@ CARD_FILE = "card.json"
 LOG_FILE = "training.csv"
 PROJECTION_FILE = "projection.npz"
 # card keys that `vae_core.evaluate` measures on the weights: figures of an earlier state once training moves on
-EVALUATION_KEYS = ("final", "evaluation", "iwae", "sharpness", "swap", "metrics", "metrics_seconds")
+EVALUATION_KEYS = ("final", "evaluation", "iwae", "sharpness", "swap", "leak", "metrics", "metrics_seconds")
 RESUME_FILE = "resume.safetensors"  # optimizer, step and weights for --resume; not shipped
 MODELS_ENV = "VAE_EXPLORER_MODELS"  # extra folders of model folders, separated by os.pathsep
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"

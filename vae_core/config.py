@@ -83,6 +83,7 @@ class ModelConfig:
     codebook_size: int = 64  # vq-vae: number of codes K
     code_dim: int = 16  # vq-vae: dimension of each code
     vq_ema: bool = False  # vq-vae: codebook updated by exponential moving averages instead of gradients
+    condition_adversary: bool = False  # cvae: a classifier that tries to read the condition from the latent
 
     def __post_init__(self):
         where = "model"
@@ -96,6 +97,10 @@ class ModelConfig:
         _check_int(where, "code_dim", self.code_dim, 1, MAX_WIDTH)
         if not isinstance(self.vq_ema, bool):
             raise ConfigError(f"{where}.vq_ema must be true or false, got {self.vq_ema!r}")
+        if not isinstance(self.condition_adversary, bool):
+            raise ConfigError(f"{where}.condition_adversary must be true or false, got {self.condition_adversary!r}")
+        if self.condition_adversary and self.kind != "cvae":
+            raise ConfigError(f"{where}.condition_adversary: only a cvae has a condition to hide (kind {self.kind!r})")
         _check_choice(where, "image_size", self.image_size, IMAGE_SIZES)
         _check_choice(where, "channels", self.channels, CHANNEL_CHOICES)
         _check_int(where, "latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
@@ -149,6 +154,8 @@ class TrainConfig:
     l1: float = 0.0
     # The rest of the family (vae_core.family)
     condition: str | None = None  # cvae: the factor (or "label") the model is conditioned on
+    # cvae: weight of the penalty that keeps the condition out of the latent (vae_core.cvae.adversary_terms; 0: off)
+    adversary: float = 0.0
     commitment: float = 0.25  # vq-vae: weight of the commitment loss (van den Oord et al. 2017)
     revive_every: int = 100  # vq-vae: every this many steps, codes unused since are moved onto encoder outputs (0: off)
     gan_weight: float = 1.0  # vae-gan: weight of the adversarial term for the decoder
@@ -191,6 +198,9 @@ class TrainConfig:
             raise ConfigError(f"{where}.condition must be a factor or label name, got {self.condition!r}")
         if (self.objective == "cvae") != (self.condition is not None):
             raise ConfigError(f"{where}.condition: objective cvae needs a condition, and only cvae takes one")
+        _check_float(where, "adversary", self.adversary, 0.0, 1e4)
+        if self.adversary > 0 and self.objective != "cvae":
+            raise ConfigError(f"{where}.adversary: only objective cvae has a condition to keep out of the latent")
         _check_float(where, "commitment", self.commitment, 0.0, 100.0)
         _check_int(where, "revive_every", self.revive_every, 0, 10**9)
         _check_float(where, "gan_weight", self.gan_weight, 0.0, 1e4)

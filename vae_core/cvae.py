@@ -5,6 +5,11 @@ only position, scale and rotation (the "style"): decoding one z under each condi
 a square, an ellipse and a heart. The encoder sees the condition as extra constant image planes, the decoder as
 extra inputs beside z.
 
+A latent that still holds the condition lets the decoder ignore it and redraw the image's own shape whatever the
+condition says; the KL saves only log(values) nats for dropping it. With `--adversary W` a small classifier learns
+to read the condition from the posterior mean, and the encoder pays W times what it can read (Lample et al.'s
+Fader networks, 2017), so the condition has to come from the condition input.
+
 Where no condition is given (pages and metrics that know nothing of conditions), `encode` infers it as the value
 whose ELBO is best, the CVAE used as a classifier, and `decode` uses the first value; `bound(c)` is a view of
 the same weights that decodes under condition c.
@@ -12,11 +17,14 @@ the same weights that decodes under condition c.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from .config import ModelConfig
 from .model import VAE
@@ -80,6 +88,10 @@ class CVAE(VAE):
         # the standard networks, widened by k input planes (encoder) and k inputs beside z (decoder)
         self.encoder = Encoder(SimpleNamespace(**{**config.to_dict(), "channels": config.channels + k}))
         self.decoder = Decoder(SimpleNamespace(**{**config.to_dict(), "latent_dim": config.latent_dim + k}))
+        if config.condition_adversary:  # trained beside the CVAE; nothing at inference uses it
+            h = config.hidden_dim
+            self.adversary = nn.Sequential(nn.Linear(config.latent_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(),
+                                           nn.Linear(h, k))
 
     @property
     def num_conditions(self) -> int:
@@ -191,13 +203,35 @@ class BoundCVAE(nn.Module):
 
 
 def cvae_terms(model: CVAE, x: torch.Tensor, c: torch.Tensor, beta: float, weight: float, likelihood: str,
-               gaussian_std: float, generator=None, free_bits: float = 0.0) -> dict:
-    """One batch's CVAE loss: recon + weight * beta * KL, both networks given the true condition."""
+               gaussian_std: float, generator=None, free_bits: float = 0.0, adversary: float = 0.0) -> dict:
+    """One batch's CVAE loss: recon + weight * beta * KL, both networks given the true condition; with a
+    condition adversary, plus `adversary` times what it reads of the condition (`adversary_terms`)."""
     from .objectives import beta_vae_loss
 
     out = model(x, c, generator=generator)
-    return beta_vae_loss(out["logits"], x, out["mu"], out["logvar"], likelihood, beta, weight, free_bits,
-                         gaussian_std)
+    terms = beta_vae_loss(out["logits"], x, out["mu"], out["logvar"], likelihood, beta, weight, free_bits,
+                          gaussian_std)
+    cvae = getattr(model, "module", model)  # under DistributedDataParallel
+    if cvae.config.condition_adversary:
+        extra = adversary_terms(cvae.adversary, out["mu"], c, adversary)
+        terms["total"] = terms["total"] + extra.pop("loss")
+        terms.update(extra)
+    return terms
+
+
+def adversary_terms(adversary: nn.Module, mu: torch.Tensor, c: torch.Tensor, weight: float) -> dict:
+    """The condition adversary's two losses, as one: {"loss", "leak", "adversary"}.
+
+    The adversary learns to tell the condition from the (detached) posterior mean by cross-entropy ("adversary";
+    log(values) when it cannot). The encoder sees the adversary's weights frozen and pays `weight` times "leak",
+    the KL from the uniform distribution to the adversary's guess: 0 when the guess is uniform, that is when this
+    classifier can read nothing of the condition from the latent.
+    """
+    frozen = {k: v.detach() for k, v in adversary.named_parameters()}
+    log_p = F.log_softmax(functional_call(adversary, frozen, (mu,)), dim=1)
+    leak = -log_p.mean(1).mean() - math.log(log_p.shape[1])
+    guess = F.cross_entropy(adversary(mu.detach()), c)
+    return {"loss": weight * leak + guess, "leak": leak.detach(), "adversary": guess.detach()}
 
 
 @torch.inference_mode()
@@ -261,6 +295,43 @@ def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int
     return {"accuracy": float(hits.sum() / max(tries.sum(), 1)), "chance": 1 / values,
             "per_value": dict(zip(names, (hits / np.maximum(tries, 1)).round(4).tolist())),
             "decodes": int(tries.sum()), "samples": n, "seed": seed}
+
+
+@torch.inference_mode()
+def condition_leak(model: CVAE, dataset, condition: str, n: int = 4000, seed: int = 0, batch: int = 500) -> dict:
+    """How well a fresh classifier reads the condition from the latent: the other side of the swap test.
+
+    The posterior means of n images, each given its true condition, are split 3 : 1; a small neural network
+    (scikit-learn's MLPClassifier, one hidden layer of 64, on standardised means) is fitted on the larger part and scored on the rest.
+    Near chance (the commonest value's share of the held-out part), the latent holds nothing of the condition
+    that this probe can find; near 1, the decoder can redraw the image's own condition from z alone. The probe is
+    not the training adversary, which the encoder learned to fool.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    condition_values(dataset, condition)  # raises, listing what exists, for an unknown condition
+    model.eval()
+    device = next(model.parameters()).device
+    images, factors = dataset.sample(n, np.random.default_rng(seed))
+    c_all = condition_column(dataset, condition, factors)
+    mus = np.concatenate([model.encode(torch.from_numpy(images[s:s + batch]).to(device),
+                                       torch.from_numpy(c_all[s:s + batch]).to(device))[0].float().cpu().numpy()
+                          for s in range(0, n, batch)])
+    split = 3 * n // 4
+    probe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=seed))
+    with warnings.catch_warnings():  # a probe stopped at its iteration cap still scores what it learned
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(mus[:split], c_all[:split])
+    held_out = c_all[split:]
+    return {"accuracy": float((probe.predict(mus[split:]) == held_out).mean()),
+            "chance": float(np.bincount(held_out).max() / len(held_out)),
+            "probe": "MLPClassifier(64) on standardised posterior means", "fitted_on": split, "scored_on": n - split,
+            "seed": seed}
 
 
 class _RecordingDataset:

@@ -42,12 +42,13 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     if iwae_k > 0:
         results["iwae"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
     if exp.model.kind == "cvae":
-        from .cvae import swap_accuracy
+        from .cvae import condition_leak, swap_accuracy
 
         began = time.perf_counter()
         results["swap"] = swap_accuracy(loaded.model, dataset, exp.train.condition, seed=seed)
-        log(f"{loaded.name}: condition swap accuracy {results['swap'].get('accuracy', 'n/a')} "
-            f"({time.perf_counter() - began:.1f} s)")
+        results["leak"] = condition_leak(loaded.model, dataset, exp.train.condition, seed=seed)
+        log(f"{loaded.name}: condition swap accuracy {results['swap'].get('accuracy', 'n/a')}, a probe reads the "
+            f"condition from z with accuracy {results['leak']['accuracy']:.3f} ({time.perf_counter() - began:.1f} s)")
     results["sharpness"] = family.sharpness(loaded.model, dataset)
     log(f"{loaded.name}: sharpness {results['sharpness']['reconstructions']:.4g} (reconstructions), "
         f"{results['sharpness']['data']:.4g} (data)")
@@ -125,6 +126,7 @@ SUMMARY_ROWS = (
     ("unused codes", lambda c: c.get("evaluation", c.get("final", {})).get("unused_codes")),
     ("condition accuracy", lambda c: c.get("evaluation", c.get("final", {})).get("condition_accuracy")),
     ("condition swap accuracy", lambda c: c.get("swap", {}).get("accuracy")),
+    ("condition read from z", lambda c: c.get("leak", {}).get("accuracy")),
     ("sharpness (recon)", lambda c: c.get("sharpness", {}).get("reconstructions")),
     ("sharpness (data)", lambda c: c.get("sharpness", {}).get("data")),
     ("active dims", lambda c: c.get("evaluation", c.get("final", {})).get("active_dims")),

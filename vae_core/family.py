@@ -71,7 +71,7 @@ def step_terms(net, model, x: torch.Tensor, factors, exp, step: int, gen: torch.
 
         c = torch.from_numpy(condition_column(dataset, t.condition, factors)).to(x.device)
         terms = cvae_terms(net, x, c, t.beta, kl_weight(step, t.warmup_steps, t.cycles, t.steps), m.likelihood,
-                           m.gaussian_std, gen, t.free_bits)
+                           m.gaussian_std, gen, t.free_bits, t.adversary)
     elif m.kind == "vq-vae":
         from .vqvae import vq_terms
 

@@ -48,7 +48,7 @@ from .model import VAE
 from .objectives import compute_loss, gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
 
 LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
-FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc")  # logged by family models only
+FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc", "leak", "adversary")  # logged by family models only
 EVAL_SAMPLES = 2048  # fixed sample for the card's final reconstruction and KL
 
 
@@ -380,7 +380,7 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
 def _family_card(exp: ExperimentConfig) -> dict:
     m, t = exp.model, exp.train
     if m.kind == "cvae":
-        return {"condition": t.condition, "condition_values": list(m.condition_names)}
+        return {"condition": t.condition, "condition_values": list(m.condition_names), "adversary": t.adversary}
     if m.kind == "vq-vae":
         return {"codebook_size": m.codebook_size, "code_dim": m.code_dim, "vq_ema": m.vq_ema,
                 "commitment": t.commitment, "revive_every": t.revive_every}
@@ -422,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
     p.add_argument("--gaussian-std", type=float, default=m.gaussian_std)
     p.add_argument("--condition", default=None, help="cvae: the factor (or 'label') to condition on, e.g. shape")
+    p.add_argument("--adversary", type=float, default=d.adversary,
+                   help="cvae: weight of the penalty on what a classifier can read of the condition from the latent "
+                   "(0: off)")
     p.add_argument("--codebook-size", type=int, default=m.codebook_size, help="vq-vae: number of codes")
     p.add_argument("--code-dim", type=int, default=m.code_dim, help="vq-vae: dimension of each code")
     p.add_argument("--vq-ema", action="store_true", help="vq-vae: update the codebook by moving averages")
@@ -457,7 +460,7 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))), corruption=args.corruption,
         corruption_level=args.corruption_level, l1=args.l1, condition=args.condition,
         commitment=args.commitment, revive_every=args.revive_every, gan_weight=args.gan_weight,
-        feature_weight=args.feature_weight, init_from=args.init_from,
+        feature_weight=args.feature_weight, init_from=args.init_from, adversary=args.adversary,
     )
     kind = args.objective if args.objective in FAMILY_OBJECTIVES else "vae"
     names = ()
@@ -469,6 +472,7 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         image_size=args.image_size or dataset.image_size, channels=dataset.channels, latent_dim=args.latent_dim,
         likelihood=args.likelihood, gaussian_std=args.gaussian_std, kind=kind, condition_names=names,
         codebook_size=args.codebook_size, code_dim=args.code_dim, vq_ema=args.vq_ema,
+        condition_adversary=args.adversary > 0,
     )
     return ExperimentConfig(model=model_cfg, train=train_cfg, dataset=dataset_info(dataset))
 
