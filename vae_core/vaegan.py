@@ -63,7 +63,7 @@ def vaegan_terms(model: VAEGAN, x: torch.Tensor, generator: torch.Generator, fea
     x_p = model.decode_image(z_p)
     # D seen by the encoder and the decoder: the same weights, cut from the graph so these terms do not train it
     frozen = {k: v.detach() for k, v in model.discriminator.named_parameters()}
-    d_real_f = functional_call(model.discriminator, frozen, (x,))[1]
+    real_logit, d_real_f = model.discriminator(x)  # D's own pass on the data; its features are only a target
     d_rec_logit, d_rec_f = functional_call(model.discriminator, frozen, (x_rec,))
     d_p_logit, _ = functional_call(model.discriminator, frozen, (x_p,))
     recon = reconstruction_nll(logits, x, cfg.likelihood, cfg.gaussian_std).mean()
@@ -73,7 +73,6 @@ def vaegan_terms(model: VAEGAN, x: torch.Tensor, generator: torch.Generator, fea
     gan_g = (F.binary_cross_entropy_with_logits(d_rec_logit, ones)
              + F.binary_cross_entropy_with_logits(d_p_logit, ones))
     # D itself: data against detached reconstructions and samples
-    real_logit, _ = model.discriminator(x)
     fake_logit, _ = model.discriminator(torch.cat([x_rec.detach(), x_p.detach()]))
     disc = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
             + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
