@@ -231,17 +231,24 @@ def prior_note(h: models.Handle) -> None:
                 "ignores how neighbouring cells go together: the samples below are patchworks. The paper fits "
                 "an autoregressive prior (a PixelCNN) over the code grid afterwards, and samples from that.")
     seed = st.number_input("Seed", 0, 99_999, 0, key=f"{_grid_key(h)}::prior_seed")
-    rows = {"uniform code prior": prior_code_grids(model, 6, seed)}
-    if (freq := _frequencies(h)) is not None:
-        rows["empirical code prior (data frequencies)"] = prior_code_grids(model, 6, seed, freq)
-    for label, grids in rows.items():
+    for label, images in _prior_samples(h.path, h.stamp, int(seed)).items():
         st.markdown(f"**{label}**")
-        widgets.show_images(decode_grids(model, grids), px=96)
+        widgets.show_images(images, px=96)
     dataset, _ = models.dataset_for(h)
     if dataset is not None:
         images = np.stack([models.dataset_example(h, i) for i in range(6)])
         st.markdown("**reconstructions of real images, for comparison**")
         widgets.show_images(reconstruct(model, images)["reconstruction"], px=96)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _prior_samples(path: str, stamp: float, seed: int) -> dict[str, np.ndarray]:
+    """Six decoded code grids from each code prior, by label: the same for a seed, so drawn once."""
+    h = models.handle_at(path, stamp)
+    rows = {"uniform code prior": prior_code_grids(h.model, 6, seed)}
+    if (freq := _frequencies(h)) is not None:
+        rows["empirical code prior (data frequencies)"] = prior_code_grids(h.model, 6, seed, freq)
+    return {label: decode_grids(h.model, grids) for label, grids in rows.items()}
 
 
 def vq_reconstruct(h: models.Handle) -> None:
@@ -285,7 +292,7 @@ def vq_reconstruct(h: models.Handle) -> None:
 
 @st.cache_data(max_entries=8, show_spinner="Reconstructing a sample of the data...")
 def _vq_data_recon(path: str, stamp: float, n: int = 1000) -> np.ndarray:
-    h = models.Handle(path.rsplit("/", 1)[-1], path, stamp, models._load(path, stamp))
+    h = models.handle_at(path, stamp)
     dataset, _ = models.dataset_for(h)
     images = np.stack([dataset.sample(1, np.random.default_rng(20_000 + i))[0][0] for i in range(n)])
     return reconstruct(h.model, images)["recon"]

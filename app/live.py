@@ -74,7 +74,7 @@ def _mount():
 @st.cache_data(max_entries=64, show_spinner=False)
 def _published(path: str, stamp: float, onnx_stamp: float) -> tuple[str | None, str | None]:
     """(served file name, None) for a model folder's current decoder.onnx, else (None, the reason)."""
-    h = models.Handle(Path(path).name, path, stamp, models._load(path, stamp))
+    h = models.handle_at(path, stamp)
     status = onnx_status(path, h.config.model)
     if status.path is None:
         return None, status.reason

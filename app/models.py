@@ -112,10 +112,15 @@ def _load(path: str, stamp: float) -> ckpt.LoadedModel:
     return ckpt.load_model(path)
 
 
+def handle_at(path: str, stamp: float) -> Handle:
+    """The model folder at `path` with weights of modification time `stamp`: what a function cached on
+    (path, stamp) rebuilds its handle from."""
+    return Handle(Path(path).name, path, stamp, _load(path, stamp))
+
+
 def open_model(entry: ckpt.ModelEntry) -> Handle:
     """The loaded model of a listed folder; raises CheckpointError naming the problem."""
-    stamp = _mtime(Path(entry.path) / ckpt.WEIGHTS_FILE)
-    return Handle(entry.name, str(entry.path), stamp, _load(str(entry.path), stamp))
+    return handle_at(str(entry.path), _mtime(Path(entry.path) / ckpt.WEIGHTS_FILE))
 
 
 @st.cache_resource(show_spinner="Preparing the dataset...", max_entries=8)
@@ -138,7 +143,7 @@ def dataset_for(h: Handle):
 
 @st.cache_data(show_spinner="Encoding a sample of the data...", max_entries=32)
 def _data_sample(path: str, stamp: float, n: int, seed: int) -> dict | None:
-    h = Handle(Path(path).name, path, stamp, _load(path, stamp))
+    h = handle_at(path, stamp)
     dataset, _ = dataset_for(h)
     if dataset is None:
         return None
@@ -209,7 +214,7 @@ def limits(h: Handle) -> np.ndarray:
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _example(path: str, stamp: float, number: int) -> np.ndarray | None:
-    dataset, _ = dataset_for(Handle(Path(path).name, path, stamp, _load(path, stamp)))
+    dataset, _ = dataset_for(handle_at(path, stamp))
     return None if dataset is None else sample_dataset(dataset, 1, seed=10_000 + number)[0][0]
 
 
@@ -236,7 +241,7 @@ def map_projection(h: Handle) -> tuple[Projection | None, bool]:
 
 @st.cache_data(max_entries=32, show_spinner="Computing mutual information...")
 def _mi(path: str, stamp: float, proj_stamp: float, latent_dim: int) -> tuple[np.ndarray, list[str]] | None:
-    h = Handle(Path(path).name, path, stamp, _load(path, stamp))
+    h = handle_at(path, stamp)
     proj, _ = map_projection(h)
     if proj is None or proj.factors.shape[1] == 0:
         return None
