@@ -32,6 +32,7 @@ def server(tmp_path_factory):
     """The app over a tiny model with a decoder.onnx, one without, and the shipped models."""
     root = tmp_path_factory.mktemp("live_models")
     export_decoder(make_model(root, "tiny-live", projection=0))
+    export_decoder(make_model(root, "tiny-live-2d", latent_dim=2, projection=0, seed=1))
     make_model(root, "tiny-no-onnx", projection=0)
     with running_app(root / "streamlit.log", {MODELS_ENV: str(root)}) as (base, _):
         yield base
@@ -209,6 +210,47 @@ def test_buttons_move_the_live_point(server, page):
     settle(page, f"{LIVE} canvas.image")
     assert all(v == 0 for v in url_point(page).values())
     no_exception(page)
+
+
+def test_switching_models_in_the_sidebar_decodes_the_new_model_live(server, page):
+    """The component stays mounted across models: the new model's points must go to its own decoder, never to
+    the last model's (a 2-D point fed to the 4-D decoder fails, and the page would fall back to the server)."""
+    open_live(page, server, "tiny-live")
+    before = len(stats(page)["frames"])
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="tiny-live-2d").click()
+    page.wait_for_function(f"() => document.querySelector(\"{LIVE}\")?.shadowRoot"
+                           ".querySelectorAll('input[type=range]').length === 2", timeout=30_000)
+    page.wait_for_function("(n) => window.__liveDecoder.frames.length > n", arg=before, timeout=30_000)
+    settle(page, f"{LIVE} canvas.image")
+    no_exception(page)
+    assert "failed" not in page.locator(f"{LIVE} .status").inner_text()
+    assert page.locator("[data-testid='stAlert']:has-text('could not decode')").count() == 0
+    assert page.locator("[data-testid='stSlider']").count() == 0  # still live, not the server's sliders
+    frames_after_switch = len(stats(page)["frames"])
+    page.get_by_text("Randomise (prior sample)").click()  # a rerun that moves the point: one new frame
+    page.wait_for_function("(n) => window.__liveDecoder.frames.length > n", arg=frames_after_switch,
+                           timeout=30_000)
+    settle(page, f"{LIVE} canvas.image")
+    assert "failed" not in page.locator(f"{LIVE} .status").inner_text()
+
+
+def test_the_rerun_after_a_release_decodes_nothing_anew(server, page):
+    """The point released goes to Python, whose rerun hands the same point back: the picture is already drawn,
+    so no frame is decoded again (a frame then would enter the figures with a stale input time)."""
+    open_live(page, server, "tiny-live")
+    slider = page.locator(f"{LIVE} input[type='range']").first
+    before = len(stats(page)["frames"])
+    slider.focus()
+    page.keyboard.press("End")
+    page.wait_for_function("(n) => window.__liveDecoder.frames.length > n", arg=before, timeout=30_000)
+    drawn = len(stats(page)["frames"])
+    page.wait_for_function("([d, v]) => new URLSearchParams(location.search).get('z' + d) == v",
+                           arg=[slider.get_attribute("data-dim"), str(float(slider.get_attribute("max")))],
+                           timeout=30_000)
+    settle(page, f"{LIVE} canvas.image")
+    page.wait_for_timeout(500)
+    assert len(stats(page)["frames"]) == drawn
 
 
 def test_without_decoder_onnx_the_server_sliders_stay_with_a_note(server, page):

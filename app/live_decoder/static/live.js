@@ -69,6 +69,8 @@ class Live {
     this.busy = false;
     this.reports = 0;
     this.inputAt = 0;
+    this.model = null; // the decoder file this.session belongs to
+    this.session = null;
   }
 
   update(data, setStateValue) {
@@ -82,6 +84,17 @@ class Live {
       this.dataZ = null;
       this.reported = [];
     }
+    // A new model gets its own decoder; a rerun of the same model (most reruns) decodes nothing anew.
+    if (data.model !== this.model) {
+      const file = (this.model = data.model);
+      this.session = null; // the last model's decoder must not run the new model's points
+      session(file).then((s) => {
+        if (this.model !== file) return; // another model took its place meanwhile
+        if (stats.sessionMs === null) stats.sessionMs = performance.now();
+        this.session = s;
+        this.request(this.inputAt || performance.now());
+      }, (err) => { if (this.model === file) this.fail(err); });
+    }
     // Python moved the point (a button, a new model) unless this is the echo of a point reported from here,
     // the latest or an earlier one whose rerun arrives late (applying it would jump back for a moment).
     const echo = this.reported.some((r) => same(r, data.z));
@@ -93,11 +106,6 @@ class Live {
       if (!this.session) this.preview(data.preview, data.z);
       this.request(performance.now());
     }
-    session(data.model).then((s) => {
-      if (stats.sessionMs === null) stats.sessionMs = performance.now();
-      this.session = s;
-      this.request(this.inputAt || performance.now());
-    }, (err) => this.fail(err));
   }
 
   // The server's picture of the point, until the decoder here is ready (it takes its place from then on).
@@ -254,7 +262,7 @@ class Live {
   async pump() {
     this.busy = true;
     try {
-      while (this.pending) {
+      while (this.pending && this.session) { // a model switch may take the session away mid-loop
         this.pending = false;
         const inputAt = this.inputAt;
         const d = this.data;
