@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 from vae_core import checkpoints as ckpt
 
 from .app_fixtures import make_model
+from .helpers import _forge
 from .test_app import open_app as open_app_at
-from .test_upload_fuzz import _forge
 
 
 @pytest.fixture(scope="module")

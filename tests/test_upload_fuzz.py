@@ -14,8 +14,6 @@ import io
 import json
 import os
 import resource
-import struct
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +31,8 @@ from vae_core.imaging import (
     load_image,
     preprocess_upload,
 )
+
+from .helpers import _fix_png_crcs, _forge
 
 EXAMPLES = int(os.environ.get("UPLOAD_FUZZ_EXAMPLES", "500"))  # per test; 6 fuzz tests, 3,000 inputs in all
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -158,19 +158,6 @@ def encoded_images(draw, pairs) -> tuple[bytes, str, str]:
     return buf.getvalue(), mode, fmt
 
 
-def _fix_png_crcs(data: bytearray) -> bytes:
-    """Recompute every PNG chunk CRC, so that forged fields get past the checksum to the parser."""
-    pos = 8
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        end = pos + 8 + length
-        if end + 4 > len(data):
-            break
-        data[end:end + 4] = struct.pack(">I", zlib.crc32(bytes(data[pos + 4:end])))
-        pos = end + 4
-    return bytes(data)
-
-
 @settings(FUZZ)
 @given(magic=st.sampled_from(MAGIC), body=st.binary(max_size=3000), target=targets)
 def test_fuzz_random_bytes_behind_real_magic_numbers(magic, body, target):
@@ -207,41 +194,6 @@ def test_fuzz_damaged_images(case, target, data):
     if raw[:8] == b"\x89PNG\r\n\x1a\n" and data.draw(st.booleans()):
         raw = bytearray(_fix_png_crcs(raw))  # let the damage past the checksums
     check(bytes(raw), "damaged_images", *target)
-
-
-def _forge(fmt: str, width: int, height: int) -> bytes:
-    """A small real file whose header claims width x height pixels (each wrapped to its field's bit width)."""
-    mode = {"GIF": "P", "BMP": "RGB", "TIFF": "L", "JPEG": "L", "PNG": "L", "WEBP": "RGB"}[fmt]
-    buf = io.BytesIO()
-    Image.new(mode, (8, 8), 1).save(buf, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
-    raw = bytearray(buf.getvalue())
-    if fmt == "PNG":
-        raw[16:24] = struct.pack(">II", width % 2**32, height % 2**32)
-        return _fix_png_crcs(raw)
-    if fmt == "GIF":  # the logical screen and the first frame
-        raw[6:10] = struct.pack("<HH", width % 2**16, height % 2**16)
-        i = raw.index(b"\x2c")
-        raw[i + 5:i + 9] = struct.pack("<HH", width % 2**16, height % 2**16)
-    elif fmt == "BMP":
-        raw[18:26] = struct.pack("<ii", width % 2**31, height % 2**31)
-    elif fmt == "TIFF":
-        count = struct.unpack("<H", raw[struct.unpack("<I", raw[4:8])[0]:][:2])[0]
-        ifd = struct.unpack("<I", raw[4:8])[0] + 2
-        for k in range(count):
-            entry = ifd + 12 * k
-            (tag,) = struct.unpack("<H", raw[entry:entry + 2])
-            if tag in (256, 257):  # ImageWidth, ImageLength
-                value = width if tag == 256 else height
-                raw[entry + 2:entry + 12] = struct.pack("<HII", 4, 1, value % 2**32)  # as LONG
-    elif fmt == "JPEG":
-        i = raw.index(b"\xff\xc0")
-        raw[i + 5:i + 9] = struct.pack(">HH", height % 2**16, width % 2**16)
-    elif fmt == "WEBP":  # VP8L: 14-bit width - 1 and height - 1 after the signature byte
-        i = raw.index(b"VP8L") + 9
-        bits = struct.unpack("<I", raw[i:i + 4])[0] & ~((1 << 28) - 1)
-        bits |= ((width - 1) % 2**14) | (((height - 1) % 2**14) << 14)  # the field holds size - 1
-        raw[i:i + 4] = struct.pack("<I", bits)
-    return bytes(raw)
 
 
 dimension = st.one_of(st.integers(0, 64), st.integers(0, 2**32 - 1), st.sampled_from([100_000, 65_535, 16_384]))
