@@ -78,16 +78,36 @@ def condition_selector(h: models.Handle) -> None:
     st.selectbox(f"Condition: {h.config.train.condition}", names, key=f"{key}::box", on_change=chosen,
                  help="The decoder is told this value; the sliders hold everything else.")
     condition = h.config.train.condition
-    swap = h.card.get("swap") if isinstance(h.card.get("swap"), dict) else {}
-    measured = (f" How far this model has learned it: with an image's latent fixed, switching to another "
-                f"{condition} draws that {condition} in **{swap['accuracy']:.0%}** of {swap['decodes']:,} decodes "
-                f"({', '.join(f'{k} {v:.0%}' for k, v in swap.get('per_value', {}).items())}; chance "
-                f"{swap['chance']:.0%}). The rest redraw the image's own {condition}: its latent still holds some "
-                f"of it." if isinstance(swap.get("accuracy"), float) and "decodes" in swap else "")
     st.caption(f"**Content versus style.** The condition tells both networks the {condition}, so the latent need "
                f"not encode it: switch the condition and the {condition} changes while the sliders keep the rest "
                "(on dSprites: position, scale and rotation). The latent holds the style; the condition is the "
-               f"content. An encoded image is encoded under the condition its ELBO prefers.{measured}")
+               f"content. An encoded image is encoded under the condition its ELBO prefers.{_swap_measured(h)}")
+
+
+def _swap_measured(h: models.Handle) -> str:
+    """What the card measured of the content-versus-style lesson, in words ("" for a card without it)."""
+    condition = h.config.train.condition
+    swap = h.card.get("swap") if isinstance(h.card.get("swap"), dict) else {}
+    leak = h.card.get("leak") if isinstance(h.card.get("leak"), dict) else {}
+    if not isinstance(swap.get("accuracy"), float) or "decodes" not in swap:
+        return ""
+    text = (f" How far this model has learned it: with an image's latent fixed, switching to another {condition} "
+            f"draws that {condition} in **{swap['accuracy']:.0%}** of {swap['decodes']:,} decodes "
+            f"({', '.join(f'{k} {v:.0%}' for k, v in swap.get('per_value', {}).items())}; chance "
+            f"{swap['chance']:.0%})")
+    if isinstance(swap.get("judge_accuracy"), float) and isinstance(swap.get("own"), float):
+        text += (f", as judged by a classifier that tells the real images' {condition} {swap['judge_accuracy']:.1%} "
+                 f"of the time; under the image's own {condition}, {swap['own']:.0%} are judged right")
+    text += "."
+    if isinstance(leak.get("accuracy"), float):
+        text += (f" A probe reads the {condition} back from the latent for {leak['accuracy']:.0%} of held-out images "
+                 f"(chance {leak['chance']:.0%}): what the latent still holds of it, the decoder can redraw "
+                 "whatever the condition says.")
+    adversary = h.card.get("adversary")
+    if isinstance(adversary, (int, float)) and not isinstance(adversary, bool) and adversary > 0:
+        text += (f" This model trained beside an adversary that learned to read the {condition} from the latent, "
+                 f"the encoder paying {adversary:g} times what it could read.")
+    return text
 
 
 def condition_note(h: models.Handle) -> None:

@@ -136,7 +136,8 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     from vae_core.evaluate import evaluate_folder
 
     folder = shutil.copytree(family_root / "tiny-cvae", tmp_path / "models" / "swap-cvae")
-    card = evaluate_folder(folder, metrics=False, projection=False, recon_samples=64, iwae_k=0, log=lambda *_: None)
+    card = evaluate_folder(folder, metrics=False, projection=False, recon_samples=64, iwae_k=0, judge_steps=40,
+                           log=lambda *_: None)
     swap = card["swap"]
     assert swap["decodes"] == 2 * swap["samples"] == 2000 and 0.0 <= swap["accuracy"] <= 1.0
     assert set(swap["per_value"]) == {"square", "ellipse", "heart"}
@@ -146,6 +147,10 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     at = open_app(model="swap-cvae")
     note = next(c.value for c in at.caption if "Content versus style" in c.value)
     assert f"**{swap['accuracy']:.0%}** of 2,000 decodes" in note and "chance 33%" in note
+    assert f"tells the real images' shape {swap['judge_accuracy']:.1%} of the time" in note
+    assert f"{swap['own']:.0%} are judged right" in note
+    assert f"for {leak['accuracy']:.0%} of held-out images (chance {leak['chance']:.0%})" in note
+    assert "adversary" not in note  # tiny-cvae trained without one
 
 
 def test_cvae_condition_changes_the_image_and_the_note_says_why():

@@ -257,43 +257,106 @@ def cvae_figures(model: CVAE, dataset, condition: str, n: int, seed: int, batch:
     return {**recon_kl_figures(recon_s, recon_m, kl, n, seed), "condition_accuracy": hits / n}
 
 
-@torch.inference_mode()
-def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int = 0, batch: int = 250) -> dict:
+class ConditionJudge(nn.Module):
+    """A small classifier of the condition from an image, trained on the dataset itself: what judges whether a
+    decode shows the condition asked for. Three 3x3 convolutions with max-pooling, the last over the whole map:
+    it sees what is drawn wherever it is drawn (shape, scale), and so cannot judge a positional condition.
+    """
+
+    def __init__(self, channels: int, image_size: int, values: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, values))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _fit_judge(dataset, condition: str, values: int, steps: int, batch: int, seed: int) -> ConditionJudge:
+    gen = torch.Generator().manual_seed(seed)
+    torch_rng = torch.get_rng_state()
+    torch.manual_seed(seed)
+    judge = ConditionJudge(dataset.channels, dataset.image_size, values)
+    torch.set_rng_state(torch_rng)
+    opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
+    rng = np.random.default_rng([seed, 1])
+    for _ in range(steps):
+        images, factors = dataset.sample(batch, rng)
+        x = torch.from_numpy(images)
+        mix = torch.rand(len(x), 1, 1, 1, generator=gen)
+        x = mix * x + (1 - mix) * F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        loss = F.cross_entropy(judge(x), torch.from_numpy(condition_column(dataset, condition, factors)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return judge
+
+
+JUDGE_STEPS = 800  # 99.75% on fresh dSprites shapes; about 40 s on two idle CPU cores
+
+
+def train_condition_judge(dataset, condition: str, steps: int = JUDGE_STEPS, batch: int = 64, seed: int = 0,
+                          held_out: int = 2000) -> tuple[ConditionJudge, float]:
+    """(a judge of the condition trained on the dataset's images, its accuracy on `held_out` fresh images).
+
+    Each training image is mixed with a 3x3 blur of itself by a random amount, so that a decoder's soft edges are
+    judged by the shape they draw, not by their blur. Seeded: the same judge on every run.
+    """
+    names = condition_values(dataset, condition)
+    with torch.inference_mode(False), torch.enable_grad():  # trains even when called under inference mode
+        judge = _fit_judge(dataset, condition, len(names), steps, batch, seed)
+    judge.eval()
+    images, factors = dataset.sample(held_out, np.random.default_rng([seed, 2]))
+    with torch.inference_mode():
+        guess = torch.cat([judge(torch.from_numpy(images[i:i + 500])).argmax(1) for i in range(0, held_out, 500)])
+    return judge, float((guess.numpy() == condition_column(dataset, condition, factors)).mean())
+
+
+def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int = 0, batch: int = 250,
+                  judge: tuple[nn.Module, float] | None = None, judge_steps: int = JUDGE_STEPS) -> dict:
     """How often switching the condition alone draws the chosen value: the content-versus-style test.
 
-    For n images drawn from the dataset's factors, z is the posterior mean given the true condition. Decoding z
-    under another value c should draw the image with that one factor set to c and the rest kept; the decode is a hit
-    when it is nearer (squared error) to that rendering than to the renderings of the other values. Only the
-    n * (values - 1) switched decodes count: under the true value the decode is a reconstruction, and a latent that
-    still holds the condition redraws the original whatever the condition says. Chance is 1 / values.
-    A dataset without factors to render (labels only) has no such test: {"unavailable": reason}.
+    For n images, z is the posterior mean given the true condition, decoded under every other value; a decode is
+    a hit when a judge (`train_condition_judge`, a classifier trained on the data) sees the value asked for. Only
+    the n * (values - 1) switched decodes count: a latent that still holds the condition redraws the original
+    whatever the condition says. Chance is 1 / values. "own" is how often the decode under the image's own value
+    is judged right (a reconstruction), and "judge_accuracy" the judge's accuracy on real images: the ceiling.
+
+    The judge sees the drawn shape at any angle. dSprites' square repeats every 90 degrees and its ellipse every
+    180, so a latent taken from a square cannot say which of four headings a heart should take; a test against
+    the renderings at the image's own angle counts such decodes as misses (it scored the 28,000-step
+    dsprites-cvae 19%, where this judge scores it 43%).
+
+    Args:
+        judge: (classifier, its accuracy on real images), else one is trained here for `judge_steps` steps.
     """
-    if condition == "label" or not hasattr(dataset, "images_from_factors"):
-        return {"unavailable": f"{dataset.name} cannot render an image with only its {condition} changed"}
     names = condition_values(dataset, condition)  # raises, listing what exists, for an unknown condition
-    k = list(dataset.factor_names).index(condition)
     values = len(names)
+    classifier, judge_accuracy = judge or train_condition_judge(dataset, condition, judge_steps, seed=seed)
     model.eval()
     device = next(model.parameters()).device
-    factors = dataset.sample_factors(n, np.random.default_rng(seed))
-    hits, tries = np.zeros(values, np.int64), np.zeros(values, np.int64)
+    images, factors = dataset.sample(n, np.random.default_rng([seed, 3]))
+    own_all = condition_column(dataset, condition, factors)
+    hits, tries, own_hits = np.zeros(values, np.int64), np.zeros(values, np.int64), 0
     for start in range(0, n, batch):
-        f = factors[start:start + batch]
-        own = f[:, k].astype(np.int64)
-        z, _ = model.encode(torch.from_numpy(dataset.images_from_factors(f)).to(device), torch.from_numpy(own).to(device))
-        renders = []
-        for v in range(values):
-            moved = f.copy()
-            moved[:, k] = v
-            renders.append(dataset.images_from_factors(moved).reshape(len(f), -1))
+        own = own_all[start:start + batch]
+        with torch.inference_mode():
+            z, _ = model.encode(torch.from_numpy(images[start:start + batch]).to(device),
+                                torch.from_numpy(own).to(device))
+            seen = [classifier(model.decode_image(z, c).float().cpu()).argmax(1).numpy() for c in range(values)]
         for c in range(values):
-            decoded = model.decode_image(z, c).float().cpu().numpy().reshape(len(f), -1)
-            nearest = np.stack([((decoded - r) ** 2).sum(1) for r in renders], 1).argmin(1)
             switched = own != c
-            hits[c] += int((nearest[switched] == c).sum())
+            hits[c] += int((seen[c][switched] == c).sum())
             tries[c] += int(switched.sum())
+            own_hits += int((seen[c][~switched] == c).sum())
     return {"accuracy": float(hits.sum() / max(tries.sum(), 1)), "chance": 1 / values,
             "per_value": dict(zip(names, (hits / np.maximum(tries, 1)).round(4).tolist())),
+            "own": own_hits / n, "judge_accuracy": round(judge_accuracy, 4),
+            "judge": "a CNN classifier of the condition trained on the data (vae_core.cvae.train_condition_judge)"
+                     + ("" if judge else f", {judge_steps} steps"),
             "decodes": int(tries.sum()), "samples": n, "seed": seed}
 
 

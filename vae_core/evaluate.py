@@ -25,12 +25,13 @@ RECON_SAMPLES = 10_000
 
 def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, projection: bool = True,
                     recon_samples: int = RECON_SAMPLES, metric_counts: dict | None = None, log=print,
-                    iwae_k: int = DEFAULT_K, iwae_samples: int = DEFAULT_IMAGES) -> dict:
+                    iwae_k: int = DEFAULT_K, iwae_samples: int = DEFAULT_IMAGES, judge_steps: int | None = None) -> dict:
     """Evaluate one model folder and merge the results into its card; returns the updated card.
 
     Args:
         metric_counts: per-metric sample counts overriding the protocol's (tests only; recorded in the card).
         iwae_k, iwae_samples: the importance-weighted bound's samples per image and images (k = 0: skip it).
+        judge_steps: training steps of a CVAE's swap judge (default `vae_core.cvae.JUDGE_STEPS`; fewer in tests).
     """
     loaded = ckpt.load_model(folder)
     exp = loaded.config
@@ -42,10 +43,11 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     if iwae_k > 0:
         results["iwae"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
     if exp.model.kind == "cvae":
-        from .cvae import condition_leak, swap_accuracy
+        from .cvae import JUDGE_STEPS, condition_leak, swap_accuracy
 
         began = time.perf_counter()
-        results["swap"] = swap_accuracy(loaded.model, dataset, exp.train.condition, seed=seed)
+        results["swap"] = swap_accuracy(loaded.model, dataset, exp.train.condition, seed=seed,
+                                        judge_steps=judge_steps or JUDGE_STEPS)
         results["leak"] = condition_leak(loaded.model, dataset, exp.train.condition, seed=seed)
         log(f"{loaded.name}: condition swap accuracy {results['swap'].get('accuracy', 'n/a')}, a probe reads the "
             f"condition from z with accuracy {results['leak']['accuracy']:.3f} ({time.perf_counter() - began:.1f} s)")
