@@ -103,7 +103,7 @@ class CVAE(VAE):
         c = torch.as_tensor(c, device=device, dtype=torch.long)
         if c.ndim == 0:
             c = c.expand(batch)
-        if (c < 0).any() or (c >= self.num_conditions).any():
+        if not bool(((c >= 0) & (c < self.num_conditions)).all()):  # one device sync, not two
             raise ConditionError(f"condition index out of range; choose 0..{self.num_conditions - 1} "
                                  f"({', '.join(self.config.condition_names)})")
         return nn.functional.one_hot(c, self.num_conditions).float()
