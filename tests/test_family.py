@@ -176,6 +176,9 @@ def test_cvae_sees_the_condition_in_both_networks():
     assert torch.equal(bound.decode(z), model.decode(z, 2))
     with pytest.raises(ConditionError):
         model.bound("star")
+    for bad in (3, -1, torch.tensor([0, 3])):
+        with pytest.raises(ConditionError, match="choose 0..2"):
+            model.decode(torch.zeros(2, 4), bad)
 
 
 class TwoShapes(GroundTruthDataset):
