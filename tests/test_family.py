@@ -279,6 +279,27 @@ def test_the_adversary_learns_from_its_own_loss_and_the_encoder_from_the_leak():
     assert abs(float(uniform["leak"])) < 1e-6 and abs(float(uniform["adversary"]) - np.log(3)) < 1e-6
 
 
+def test_a_cvae_trains_beside_its_adversary_and_logs_both(tmp_path):
+    data = TwoShapes()
+    exp = ExperimentConfig(
+        model=ModelConfig(image_size=32, conv_channels=(8, 8, 16, 16), hidden_dim=32, latent_dim=2, kind="cvae",
+                          condition_names=data.shape_names, condition_adversary=True),
+        train=TrainConfig(dataset="two-shapes", objective="cvae", condition="shape", adversary=3.0, steps=40,
+                          batch_size=16, log_every=20, checkpoint_every=40),
+        dataset=dataset_info(data))
+    torch.manual_seed(exp.train.seed)  # the initial weights, as `train` draws them
+    before = build_model(exp.model)
+    card = train(exp, tmp_path / "cvae", device="cpu", progress=False, dataset=data)
+    assert card["adversary"] == 3.0
+    rows = (tmp_path / "cvae" / ckpt.LOG_FILE).read_text().splitlines()
+    header = rows[0].split(",")
+    assert {"leak", "adversary"} <= set(header)
+    last = dict(zip(header, rows[-1].split(",")))
+    assert 0.0 < float(last["adversary"]) < 5.0 and float(last["leak"]) >= 0.0
+    trained = ckpt.load_model(tmp_path / "cvae").model.adversary  # saved with the model, and trained
+    assert any(not torch.equal(a, b) for a, b in zip(before.adversary.parameters(), trained.parameters()))
+
+
 def test_only_a_cvae_takes_a_condition_adversary(tmp_path):
     with pytest.raises(ConfigError, match="only a cvae"):
         ModelConfig(condition_adversary=True)
