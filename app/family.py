@@ -12,7 +12,7 @@ import torch
 from app import charts, models, widgets
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.cvae import ConditionError, condition_index
-from vae_core.explore import elbo_terms
+from vae_core.explore import decode, elbo_terms
 from vae_core.family import laplacian_variance
 from vae_core.vqvae import (
     CodeError,
@@ -82,6 +82,15 @@ def condition_selector(h: models.Handle) -> None:
                f"not encode it: switch the condition and the {condition} changes while the sliders keep the rest "
                "(on dSprites: position, scale and rotation). The latent holds the style; the condition is the "
                f"content. An encoded image is encoded under the condition its ELBO prefers.{_swap_measured(h)}")
+
+
+def condition_strip(h: models.Handle, z: np.ndarray) -> None:
+    """The point decoded under every value of the condition: the content-versus-style lesson at a glance."""
+    cvae = h.loaded.model
+    names = list(h.config.model.condition_names)
+    images = np.concatenate([decode(cvae.bound(c), z[None]) for c in range(len(names))])
+    st.caption(f"The same latent point under each {h.config.train.condition}:")
+    widgets.show_images(images, names, px=96)
 
 
 def _swap_measured(h: models.Handle) -> str:

@@ -159,10 +159,13 @@ def test_cvae_condition_changes_the_image_and_the_note_says_why():
     assert box.options == ["square", "ellipse", "heart"]
     assert any("Content versus style" in c.value for c in at.caption)
     before = picture(at.image[0].value[0])
+    strip = [picture(v) for v in at.image[1].value]  # the same point under each shape
+    assert len(strip) == 3 and not np.array_equal(strip[0], strip[2]) and not np.array_equal(strip[1], strip[2])
     box.set_value("heart").run()
     assert_healthy(at)
     assert at.query_params["condition"] == "heart"
     assert not np.array_equal(before, picture(at.image[0].value[0]))
+    assert all(np.array_equal(a, picture(b)) for a, b in zip(strip, at.image[1].value))  # whatever is chosen
     at.switch_page("views/traversals.py").run()
     assert any("heart" in c.value for c in at.caption)  # other pages decode under the chosen condition
 
@@ -187,7 +190,7 @@ def test_vaegan_reconstruct_shows_the_plain_vae_beside_it_with_sharpness():
     assert len(urls) >= 4  # the image and its reconstruction, then the two models' reconstructions
 
 
-SHIPPED_FAMILY = [n for n in ("dsprites-cvae", "dsprites-vq-vae", "faces-vae-gan")
+SHIPPED_FAMILY = [n for n in ("dsprites-cvae", "dsprites-cvae-adversary", "dsprites-vq-vae", "faces-vae-gan")
                   if (ckpt.PRETRAINED_DIR / n / ckpt.CONFIG_FILE).exists()]
 
 

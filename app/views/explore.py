@@ -50,6 +50,8 @@ def server_sliders(post: dict | None):
     z = state.current_point(h)
     with right:
         widgets.show_image(decode(h.model, z[None])[0], "decoded image", px=384)
+        if h.kind == "cvae":
+            family.condition_strip(h, z)
         if post and post.get("image") is not None:
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
 
