@@ -29,6 +29,8 @@ ZOO: dict[str, str] = {
     "digits-vae": "--dataset digits --objective vae --beta 1 --latent-dim 10 --steps 8000",
     "digits-vae-2d": "--dataset digits --objective vae --beta 1 --latent-dim 2 --steps 8000",
     "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 28000 --reset-optimizer-at 8000",
+    "dsprites-cvae-adversary": "--dataset dsprites --objective cvae --condition shape --adversary 10 "
+                               "--init-from pretrained/dsprites-cvae --steps 16000",
     "dsprites-vq-vae": "--dataset dsprites --objective vq-vae --vq-ema --steps 2000",
     "faces-vae-gan": "--dataset faces --objective vae-gan --init-from pretrained/faces-vae --gan-weight 20 --lr 2e-4 "
                      "--batch-size 32 --steps 1000",
