@@ -90,7 +90,7 @@ def condition_strip(h: models.Handle, z: np.ndarray) -> None:
     names = list(h.config.model.condition_names)
     images = np.concatenate([decode(cvae.bound(c), z[None]) for c in range(len(names))])
     st.caption(f"The same latent point under each {h.config.train.condition}:")
-    widgets.show_images(images, names, px=96)
+    widgets.show_images(images, names, px=64)
 
 
 def _swap_measured(h: models.Handle) -> str:
