@@ -136,8 +136,9 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     from vae_core.evaluate import evaluate_folder
 
     folder = shutil.copytree(family_root / "tiny-cvae", tmp_path / "models" / "swap-cvae")
-    card = evaluate_folder(folder, metrics=False, projection=False, recon_samples=64, iwae_k=0, judge_steps=40,
-                           log=lambda *_: None)
+    card = evaluate_folder(folder, metrics=False, projection=False, recon_samples=64, iwae_k=3, iwae_samples=16,
+                           judge_steps=40, log=lambda *_: None)
+    assert "given the true shape" in card["iwae"]["method"] and card["iwae"]["samples"] == 16
     swap = card["swap"]
     assert swap["decodes"] == 2 * swap["samples"] == 2000 and 0.0 <= swap["accuracy"] <= 1.0
     assert set(swap["per_value"]) == {"square", "ellipse", "heart"}
@@ -151,6 +152,9 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     assert f"{swap['own']:.0%} are judged right" in note
     assert f"for {leak['accuracy']:.0%} of held-out images (chance {leak['chance']:.0%})" in note
     assert "adversary" not in note  # tiny-cvae trained without one
+    at.switch_page("views/reconstruct.py").run()
+    bound = next(c.value for c in at.caption if "No per-image importance-weighted bound" in c.value)
+    assert f"−IWAE {card['iwae']['nll_nats_per_image']:,.1f} nats/image (k = 3)" in bound
 
 
 def test_cvae_condition_changes_the_image_and_the_note_says_why():

@@ -133,3 +133,29 @@ def test_evaluate_records_the_bound_on_the_card(tmp_path, capsys):
     train(tiny_config(image_size=32, objective="ae", steps=2, dataset="digits"), ae, progress=False, dataset=get_dataset("digits"))
     assert main([str(ae), "--no-projection", "--no-metrics", "--recon-samples", "16", "--iwae-k", "2"]) == 0
     assert "no posterior variance" in ckpt.read_card(ae)["iwae"]["unavailable"]
+
+
+def test_a_conditional_bound_gives_both_networks_each_images_condition():
+    from vae_core.config import ModelConfig
+    from vae_core.cvae import CVAE
+    from vae_core.objectives import gaussian_log_density
+
+    torch.manual_seed(0)
+    cvae = CVAE(ModelConfig(image_size=64, conv_channels=(4, 4, 8, 8), hidden_dim=16, latent_dim=3, kind="cvae",
+                            condition_names=("a", "b", "c"))).eval()
+    x = torch.rand(4, 1, 64, 64).round()
+    c = torch.tensor([0, 1, 2, 1])
+    log_w = log_weights(cvae, x, 5, torch.Generator().manual_seed(3), condition=c, chunk=7)
+    with torch.inference_mode():  # by hand: z ~ q(z | x, c), decoded under c
+        mu, logvar = cvae.encode(x, c)
+        z = mu[:, None] + torch.exp(0.5 * logvar)[:, None] * torch.randn((4, 5, 3),
+                                                                          generator=torch.Generator().manual_seed(3))
+        expected = torch.stack([
+            -reconstruction_nll(cvae.decode(z[b], int(c[b])), x[b].expand(5, 1, 64, 64), "bernoulli")
+            + gaussian_log_density(z[b], torch.zeros_like(z[b]), torch.zeros_like(z[b])).sum(-1)
+            - gaussian_log_density(z[b], mu[b], logvar[b]).sum(-1) for b in range(4)])
+    assert torch.allclose(log_w, expected, atol=1e-4)
+    wrong = log_weights(cvae, x, 5, torch.Generator().manual_seed(3), condition=(c + 1) % 3)
+    assert not torch.equal(log_w, wrong)  # (an untrained network leans on the condition only a little)
+    figures = dataset_bound(cvae, get_dataset("dsprites"), k=3, n=6, seed=1, condition="shape")
+    assert "given the true shape" in figures["method"] and figures["samples"] == 6

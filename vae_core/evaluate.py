@@ -18,7 +18,7 @@ from pathlib import Path
 from . import checkpoints as ckpt
 from . import family
 from .data import get_dataset
-from .likelihood import DEFAULT_IMAGES, DEFAULT_K, IWAE_OBJECTIVES, dataset_bound
+from .likelihood import CONDITIONAL_OBJECTIVES, DEFAULT_IMAGES, DEFAULT_K, IWAE_OBJECTIVES, dataset_bound
 
 RECON_SAMPLES = 10_000
 
@@ -94,10 +94,12 @@ def likelihood_figures(loaded, dataset, k: int, n: int, seed: int = 0, log=print
     if objective == "ae":
         return {"unavailable": "a plain autoencoder has no posterior variance (it was never trained), so an "
                                "importance-weighted likelihood bound says nothing about it"}
-    if objective not in IWAE_OBJECTIVES:
+    conditional = objective in CONDITIONAL_OBJECTIVES
+    if objective not in IWAE_OBJECTIVES and not conditional:
         return {"unavailable": f"the bound here is for Gaussian-posterior VAEs, not the {objective} objective"}
     began = time.perf_counter()
-    figures = dataset_bound(loaded.model, dataset, k=k, n=n, seed=seed + 2)
+    figures = dataset_bound(loaded.model, dataset, k=k, n=n, seed=seed + 2,
+                            condition=loaded.config.train.condition if conditional else None)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     log(f"{loaded.name}: IWAE bound (k={k}, {n} images): {figures['nll_nats_per_image']:.2f} nats/image "
         f"({figures['seconds']} s)")

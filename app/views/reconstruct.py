@@ -43,6 +43,13 @@ with c2:
             st.caption(f"Sparse autoencoder (L1 weight {t.l1:g}): "
                        f"{100 * code_sparsity(terms['mu']):.0f}% of this image's code entries are near zero "
                        "(below a tenth of its largest).")
+    elif h.kind == "cvae":
+        card = h.card.get("iwae") if isinstance(h.card.get("iwae"), dict) else {}
+        measured = (f" The model card's average over {card['samples']:,} images, each given its true "
+                    f"{t.condition}: −IWAE {card['nll_nats_per_image']:,.1f} nats/image (k = {card['k']}), a bound on "
+                    f"−log p(x | {t.condition})." if "nll_nats_per_image" in card else "")
+        st.caption("No per-image importance-weighted bound: a conditional VAE's is on −log p(x | condition), and "
+                   f"an uploaded image has no known condition.{measured}")
     elif t.objective not in IWAE_OBJECTIVES:
         st.caption(f"No importance-weighted bound: it is computed here for Gaussian-posterior VAEs, not the "
                    f"{t.objective} objective.")
