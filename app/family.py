@@ -96,26 +96,29 @@ def condition_strip(h: models.Handle, z: np.ndarray) -> None:
 def _swap_measured(h: models.Handle) -> str:
     """What the card measured of the content-versus-style lesson, in words ("" for a card without it)."""
     condition = h.config.train.condition
-    swap = h.card.get("swap") if isinstance(h.card.get("swap"), dict) else {}
-    leak = h.card.get("leak") if isinstance(h.card.get("leak"), dict) else {}
-    if not isinstance(swap.get("accuracy"), float) or "decodes" not in swap:
+    swap, leak = h.card.get("swap"), h.card.get("leak")
+    accuracy, decodes, chance = (widgets.number(swap, key) for key in ("accuracy", "decodes", "chance"))
+    if None in (accuracy, decodes, chance):
         return ""
+    per_value = swap.get("per_value") if isinstance(swap.get("per_value"), dict) else {}
+    shown = ", ".join(f"{k} {widgets.number(per_value, k):.0%}" for k in per_value
+                      if widgets.number(per_value, k) is not None)
     text = (f" How far this model has learned it: with an image's latent fixed, switching to another {condition} "
-            f"draws that {condition} in **{swap['accuracy']:.0%}** of {swap['decodes']:,} decodes "
-            f"({', '.join(f'{k} {v:.0%}' for k, v in swap.get('per_value', {}).items())}; chance "
-            f"{swap['chance']:.0%})")
-    if isinstance(swap.get("judge_accuracy"), float) and isinstance(swap.get("own"), float):
-        text += (f", as judged by a classifier that tells the real images' {condition} {swap['judge_accuracy']:.1%} "
-                 f"of the time; under the image's own {condition}, {swap['own']:.0%} are judged right")
+            f"draws that {condition} in **{accuracy:.0%}** of {int(decodes):,} decodes "
+            f"({shown + '; ' if shown else ''}chance {chance:.0%})")
+    judge, own = widgets.number(swap, "judge_accuracy"), widgets.number(swap, "own")
+    if judge is not None and own is not None:
+        text += (f", as judged by a classifier that tells the real images' {condition} {judge:.1%} of the time; "
+                 f"under the image's own {condition}, {own:.0%} are judged right")
     text += "."
-    if isinstance(leak.get("accuracy"), float):
-        text += (f" A probe reads the {condition} back from the latent for {leak['accuracy']:.0%} of held-out images "
-                 f"(chance {leak['chance']:.0%}): what the latent still holds of it, the decoder can redraw "
+    probe, probe_chance = widgets.number(leak, "accuracy"), widgets.number(leak, "chance")
+    if probe is not None and probe_chance is not None:
+        text += (f" A probe reads the {condition} back from the latent for {probe:.0%} of held-out images "
+                 f"(chance {probe_chance:.0%}): what the latent still holds of it, the decoder can redraw "
                  "whatever the condition says.")
-    adversary = h.card.get("adversary")
-    if isinstance(adversary, (int, float)) and not isinstance(adversary, bool) and adversary > 0:
+    if h.config.train.adversary > 0:
         text += (f" This model trained beside an adversary that learned to read the {condition} from the latent, "
-                 f"the encoder paying {adversary:g} times what it could read.")
+                 f"the encoder paying {h.config.train.adversary:g} times what it could read.")
     return text
 
 

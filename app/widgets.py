@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,22 @@ def show_image(image: np.ndarray, caption: str | None = None, px: int = 320, fit
     """One image, enlarged to about px wide (or, with `fit`, to the width of its column)."""
     width = "stretch" if fit else upscale_factor(image.shape[-1], px) * image.shape[-1]
     st.image(png(image, px), caption=caption, width=width, output_format="PNG")
+
+
+def number(figures, key: str) -> float | None:
+    """figures[key] as a finite float, or None: a card comes from anyone, and a string or a NaN there must not
+    break a page that formats it."""
+    value = figures.get(key) if isinstance(figures, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def card_iwae(card: dict) -> tuple[int, float, int] | None:
+    """(images, -IWAE nats/image, k) of a card's likelihood estimate, or None when it has no usable one."""
+    figures = card.get("iwae")
+    samples, nll, k = (number(figures, key) for key in ("samples", "nll_nats_per_image", "k"))
+    return None if None in (samples, nll, k) else (int(samples), nll, int(k))
 
 
 def show_images(images: np.ndarray, captions: list[str] | None = None, px: int = 96) -> None:

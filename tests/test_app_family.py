@@ -209,3 +209,28 @@ def test_every_page_opens_for_the_shipped_family_models(model, page, monkeypatch
         assert "does not apply" in at.info[0].value
     else:
         assert image_urls(at) or page == "latent_map"
+
+
+def test_a_hostile_cvae_card_leaves_explore_and_reconstruct_working(family_root, tmp_path, monkeypatch):
+    import shutil
+
+    odd = {"odd-cvae": {"swap": {"accuracy": 0.5, "decodes": "many", "chance": 0.3, "per_value": ["x"]},
+                        "leak": {"accuracy": 0.9, "chance": "half"},
+                        "iwae": {"nll_nats_per_image": 50.0, "samples": "all", "k": 3}},
+           "odd2-cvae": {"swap": {"accuracy": 0.5, "decodes": 20, "chance": 0.5,
+                                  "per_value": {"square": "x", "heart": 0.25}, "own": True},
+                         "leak": ["not", "a", "dict"], "iwae": {"nll_nats_per_image": float("nan")}}}
+    for name, figures in odd.items():
+        ckpt.update_card(shutil.copytree(family_root / "tiny-cvae", tmp_path / "models" / name), figures)
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path / "models"))
+    at = open_app(model="odd-cvae")
+    assert_healthy(at)
+    assert "How far" not in next(c.value for c in at.caption if "Content versus style" in c.value)
+    at.switch_page("views/reconstruct.py").run()
+    assert_healthy(at)
+    bound = next(c.value for c in at.caption if "No per-image importance-weighted bound" in c.value)
+    assert "−IWAE" not in bound
+    at = open_app(model="odd2-cvae")
+    assert_healthy(at)
+    note = next(c.value for c in at.caption if "Content versus style" in c.value)
+    assert "(heart 25%; chance 50%)." in note and "judged right" not in note and "probe" not in note

@@ -44,10 +44,10 @@ with c2:
                        f"{100 * code_sparsity(terms['mu']):.0f}% of this image's code entries are near zero "
                        "(below a tenth of its largest).")
     elif h.kind == "cvae":
-        card = h.card.get("iwae") if isinstance(h.card.get("iwae"), dict) else {}
-        measured = (f" The model card's average over {card['samples']:,} images, each given its true "
-                    f"{t.condition}: −IWAE {card['nll_nats_per_image']:,.1f} nats/image (k = {card['k']}), a bound on "
-                    f"−log p(x | {t.condition})." if "nll_nats_per_image" in card else "")
+        card = widgets.card_iwae(h.card)
+        measured = (f" The model card's average over {card[0]:,} images, each given its true {t.condition}: "
+                    f"−IWAE {card[1]:,.1f} nats/image (k = {card[2]}), a bound on −log p(x | {t.condition})."
+                    if card else "")
         st.caption("No per-image importance-weighted bound: a conditional VAE's is on −log p(x | condition), and "
                    f"an uploaded image has no known condition.{measured}")
     elif t.objective not in IWAE_OBJECTIVES:
@@ -61,11 +61,10 @@ with c2:
                     help="the importance-weighted bound: −log p(x) ≤ −L_k, tightening as k grows; from k draws "
                          "of q(z | x), seed 0. The −ELBO beside it puts z at the posterior mean (a steady "
                          "score), so at small k the sampled bound can sit a little above it.")
-        card = h.card.get("iwae") if isinstance(h.card.get("iwae"), dict) else {}
-        if "nll_nats_per_image" in card:
-            st.caption(f"The model card's average over {card['samples']:,} images of its data: "
-                       f"−IWAE {card['nll_nats_per_image']:,.1f} nats/image (k = {card['k']}), the figure to "
-                       "compare models of the same data by.")
+        if card := widgets.card_iwae(h.card):
+            st.caption(f"The model card's average over {card[0]:,} images of its data: "
+                       f"−IWAE {card[1]:,.1f} nats/image (k = {card[2]}), the figure to compare models of the same "
+                       "data by.")
 
     if h.kind == "cvae":
         family.inferred_condition_note(h, picked.image)
