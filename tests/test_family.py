@@ -305,6 +305,10 @@ def test_only_a_cvae_takes_a_condition_adversary(tmp_path):
         ModelConfig(condition_adversary=True)
     with pytest.raises(ConfigError, match="only objective cvae"):
         TrainConfig(objective="vae", adversary=1.0)
+    cvae = small(kind="cvae", condition_names=SHAPES)
+    for model, weight in ((cvae, 2.0), (replace(cvae, condition_adversary=True), 0.0)):
+        with pytest.raises(ConfigError, match="disagree"):  # an adversary the card would claim, or one unreported
+            ExperimentConfig(model=model, train=TrainConfig(objective="cvae", condition="shape", adversary=weight))
     run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "m"), "--objective",
                           "beta-vae", "--adversary", "2", "--steps", "1"], capture_output=True, text=True, check=False)
     assert run.returncode != 0 and "only objective cvae" in run.stderr and "Traceback" not in run.stderr
@@ -459,3 +463,5 @@ def test_swap_accuracy_counts_only_switched_decodes(two_shapes_judge):
     assert ignores["own"] >= 0.95  # while the reconstructions are right
     assert set(ignores["per_value"]) == {"square", "cross"} and ignores["chance"] == 0.5
     assert ignores["judge_accuracy"] == round(two_shapes_judge[1], 4)
+    blind = (two_shapes_judge[0], 0.6)  # a judge that cannot tell the values apart scores nothing
+    assert "too few to judge" in swap_accuracy(_FakeCVAE(data, True), data, "shape", n=20, judge=blind)["unavailable"]

@@ -259,6 +259,12 @@ class ExperimentConfig:
     dataset: DatasetInfo = field(default_factory=lambda: DatasetInfo(name="dsprites"))
     format_version: int = FORMAT_VERSION
 
+    def __post_init__(self):
+        if self.model.condition_adversary != (self.train.adversary > 0):
+            raise ConfigError(f"model.condition_adversary={self.model.condition_adversary} and train.adversary="
+                              f"{self.train.adversary:g} disagree: a cvae has an adversary exactly when its weight "
+                              "is above 0")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,

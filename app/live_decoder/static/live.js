@@ -268,7 +268,15 @@ class Live {
         const d = this.data;
         const began = performance.now();
         const z = new ort.Tensor("float32", Float32Array.from(this.z), [1, this.z.length]);
-        const out = await this.session.run({ z });
+        const session = this.session;
+        let out;
+        try {
+          out = await session.run({ z });
+        } catch (err) {
+          if (session !== this.session) continue; // the last model's decoder failed on its way out: no matter
+          throw err;
+        }
+        if (session !== this.session) continue; // the model changed meanwhile: its frame is not this model's
         this.draw(out.image.data, d.channels, d.size);
         const now = performance.now();
         if (stats.firstFrameMs === null) {
