@@ -136,6 +136,7 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     from vae_core.evaluate import evaluate_folder
 
     folder = shutil.copytree(family_root / "tiny-cvae", tmp_path / "models" / "swap-cvae")
+    monkeypatch.setattr("vae_core.cvae.JUDGE_FLOOR", 0.0)  # a 40-step judge is weak; the flow is what is tested
     card = evaluate_folder(folder, metrics=False, projection=False, recon_samples=64, iwae_k=3, iwae_samples=16,
                            judge_steps=40, log=lambda *_: None)
     assert "given the true shape" in card["iwae"]["method"] and card["iwae"]["samples"] == 16
