@@ -257,6 +257,16 @@ def cvae_figures(model: CVAE, dataset, condition: str, n: int, seed: int, batch:
     return {**recon_kl_figures(recon_s, recon_m, kl, n, seed), "condition_accuracy": hits / n}
 
 
+@torch.inference_mode()
+def posterior_means(model: CVAE, images: np.ndarray, conditions: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """The posterior mean of each image given its condition index: (n, latent_dim), float32."""
+    device = next(model.parameters()).device
+    out = [model.encode(torch.from_numpy(np.ascontiguousarray(images[s:s + batch_size])).to(device),
+                        torch.from_numpy(conditions[s:s + batch_size]).to(device))[0].float().cpu().numpy()
+           for s in range(0, len(images), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
+
+
 class ConditionJudge(nn.Module):
     """A small classifier of the condition from an image, trained on the dataset itself: what judges whether a
     decode shows the condition asked for. Three 3x3 convolutions with max-pooling, the last over the whole map:
@@ -344,12 +354,12 @@ def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int
     device = next(model.parameters()).device
     images, factors = dataset.sample(n, np.random.default_rng([seed, 3]))
     own_all = condition_column(dataset, condition, factors)
+    means = posterior_means(model, images, own_all, batch)
     hits, tries, own_hits = np.zeros(values, np.int64), np.zeros(values, np.int64), 0
     for start in range(0, n, batch):
         own = own_all[start:start + batch]
         with torch.inference_mode():
-            z, _ = model.encode(torch.from_numpy(images[start:start + batch]).to(device),
-                                torch.from_numpy(own).to(device))
+            z = torch.from_numpy(means[start:start + batch]).to(device)
             seen = [classifier(model.decode_image(z, c).float().cpu()).argmax(1).numpy() for c in range(values)]
         for c in range(values):
             switched = own != c
@@ -364,13 +374,12 @@ def swap_accuracy(model: CVAE, dataset, condition: str, n: int = 1000, seed: int
             "decodes": int(tries.sum()), "samples": n, "seed": seed}
 
 
-@torch.inference_mode()
 def condition_leak(model: CVAE, dataset, condition: str, n: int = 4000, seed: int = 0, batch: int = 500) -> dict:
     """How well a fresh classifier reads the condition from the latent: the other side of the swap test.
 
     The posterior means of n images, each given its true condition, are split 3 : 1; a small neural network
-    (scikit-learn's MLPClassifier, one hidden layer of 64, on standardised means) is fitted on the larger part and scored on the rest.
-    Near chance (the commonest value's share of the held-out part), the latent holds nothing of the condition
+    (scikit-learn's MLPClassifier, one hidden layer of 64, on standardised means) is fitted on the larger part
+    and scored on the rest. Near chance (the commonest value's share of the held-out part), the latent holds nothing of the condition
     that this probe can find; near 1, the decoder can redraw the image's own condition from z alone. The probe is
     not the training adversary, which the encoder learned to fool.
     """
@@ -383,12 +392,9 @@ def condition_leak(model: CVAE, dataset, condition: str, n: int = 4000, seed: in
 
     condition_values(dataset, condition)  # raises, listing what exists, for an unknown condition
     model.eval()
-    device = next(model.parameters()).device
     images, factors = dataset.sample(n, np.random.default_rng(seed))
     c_all = condition_column(dataset, condition, factors)
-    mus = np.concatenate([model.encode(torch.from_numpy(images[s:s + batch]).to(device),
-                                       torch.from_numpy(c_all[s:s + batch]).to(device))[0].float().cpu().numpy()
-                          for s in range(0, n, batch)])
+    mus = posterior_means(model, images, c_all, batch)
     split = 3 * n // 4
     probe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=seed))
     with warnings.catch_warnings():  # a probe stopped at its iteration cap still scores what it learned
@@ -423,19 +429,11 @@ def true_condition_representation(model: CVAE, dataset, condition: str, batch_si
     remembers the factors it rendered last, so the encoder is given the true condition, one pass per image.
     """
     recording = _RecordingDataset(dataset)
-    device = next(model.parameters()).device
 
     def represent(images: np.ndarray) -> np.ndarray:
         factors = recording.last_factors
         if factors is None or len(factors) != len(images):
             raise RuntimeError("the images to represent were not rendered by this dataset just before")
-        c_all = condition_column(dataset, condition, factors)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
-                c = torch.from_numpy(c_all[start:start + batch_size]).to(device)
-                out.append(model.encode(x, c)[0].float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
+        return posterior_means(model, images, condition_column(dataset, condition, factors), batch_size)
 
     return recording, represent
