@@ -3,7 +3,8 @@
 Each entry is the exact command line of `vae_core.train` that produced the shipped folder. Every batch and noise
 draw is a function of (seed, step) and no schedule depends on the planned length, so a run stopped at step k
 has exactly the weights of a run asked for k steps: the shipped models are reproducible from these lines (bit for
-bit on the CPU with the same number of threads; on a GPU, whose convolution kernels are not bitwise deterministic, close but not equal).
+bit on the CPU with the same number of threads; on a GPU, whose convolution kernels are not bitwise deterministic,
+close but not equal).
 Rebuilding resumes folders that are part-way, then re-evaluates each (`vae_core.evaluate`) and exports its
 decoder for the browser (`vae_core.export`).
 """
