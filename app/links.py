@@ -63,6 +63,29 @@ def point_notes(latent_dim: int, limits: np.ndarray) -> list[str]:
     return notes
 
 
+def set_unbound(values: dict[str, str]) -> None:
+    """Write `values` to the address, for keys no widget draws in this run.
+
+    A widget bound to the address in an earlier run (the Explore server sliders, before live decoding was switched
+    back on or another model chosen) keeps its binding until the end of the next run, and Streamlit refuses to set
+    a bound parameter. The keys written here have no widget in this run, so those bindings are stale: they are
+    released first, through an internal of Streamlit's; if that has moved, the bound keys are left to the widget.
+    """
+    bound = set()
+    try:
+        from streamlit.runtime.state import get_session_state
+
+        with get_session_state().query_params() as qp:
+            for key in values:
+                binding = qp.get_binding_for_param(key)
+                if binding is not None:
+                    qp.unbind_widget(binding.widget_id)
+            bound = {key for key in values if qp.is_bound(key)}
+    except Exception:  # noqa: BLE001  an internal that moved: write what is free, never break the page
+        bound = set(values)
+    st.query_params.update({k: v for k, v in values.items() if k not in bound})
+
+
 def show_point_notes(latent_dim: int, limits: np.ndarray) -> None:
     notes = point_notes(latent_dim, limits)
     if notes:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import models, state, widgets
+from app import links, models, state, widgets
 from vae_core.checkpoints import atomic_write_bytes
 from vae_core.explore import decode
 from vae_core.export import DECODER_ONNX, LIVE_KINDS, onnx_status
@@ -148,7 +148,7 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     _point_from_url(h, limits)
     z = state.current_point(h)
     # the URL follows the point, as with the server sliders (one message to the browser, not one per dimension)
-    st.query_params.update({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})
+    links.set_unbound({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})
     data = {
         "model": name, "order": [int(d) for d in order], "active": [bool(a) for a in active],
         "labels": [widgets.dim_label(d, kl, bool(active[d])) for d in range(h.latent_dim)],

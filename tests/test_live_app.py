@@ -83,3 +83,24 @@ def test_missing_component_files_fall_back_with_the_build_command(monkeypatch, t
     monkeypatch.setattr(live, "ASSETS", tmp_path)
     mount, reason = live._mount()
     assert mount is None and "npm ci && npm run build" in reason and "ort-wasm-simd-threaded.wasm.gz" in reason
+
+
+def test_switching_live_decoding_off_and_on_again_raises_nothing():
+    """Classroom repro: the server sliders bind z0.. to the URL; switched back on, the live page must not write them."""
+    at = open_explore("with-onnx")
+    at.toggle(key=live.MODE_KEY).set_value(False).run()
+    assert len(at.slider) == 4
+    at.toggle(key=live.MODE_KEY).set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(at.slider) == 0
+    at.run()
+    assert not at.exception, at.exception
+    assert {f"z{d}" for d in range(4)} <= set(at.query_params)  # the live page keeps the point in the address
+
+
+def test_a_model_without_live_decoding_then_one_with_it_raises_nothing():
+    at = open_explore("without-onnx")
+    assert len(at.slider) == 4
+    at.selectbox(key="model").set_value("with-onnx").run()
+    assert not at.exception, at.exception
+    assert len(at.slider) == 0
