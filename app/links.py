@@ -15,6 +15,8 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 POINT_KEY = re.compile(r"^z(\d+)$")
+LINK_READ_KEY = "_link_point_read"
+MODEL_PARAMS = ("codes", "condition")  # address parameters that belong to one model, beside z0, z1, ...
 SHOWN = 60  # characters of a value quoted back; a link can carry a very long one
 
 
@@ -32,12 +34,13 @@ def model_note(names: list[str], broken: dict[str, str]) -> str | None:
     return f"The link asks for the model {_quote(requested)}, which is not on this server."
 
 
-def point_notes(latent_dim: int, limits: np.ndarray) -> list[str]:
-    """Notes on the address's z0, z1, ... values that the Explore sliders cannot take (each then starts at 0).
+def point_notes(latent_dim: int, limits: np.ndarray) -> tuple[dict[int, float], list[str]]:
+    """The address's z0, z1, ... values the Explore sliders can take, and a note on each one they cannot (that
+    dimension then keeps its starting value, as a URL-bound slider does with a value it refuses).
 
     Dimensions the model does not have are also removed from the address, so the note is not repeated.
     """
-    notes = []
+    values, notes = {}, []
     for key in sorted(st.query_params.keys()):
         match = POINT_KEY.match(key)
         if not match:
@@ -46,10 +49,7 @@ def point_notes(latent_dim: int, limits: np.ndarray) -> list[str]:
         d = int(match.group(1)) if len(match.group(1)) < 6 else latent_dim
         if d >= latent_dim:
             notes.append(f"{key}: this model has {latent_dim} latent dimensions (z0 to z{latent_dim - 1})")
-            try:
-                del st.query_params[key]
-            except StreamlitAPIException:  # still bound to the previous model's slider: it goes with that widget
-                pass
+            _forget(key)
             continue
         try:
             value = float(raw)
@@ -60,7 +60,36 @@ def point_notes(latent_dim: int, limits: np.ndarray) -> list[str]:
             notes.append(f"{key}={_quote(raw)} is not a finite number")
         elif abs(value) > limits[d] + 1e-9:
             notes.append(f"{key}={value:g} is outside its slider's range ±{limits[d]:.2f}")
-    return notes
+        else:
+            values[d] = value
+    return values, notes
+
+
+def _forget(key: str) -> None:
+    try:
+        del st.query_params[key]
+    except StreamlitAPIException:  # still bound to an earlier slider: it goes with that widget
+        pass
+
+
+def forget_model_params() -> None:
+    """After another model is chosen: drop the last model's point, code grid and condition from the address."""
+    for key in list(st.query_params.keys()):
+        if POINT_KEY.match(key) or key in MODEL_PARAMS:
+            _forget(key)
+
+
+def point_from_link(latent_dim: int, limits: np.ndarray) -> dict[int, float]:
+    """The point a shared link asks for, read once per session (on the first Explore run): later runs write the
+    address themselves, so what is in it then is not a link and gets no note. Notes say what was ignored."""
+    if st.session_state.get(LINK_READ_KEY):
+        return {}
+    st.session_state[LINK_READ_KEY] = True
+    values, notes = point_notes(latent_dim, limits)
+    if notes:
+        st.warning("Parts of this link were ignored: " + "; ".join(notes) + ". Those dimensions keep their "
+                   "starting value.")
+    return values
 
 
 def set_unbound(values: dict[str, str]) -> None:
@@ -84,9 +113,3 @@ def set_unbound(values: dict[str, str]) -> None:
     except Exception:  # noqa: BLE001  an internal that moved: write what is free, never break the page
         bound = set(values)
     st.query_params.update({k: v for k, v in values.items() if k not in bound})
-
-
-def show_point_notes(latent_dim: int, limits: np.ndarray) -> None:
-    notes = point_notes(latent_dim, limits)
-    if notes:
-        st.warning("Parts of this link were ignored: " + "; ".join(notes) + ". Those dimensions start at 0.")

@@ -37,7 +37,6 @@ REQUIRED = ("live.js", "live.css", "ort.wasm.bundle.min.mjs", "ort-wasm-simd-thr
 KEY = "explore_live"
 FAILED_KEY = "live_failed"  # the browser's reason when it could not decode; the session then stays server-side
 MODE_KEY = "live_mode"
-URL_READ_KEY = "live_url_read"
 IMAGE_PX = 320
 
 _mounts: dict[int, object] = {}  # component manager (one per runtime) -> the mount function
@@ -108,23 +107,6 @@ def _apply_failure() -> None:
         st.session_state[FAILED_KEY] = str(reason)
 
 
-def _point_from_url(h: models.Handle, limits: np.ndarray) -> None:
-    """A shared link opens at its point: the URL's z0, z1, ... (the server sliders keep them there too)."""
-    if st.session_state.get(URL_READ_KEY) == h.name:
-        return
-    st.session_state[URL_READ_KEY] = h.name
-    z = state.current_point(h).astype(np.float64)
-    found = False
-    for d in range(h.latent_dim):
-        try:
-            z[d] = float(st.query_params[f"z{d}"])
-            found = True
-        except (KeyError, ValueError):
-            continue
-    if found:
-        state.set_point(z, limits, st.session_state.get("explore_posterior"))
-
-
 def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndarray | None,
              limits: np.ndarray, post: dict | None) -> bool:
     """The live sliders and pad when they can run; False (after a note saying why) when the page should draw its
@@ -145,7 +127,6 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     if not st.toggle("Decode in the browser while dragging", value=True, key=MODE_KEY,
                      help="Off: the server decodes when a slider is released."):
         return False
-    _point_from_url(h, limits)
     z = state.current_point(h)
     # the URL follows the point, as with the server sliders (one message to the browser, not one per dimension)
     links.set_unbound({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})

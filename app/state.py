@@ -31,6 +31,9 @@ def sidebar() -> Handle | None:
             default = names.index(DEFAULT_MODEL) if DEFAULT_MODEL in names else 0
             name = st.selectbox("Model", names, index=default, key="model", bind="query-params",
                                 help="Model folders from pretrained/ and $VAE_EXPLORER_MODELS")
+            if st.session_state.get("_sidebar_model") not in (None, name):
+                links.forget_model_params()
+            st.session_state["_sidebar_model"] = name
             if note:  # shown until another model is chosen
                 st.session_state[LINK_NOTE_KEY] = (note, name)
             saved = st.session_state.get(LINK_NOTE_KEY)
@@ -130,11 +133,12 @@ def set_point(z, limits: np.ndarray, posterior: dict | None = None) -> None:
     st.session_state["explore_posterior"] = posterior
 
 
-def prepare_point(h: Handle, limits: np.ndarray) -> None:
-    """Before the sliders are drawn: start afresh for a new model, apply a point sent from another page, keep
-    every value inside its slider's range."""
-    if st.session_state.get("explore_model") not in (None, h.name):
-        set_point(np.zeros(h.latent_dim), limits)
+def prepare_point(h: Handle, limits: np.ndarray, start=None, asked: dict[int, float] | None = None) -> None:
+    """Before the sliders are drawn: start afresh for a new model (from `start()`, else the prior mean), apply a
+    point sent from another page, then the dimensions a link asks for (`asked`), and keep every value inside its
+    slider's range."""
+    if st.session_state.get("explore_model") != h.name:
+        start() if start is not None else set_point(np.zeros(h.latent_dim), limits)
     st.session_state["explore_model"] = h.name
     request = st.session_state.pop("explore_request", None)
     if request is not None:
@@ -142,7 +146,7 @@ def prepare_point(h: Handle, limits: np.ndarray) -> None:
     saved = st.session_state.get("explore_point") or []
     for d in range(h.latent_dim):
         value = st.session_state.get(f"z{d}", saved[d] if d < len(saved) else 0.0)
-        st.session_state[f"z{d}"] = float(np.clip(value, -limits[d], limits[d]))
+        st.session_state[f"z{d}"] = float(np.clip(asked.get(d, value) if asked else value, -limits[d], limits[d]))
 
 
 def current_point(h: Handle) -> np.ndarray:

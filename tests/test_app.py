@@ -131,6 +131,32 @@ def test_explore_opens_a_shared_link_at_its_point():
     assert slider(at, "z1").value == -1.5 and slider(at, "z2").value == 0.75 and slider(at, "z0").value == 0.0
 
 
+def test_without_a_link_explore_opens_on_a_dataset_example():
+    """The prior mean of many models decodes to an empty frame: a model starts from dataset example #0."""
+    at = open_app()
+    assert any("Encoded dataset example #0" in c.value for c in at.caption)
+    at.selectbox(key="model").set_value("faces64").run()
+    assert_healthy(at)
+    assert any("Encoded dataset example #0" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("raw", ["99", "-7", "nan", "inf", "abc"])
+def test_a_link_value_a_slider_cannot_take_keeps_the_starting_value_as_the_note_says(raw):
+    start = slider(open_app(query={"z0": "1"}), "z1").value  # where z1 starts when the link does not set it
+    at = open_app(query={"z0": "1", "z1": raw})
+    notes = " ".join(w.value for w in at.warning)
+    assert "z1=" in notes and "keep their starting value" in notes
+    assert slider(at, "z1").value == start and slider(at, "z0").value == 1.0
+
+
+def test_switching_to_a_smaller_model_is_not_reported_as_a_link():
+    at = open_app(model="grey64", query={"z3": "1"})
+    assert not [w.value for w in at.warning if "link" in w.value]
+    at.selectbox(key="model").set_value("bad-projection").run()  # 3 dimensions: z3 is the last model's
+    assert_healthy(at)
+    assert not [w.value for w in at.warning if "link" in w.value]
+
+
 def test_explore_buttons_and_upload_set_the_point():
     at = open_app()
     at.button[1].click().run()  # randomise
@@ -141,7 +167,7 @@ def test_explore_buttons_and_upload_set_the_point():
     at.button[2].click().run()  # a dataset example: its posterior is shown under each slider
     assert_healthy(at)
     captions = [c.value for c in at.caption]
-    assert any("Encoded a dataset example" in c for c in captions) and sum(c.startswith("μ ") for c in captions) == 4
+    assert any("Encoded dataset example #" in c for c in captions) and sum(c.startswith("μ ") for c in captions) == 4
     at.file_uploader[0].set_value(("disc.png", png_bytes(), "image/png")).run()
     assert_healthy(at)
     assert any("Encoded disc.png" in c.value for c in at.caption)

@@ -55,6 +55,7 @@ def _manifold(at):
 
 def test_a_2d_model_shows_the_learned_manifold_with_the_point_on_it():
     at = open_app(model="digits2d")
+    at.button[0].click().run()  # reset to the prior mean (the page opens on a dataset example)
     spec = _manifold(at)
     assert spec is not None and any("learned manifold" in s.value for s in at.subheader)
     chart = next(c for c in at.get("plotly_chart") if "your point" in c.proto.spec)

@@ -235,3 +235,11 @@ def test_a_hostile_cvae_card_leaves_explore_and_reconstruct_working(family_root,
     assert_healthy(at)
     note = next(c.value for c in at.caption if "Content versus style" in c.value)
     assert "(heart 25%; chance 50%)." in note and "judged right" not in note and "probe" not in note
+
+
+def test_a_vq_vae_code_grid_leaves_the_address_with_its_model():
+    at = open_app_at("explore", "tiny-vq")
+    assert "codes" in at.query_params
+    at.selectbox(key="model").set_value("tiny-faces-vae").run()
+    assert_healthy(at)
+    assert "codes" not in at.query_params

@@ -24,14 +24,26 @@ for up in widgets.upload_image("Start from your own image", "explore_upload", h)
         p = widgets.encode_one(h, up.image, up.name)
         state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label,
                                       "image": p.image})
-links.show_point_notes(h.latent_dim, limits)
-state.prepare_point(h, limits)
 
 
-def from_dataset():
-    p = widgets.encode_one(h, models.dataset_example(h, int(np.random.default_rng().integers(100_000))),
-                           "a dataset example")
+def from_dataset(number: int | None = None):
+    """The posterior mean of a dataset example (a random one unless `number` is given)."""
+    number = int(np.random.default_rng().integers(100_000)) if number is None else number
+    p = widgets.encode_one(h, models.dataset_example(h, number), f"dataset example #{number}")
     state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label, "image": p.image})
+
+
+def first_point():
+    """A model opens on a dataset example where it has data: the prior mean of many models (an autoencoder's,
+    a CVAE's, dsprites-vae's) decodes to an empty frame. A link's point starts from the prior mean."""
+    if dataset is None or asked:
+        state.set_point(np.zeros(h.latent_dim), limits)
+    else:
+        from_dataset(0)
+
+
+asked = links.point_from_link(h.latent_dim, limits)
+state.prepare_point(h, limits, start=first_point, asked=asked)
 
 
 def server_sliders(post: dict | None):
