@@ -10,16 +10,16 @@ import streamlit as st
 import torch
 
 from app import charts, models, widgets
+from vae_core.card_figures import laplacian_variance
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.cvae import ConditionError, condition_index
 from vae_core.explore import decode, elbo_terms
-from vae_core.family import laplacian_variance
+from vae_core.kinds import sharpness_partners
 from vae_core.vqvae import (
     CodeError,
     code_frequencies,
     decode_grids,
     format_code_grid,
-    grid_size,
     parse_code_grid,
     prior_code_grids,
     reconstruct,
@@ -37,23 +37,10 @@ NOT_FOR_VQ = {
 
 def not_for(h: models.Handle, page: str) -> None:
     """Stop the page (under its title) with the reason when it does not apply to this kind of model."""
-    if h.kind == "vq-vae" and page in NOT_FOR_VQ:
+    if not h.kind_info.continuous_latent and page in NOT_FOR_VQ:
         st.title(page)
         st.info(f"**{h.name}** is a VQ-VAE. This page does not apply: {NOT_FOR_VQ[page]}")
         st.stop()
-
-
-def card_line(h: models.Handle) -> str:
-    """The card's description of a family model's latent (an empty string for a plain VAE)."""
-    m = h.config.model
-    if h.kind == "vq-vae":
-        g = grid_size(m)
-        return (f"{g}x{g} grid of codes · codebook of {m.codebook_size} codes × {m.code_dim} dims"
-                f"{' (EMA)' if m.vq_ema else ''}")
-    if h.kind == "cvae":
-        return (f"{m.latent_dim} latent dims · conditioned on {h.config.train.condition} "
-                f"({', '.join(m.condition_names)})")
-    return ""
 
 
 # ---- conditional VAE
@@ -124,7 +111,7 @@ def _swap_measured(h: models.Handle) -> str:
 
 def condition_note(h: models.Handle) -> None:
     """On pages that decode: which condition their images are decoded under."""
-    if h.kind == "cvae":
+    if h.kind_info.conditional:
         st.caption(f"Conditional VAE: images are decoded under {h.config.train.condition} = "
                    f"**{h.model.condition_name}** (choose it on Explore); encoded images under the condition "
                    "their ELBO prefers.")
@@ -335,17 +322,8 @@ def _vq_data_recon(path: str, stamp: float, n: int = 1000) -> np.ndarray:
 def sharpness_comparison(h: models.Handle, image: np.ndarray) -> None:
     """For a VAE-GAN or a plain VAE on the same data: both models' reconstructions of this image side by side,
     with the sharpness figures of their cards."""
-    if h.kind not in ("vae", "vae-gan"):
-        return
-    partner = None
-    dataset = h.config.train.dataset
-    for entry in list_models():
-        if entry.error or entry.config is None or entry.name == h.name or entry.config.train.dataset != dataset:
-            continue
-        if {entry.config.model.kind, h.kind} == {"vae", "vae-gan"} and entry.config.train.objective in (
-                "vae", "vae-gan"):
-            partner = entry
-            break
+    partner = next((e for e in list_models() if e.error is None and e.config is not None and e.name != h.name
+                    and sharpness_partners(h.config, e.config)), None)
     if partner is None:
         return
     try:
@@ -353,7 +331,7 @@ def sharpness_comparison(h: models.Handle, image: np.ndarray) -> None:
     except CheckpointError as exc:
         st.warning(f"{partner.name} cannot be loaded for the comparison: {exc}")
         return
-    gan, vae = (h, other) if h.kind == "vae-gan" else (other, h)
+    gan, vae = (h, other) if h.kind_info.adversarial else (other, h)
     st.subheader("Sharpness: VAE-GAN beside the plain VAE")
     st.caption("A pixel likelihood rewards the blurry average of the images that could have produced a code; "
                "the VAE-GAN's decoder must also fool a discriminator, which punishes blur. Sharpness is the "

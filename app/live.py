@@ -26,7 +26,7 @@ import streamlit as st
 from app import links, models, state, widgets
 from vae_core.checkpoints import atomic_write_bytes
 from vae_core.explore import decode
-from vae_core.export import DECODER_ONNX, LIVE_KINDS, onnx_status
+from vae_core.export import DECODER_ONNX, onnx_status
 from vae_core.imaging import encode_png
 
 PROJECT = "vae_explorer"
@@ -111,7 +111,7 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
              limits: np.ndarray, post: dict | None) -> bool:
     """The live sliders and pad when they can run; False (after a note saying why) when the page should draw its
     server-side sliders instead."""
-    if h.kind not in LIVE_KINDS:
+    if not h.kind_info.decodes_from_z:
         st.caption(f"The sliders decode on the server: a {h.kind} decoder is not a function of z alone (it also "
                    "takes the condition), so it does not run in the browser.")
         return False

@@ -18,6 +18,7 @@ import torch
 from vae_core import checkpoints as ckpt
 from vae_core.data import get_dataset
 from vae_core.explore import dim_order, elbo_terms, slider_limits
+from vae_core.kinds import Kind, Objective, kind, objective
 from vae_core.latent import kl_per_dim_over_data
 from vae_core.projection import Projection, load_projection, mutual_information_matrix, pca_2d, sample_dataset
 
@@ -37,14 +38,23 @@ class Handle:
     @property
     def model(self):
         """The network; a conditional VAE bound to the condition chosen on Explore (pages decode under it)."""
-        if self.kind == "cvae":
+        if self.kind_info.conditional:
             return self.loaded.model.bound(int(st.session_state.get(condition_key(self), 0)))
         return self.loaded.model
 
     @property
     def kind(self) -> str:
-        """The network's kind: vae, cvae, vq-vae or vae-gan (vae_core.family)."""
+        """The network's kind: vae, cvae, vq-vae or vae-gan (vae_core.kinds)."""
         return self.loaded.config.model.kind
+
+    @property
+    def kind_info(self) -> Kind:
+        """What this kind of network is and can do: pages ask this, never compare kind names."""
+        return kind(self.kind)
+
+    @property
+    def objective_info(self) -> Objective:
+        return objective(self.loaded.config.train.objective)
 
     @property
     def card(self) -> dict:

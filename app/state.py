@@ -1,4 +1,4 @@
-"""What the pages share through the session: the sidebar's model picker and card, the Explore point, and
+"""What the pages share through the session: the sidebar's model picker (its card is app.card), the Explore point, and
 hand-offs from one page to another (a map selection sent to Explore or Interpolate)."""
 
 from __future__ import annotations
@@ -6,14 +6,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import links
+from app import card, links
 from app.models import Handle, open_model
 from vae_core.checkpoints import CheckpointError, list_models
-from vae_core.evaluate import SUMMARY_ROWS
 
 HANDLE_KEY = "_handle"
 LINK_NOTE_KEY = "_link_note"
-MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
 STEP = 0.05  # slider step; points are rounded to it so the sliders show them exactly
 DEFAULT_MODEL = "dsprites-beta-vae"  # the class's first sight: factors it has pulled apart, one slider each
 
@@ -49,7 +47,7 @@ def sidebar() -> Handle | None:
             st.info("No usable model in pretrained/ or $VAE_EXPLORER_MODELS. Train one with "
                     "`python -m vae_core.train --out pretrained/NAME`.")
         if handle is not None:
-            st.markdown(card_markdown(handle))
+            st.markdown(card.card_markdown(handle))
             binarize_checkbox(handle)
         if broken:
             with st.expander(f"Unavailable models ({len(broken)})", expanded=not usable):
@@ -74,42 +72,6 @@ def require_model() -> Handle:
         st.info("Choose a usable model in the sidebar.")
         st.stop()
     return handle
-
-
-def _fmt(value) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def card_value(card: dict, get) -> str:
-    """One figure of a card (an extractor of vae_core.evaluate.SUMMARY_ROWS), formatted; MISSING when absent."""
-    try:
-        value = get(card)
-    except (AttributeError, TypeError, KeyError):
-        value = None
-    return MISSING if value is None else _fmt(value)
-
-
-def card_markdown(h: Handle) -> str:
-    """The card as a short text: what the model is, then the figures it has (missing ones left out)."""
-    card = h.card
-    kind = "colour" if h.channels == 3 else "grey"
-    head = (f"**{card.get('dataset', h.config.train.dataset)}** · {card.get('objective', h.config.train.objective)}"
-            f"{'' if h.kind == 'vq-vae' else ' · β = ' + _fmt(card.get('beta', h.config.train.beta))}"
-            f" · {_fmt(card.get('steps', '?'))} steps  \n"
-            f"{_latent_line(h)} · {h.image_size}px {kind}")
-    rows = [f"| {label} | {card_value(card, get)} |" for label, get in SUMMARY_ROWS
-            if label not in ("steps", "beta") and card_value(card, get) != MISSING]
-    return head + ("\n\n| figure | value |\n| --- | --- |\n" + "\n".join(rows) if rows else "")
-
-
-def _latent_line(h: Handle) -> str:
-    from app.family import card_line  # app.family builds on the widgets, which build on this module
-
-    return card_line(h) or f"{h.latent_dim} latent dims"
 
 
 def binarize_checkbox(h: Handle) -> None:

@@ -44,6 +44,14 @@ def models_root(tmp_path_factory):
     (bad / "projection.npz").write_bytes(b"PK\x03\x04 not really a zip")
     corrupt = make_model(root, "corrupt-weights", latent_dim=3, projection=0)
     (corrupt / "model.safetensors").write_bytes((corrupt / "model.safetensors").read_bytes()[:500])
+    ae = make_model(root, "ae64", latent_dim=3, projection=0)
+    config = json.loads((ae / "config.json").read_text())
+    config["train"].update(objective="ae", beta=0.0)
+    (ae / "config.json").write_text(json.dumps(config))
+    card = json.loads((ae / "card.json").read_text())
+    card.update(objective="ae", steps="[Session expired, log in](https://example.com) ![](http://example.com/p.png)")
+    card["final"]["kl"] = 3771.0
+    (ae / "card.json").write_text(json.dumps(card))
     sweep = [{"beta": b, "recon": 40.0 + 10 * b, "mig": 0.05 * b} for b in (1, 2, 4, 8)]
     (root / "beta_sweep.json").write_text(json.dumps(sweep))
     return root
@@ -129,6 +137,22 @@ def test_explore_slider_moves_the_decoded_image(model, shape):
 def test_explore_opens_a_shared_link_at_its_point():
     at = open_app(query={"z1": "-1.5", "z2": "0.75"})
     assert slider(at, "z1").value == -1.5 and slider(at, "z2").value == 0.75 and slider(at, "z0").value == 0.0
+
+
+def _sidebar_markdown(at: AppTest) -> str:
+    return " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_an_autoencoders_card_shows_no_kl_and_no_beta():
+    """Its log-variance output is never trained: a KL of thousands of nats would mislead a class."""
+    text = _sidebar_markdown(open_app(model="ae64"))
+    assert "recon" in text and "KL" not in text and "β" not in text
+    assert "KL" in _sidebar_markdown(open_app(model="grey64"))
+
+
+def test_card_text_is_not_rendered_as_markdown():
+    text = _sidebar_markdown(open_app(model="ae64"))
+    assert "](" not in text and "![" not in text and "\\[Session expired" in text
 
 
 def test_without_a_link_explore_opens_on_a_dataset_example():

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from vae_core import checkpoints as ckpt
+from vae_core.card_figures import laplacian_variance, sharpness
 from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
 from vae_core.cvae import (
     CVAE,
@@ -23,7 +24,7 @@ from vae_core.cvae import (
 )
 from vae_core.data import get_dataset
 from vae_core.data.base import GroundTruthDataset
-from vae_core.family import build_model, laplacian_variance, sharpness
+from vae_core.family import build_model
 from vae_core.train import dataset_info, train
 from vae_core.vaegan import VAEGAN, vaegan_terms
 from vae_core.vqvae import (

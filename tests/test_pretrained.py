@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vae_core import checkpoints as ckpt
+from vae_core.card_figures import figures
 from vae_core.data import get_dataset
-from vae_core.family import figures
 from vae_core.projection import load_projection
 from vae_core.vqvae import prior_code_grids
 

@@ -28,7 +28,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from .config import ConfigError, ExperimentConfig
-from .family import build_model
+from .kinds import kind
 from .model import VAE
 
 CONFIG_FILE = "config.json"
@@ -253,7 +253,7 @@ def _check_weights_header(path: Path, header: dict, model_config, data_len: int)
     """Names, shapes and dtypes in the file must be exactly those of the configured network, and the byte
     offsets must tile the data exactly (each tensor its own size, no gaps, no overlaps, nothing after)."""
     with torch.device("meta"):  # shapes without allocating a byte
-        expected = {k: v for k, v in build_model(model_config).state_dict().items()}
+        expected = {k: v for k, v in kind(model_config.kind).build(model_config).state_dict().items()}
     missing = sorted(set(expected) - set(header))
     extra = sorted(set(header) - set(expected))
     if missing or extra:
@@ -316,7 +316,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     for name, tensor in state.items():
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path}: {name} holds NaN or infinite values")
-    model = build_model(config.model)
+    model = kind(config.model.kind).build(config.model)
     model.load_state_dict(state, strict=True)
     model.to(device).eval()
     return LoadedModel(folder.name, folder, model, config, card)

@@ -10,17 +10,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import kinds
+
 FORMAT_VERSION = 1
 
 IMAGE_SIZES = (32, 64)
 CHANNEL_CHOICES = (1, 3)
 LIKELIHOODS = ("bernoulli", "gaussian")
-OBJECTIVES = ("ae", "vae", "beta-vae", "capacity-vae", "beta-tcvae")
+OBJECTIVES = tuple(kinds.OBJECTIVES)  # what each one is and trains: vae_core.kinds
 CORRUPTIONS = ("none", "gaussian", "mask")  # input corruption of a denoising autoencoder (vae_core.corruption)
-# The rest of the family (vae_core.family): each needs a network of its own kind.
-FAMILY_OBJECTIVES = ("cvae", "vq-vae", "vae-gan")  # objectives whose model kind has the same name
-OBJECTIVES = OBJECTIVES + FAMILY_OBJECTIVES
-MODEL_KINDS = ("vae", "cvae", "vq-vae", "vae-gan")
+MODEL_KINDS = tuple(kinds.KINDS)
 MAX_CODEBOOK = 4096
 MAX_LATENT_DIM = 512  # a slider per dimension; more than this is never a model of ours
 MAX_WIDTH = 1024  # conv channels and hidden units; bounds the parameter count before allocation
@@ -77,7 +76,7 @@ class ModelConfig:
     hidden_dim: int = 256  # the fully connected layer between the convs and the latent
     likelihood: str = "bernoulli"  # bernoulli for binary images; gaussian (fixed std) for grey or colour
     gaussian_std: float = 0.1  # fixed decoder std for the gaussian likelihood, in pixel units of [0, 1]
-    # The network's kind (vae_core.family): "vae" (also ae, beta-VAE, ...), "cvae", "vq-vae" or "vae-gan".
+    # The network's kind (vae_core.kinds): "vae" (also ae, beta-VAE, ...), "cvae", "vq-vae" or "vae-gan".
     kind: str = "vae"
     condition_names: tuple[str, ...] = ()  # cvae: the condition's values, one one-hot input each
     codebook_size: int = 64  # vq-vae: number of codes K
@@ -90,7 +89,7 @@ class ModelConfig:
         _check_choice(where, "kind", self.kind, MODEL_KINDS)
         if not isinstance(self.condition_names, tuple) or not all(isinstance(n, str) for n in self.condition_names):
             raise ConfigError(f"{where}.condition_names must list names, got {self.condition_names!r}")
-        if (self.kind == "cvae") != (len(self.condition_names) >= 2):
+        if kinds.kind(self.kind).conditional != (len(self.condition_names) >= 2):
             raise ConfigError(f"{where}.condition_names: a cvae needs at least 2 condition values and only a cvae "
                               f"has them (kind {self.kind!r}, {len(self.condition_names)} given)")
         _check_int(where, "codebook_size", self.codebook_size, 2, MAX_CODEBOOK)
@@ -99,7 +98,7 @@ class ModelConfig:
             raise ConfigError(f"{where}.vq_ema must be true or false, got {self.vq_ema!r}")
         if not isinstance(self.condition_adversary, bool):
             raise ConfigError(f"{where}.condition_adversary must be true or false, got {self.condition_adversary!r}")
-        if self.condition_adversary and self.kind != "cvae":
+        if self.condition_adversary and not kinds.kind(self.kind).conditional:
             raise ConfigError(f"{where}.condition_adversary: only a cvae has a condition to hide (kind {self.kind!r})")
         _check_choice(where, "image_size", self.image_size, IMAGE_SIZES)
         _check_choice(where, "channels", self.channels, CHANNEL_CHOICES)
@@ -189,17 +188,18 @@ class TrainConfig:
         _check_choice(where, "corruption", self.corruption, CORRUPTIONS)
         _check_float(where, "corruption_level", self.corruption_level, 0.0, 1.0 if self.corruption == "mask" else 10.0)
         _check_float(where, "l1", self.l1, 0.0, 1e4)
-        if self.objective != "ae" and (self.corruption != "none" or self.l1 > 0):
+        if not kinds.objective(self.objective).autoencoder and (self.corruption != "none" or self.l1 > 0):
             raise ConfigError(f"{where}: corruption and l1 (denoising / sparse autoencoders) go with objective "
                               f"'ae', not {self.objective!r}")
         if self.corruption != "none" and self.corruption_level <= 0:
             raise ConfigError(f"{where}.corruption={self.corruption!r} needs a corruption_level above 0")
         if self.condition is not None and (not isinstance(self.condition, str) or not self.condition):
             raise ConfigError(f"{where}.condition must be a factor or label name, got {self.condition!r}")
-        if (self.objective == "cvae") != (self.condition is not None):
+        conditional = kinds.kind(kinds.objective(self.objective).kind).conditional
+        if conditional != (self.condition is not None):
             raise ConfigError(f"{where}.condition: objective cvae needs a condition, and only cvae takes one")
         _check_float(where, "adversary", self.adversary, 0.0, 1e4)
-        if self.adversary > 0 and self.objective != "cvae":
+        if self.adversary > 0 and not conditional:
             raise ConfigError(f"{where}.adversary: only objective cvae has a condition to keep out of the latent")
         _check_float(where, "commitment", self.commitment, 0.0, 100.0)
         _check_int(where, "revive_every", self.revive_every, 0, 10**9)
@@ -260,6 +260,10 @@ class ExperimentConfig:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
+        trains = kinds.objective(self.train.objective).kind
+        if trains != self.model.kind:
+            raise ConfigError(f"train.objective {self.train.objective!r} trains a {trains} network, but model.kind "
+                              f"is {self.model.kind!r}")
         if self.model.condition_adversary != (self.train.adversary > 0):
             raise ConfigError(f"model.condition_adversary={self.model.condition_adversary} and train.adversary="
                               f"{self.train.adversary:g} disagree: a cvae has an adversary exactly when its weight "

@@ -61,22 +61,3 @@ def code_sparsity(code, near_zero: float = NEAR_ZERO) -> float:
         return float("nan")
     peak = code.max(axis=1, keepdims=True)
     return float((code < near_zero * np.maximum(peak, 1e-12)).mean())
-
-
-def denoise(model, image: np.ndarray, kind: str, level: float, seed: int = 0) -> dict:
-    """A corrupted copy of one image (C, H, W) and the model's reconstruction of it (z at the posterior mean).
-
-    Returns:
-        dict of noisy and cleaned (C, H, W) in [0, 1], and the mean squared error of each against the clean
-        image (noisy_error, cleaned_error), per pixel.
-    """
-    from .explore import elbo_terms
-
-    noisy = corrupt_array(image[None], kind, level, seed)
-    cleaned = elbo_terms(model, noisy)["reconstruction"]
-    return {
-        "noisy": noisy[0],
-        "cleaned": cleaned[0],
-        "noisy_error": float(((noisy[0] - image) ** 2).mean()),
-        "cleaned_error": float(((cleaned[0] - image) ** 2).mean()),
-    }

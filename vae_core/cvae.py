@@ -219,6 +219,21 @@ def cvae_terms(model: CVAE, x: torch.Tensor, c: torch.Tensor, beta: float, weigh
     return terms
 
 
+def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
+    """`Kind.train_terms`: one batch's terms, given the condition column of the batch's factors or labels."""
+    from .objectives import kl_weight
+
+    t, m = exp.train, exp.model
+    c = torch.from_numpy(condition_column(dataset, t.condition, factors)).to(x.device)
+    return cvae_terms(net, x, c, t.beta, kl_weight(step, t.warmup_steps, t.cycles, t.steps), m.likelihood,
+                      m.gaussian_std, gen, t.free_bits, t.adversary)
+
+
+def card_figures(model, dataset, exp, n: int, seed: int) -> dict:
+    """`Kind.card_figures`."""
+    return cvae_figures(model, dataset, exp.train.condition, n, seed)
+
+
 def adversary_terms(adversary: nn.Module, mu: torch.Tensor, c: torch.Tensor, weight: float) -> dict:
     """The condition adversary's two losses, as one: {"loss", "leak", "adversary"}.
 

@@ -15,10 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+from . import card_figures
 from . import checkpoints as ckpt
-from . import family
 from .data import get_dataset
-from .likelihood import CONDITIONAL_OBJECTIVES, DEFAULT_IMAGES, DEFAULT_K, IWAE_OBJECTIVES, dataset_bound
+from .kinds import kind, objective
+from .likelihood import DEFAULT_IMAGES, DEFAULT_K, dataset_bound
 
 RECON_SAMPLES = 10_000
 
@@ -37,12 +38,13 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     exp = loaded.config
     dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
     began = time.perf_counter()
-    results: dict = {"evaluation": family.figures(loaded.model, dataset, exp, recon_samples, seed + 1)}
+    results: dict = {"evaluation": card_figures.figures(loaded.model, dataset, exp, recon_samples, seed + 1)}
     log(f"{loaded.name}: reconstruction and KL on {recon_samples} fresh images "
         f"({time.perf_counter() - began:.1f} s)")
     if iwae_k > 0:
         results["iwae"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
-    if exp.model.kind == "cvae":
+    info = kind(exp.model.kind)
+    if info.conditional:
         from .cvae import JUDGE_STEPS, condition_leak, swap_accuracy
 
         began = time.perf_counter()
@@ -51,10 +53,10 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         results["leak"] = condition_leak(loaded.model, dataset, exp.train.condition, seed=seed)
         log(f"{loaded.name}: condition swap accuracy {results['swap'].get('accuracy', 'n/a')}, a probe reads the "
             f"condition from z with accuracy {results['leak']['accuracy']:.3f} ({time.perf_counter() - began:.1f} s)")
-    results["sharpness"] = family.sharpness(loaded.model, dataset)
+    results["sharpness"] = card_figures.sharpness(loaded.model, dataset)
     log(f"{loaded.name}: sharpness {results['sharpness']['reconstructions']:.4g} (reconstructions), "
         f"{results['sharpness']['data']:.4g} (data)")
-    if exp.model.kind == "vq-vae":  # a grid of discrete codes: no posterior means to score or project
+    if not info.continuous_latent:  # a grid of discrete codes: no posterior means to score or project
         metrics = projection = False
         results["metrics"] = {"unavailable": "a VQ-VAE's code is a grid of discrete indices, not a vector of "
                                              "continuous latents; the disentanglement metrics do not apply"}
@@ -64,12 +66,12 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         began = time.perf_counter()
         try:
             scored, represent = dataset, representation_from_model(loaded.model)
-            if exp.model.kind == "cvae":  # z given the true condition: does the latent hold the rest apart?
+            if info.conditional:  # z given the true condition: does the latent hold the rest apart?
                 from .cvae import true_condition_representation
 
                 scored, represent = true_condition_representation(loaded.model, dataset, exp.train.condition)
             results["metrics"] = compute_all_metrics(scored, represent, seed=seed, **(metric_counts or {}))
-            if exp.model.kind == "cvae":
+            if info.conditional:
                 results["metrics"]["representation"] = (f"posterior mean given the true {exp.train.condition} "
                                                         "(the condition both networks see)")
             results["metrics_seconds"] = round(time.perf_counter() - began, 1)
@@ -90,13 +92,13 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
 
 def likelihood_figures(loaded, dataset, k: int, n: int, seed: int = 0, log=print) -> dict:
     """The card's IWAE section: the bound on n fresh images, or why a model has none (a plain autoencoder)."""
-    objective = loaded.config.train.objective
-    if objective == "ae":
+    name = loaded.config.train.objective
+    if objective(name).autoencoder:
         return {"unavailable": "a plain autoencoder has no posterior variance (it was never trained), so an "
                                "importance-weighted likelihood bound says nothing about it"}
-    conditional = objective in CONDITIONAL_OBJECTIVES
-    if objective not in IWAE_OBJECTIVES and not conditional:
-        return {"unavailable": f"the bound here is for Gaussian-posterior VAEs, not the {objective} objective"}
+    if objective(name).iwae is None:
+        return {"unavailable": f"the bound here is for Gaussian-posterior VAEs, not the {name} objective"}
+    conditional = objective(name).iwae == "conditional"
     began = time.perf_counter()
     figures = dataset_bound(loaded.model, dataset, k=k, n=n, seed=seed + 2,
                             condition=loaded.config.train.condition if conditional else None)
@@ -111,7 +113,7 @@ def add_sharpness(folder: str | Path) -> dict:
     loaded = ckpt.load_model(folder)
     exp = loaded.config
     dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
-    return ckpt.update_card(folder, {"sharpness": family.sharpness(loaded.model, dataset)})
+    return ckpt.update_card(folder, {"sharpness": card_figures.sharpness(loaded.model, dataset)})
 
 
 def _score(metrics: dict, name: str, key: str):
@@ -119,11 +121,12 @@ def _score(metrics: dict, name: str, key: str):
     return value.get(key) if isinstance(value, dict) else None
 
 
+KL_ROW = "KL (nats)"  # an autoencoder's is of a variance it never trained: pages leave it out
 SUMMARY_ROWS = (
     ("steps", lambda c: c.get("steps")),
     ("beta", lambda c: c.get("beta")),
     ("recon (nats/image)", lambda c: c.get("evaluation", c.get("final", {})).get("recon")),
-    ("KL (nats)", lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
+    (KL_ROW, lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
     ("-IWAE (nats/image)", lambda c: c.get("iwae", {}).get("nll_nats_per_image")),
     ("IWAE k", lambda c: c.get("iwae", {}).get("k")),
     ("codebook perplexity", lambda c: c.get("evaluation", c.get("final", {})).get("perplexity")),

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from vae_core.corruption import corrupt_array
 from vae_core.latent import active_dims, rank_dims_by_kl, traverse
 from vae_core.objectives import gaussian_kl_per_dim, reconstruction_nll
 
@@ -107,3 +108,20 @@ def traversal_images(model, z: np.ndarray, values, dims: list[int]) -> np.ndarra
     """
     grid = traverse(torch.as_tensor(np.asarray(z, dtype=np.float32)), torch.as_tensor(values).float(), dims)
     return decode(model, grid.numpy())
+
+
+def denoise(model, image: np.ndarray, kind: str, level: float, seed: int = 0) -> dict:
+    """A corrupted copy of one image (C, H, W) and the model's reconstruction of it (z at the posterior mean).
+
+    Returns:
+        dict of noisy and cleaned (C, H, W) in [0, 1], and the mean squared error of each against the clean
+        image (noisy_error, cleaned_error), per pixel.
+    """
+    noisy = corrupt_array(image[None], kind, level, seed)
+    cleaned = elbo_terms(model, noisy)["reconstruction"]
+    return {
+        "noisy": noisy[0],
+        "cleaned": cleaned[0],
+        "noisy_error": float(((noisy[0] - image) ** 2).mean()),
+        "cleaned_error": float(((cleaned[0] - image) ** 2).mean()),
+    }

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .checkpoints import WEIGHTS_FILE, CheckpointError, atomic_write_bytes, load_model, safe_file
+from .kinds import KINDS, kind
 from .model import VAE
 
 DECODER_ONNX = "decoder.onnx"
@@ -72,10 +73,6 @@ def decoder_onnx_bytes(model: VAE, weights_sha256: str = "") -> bytes:
     return proto.SerializeToString()
 
 
-# Model kinds whose decoder is a function of z alone; a CVAE's also takes the condition, a VQ-VAE's a code grid
-LIVE_KINDS = ("vae", "vae-gan")
-
-
 def export_decoder(folder: str | Path, check: bool = True) -> Path:
     """Write `decoder.onnx` into a model folder (atomically) and, with `check`, verify it against PyTorch.
 
@@ -84,9 +81,10 @@ def export_decoder(folder: str | Path, check: bool = True) -> Path:
     """
     folder = Path(folder)
     loaded = load_model(folder)
-    if loaded.config.model.kind not in LIVE_KINDS:
+    if not kind(loaded.config.model.kind).decodes_from_z:
+        live = ", ".join(k.name for k in KINDS.values() if k.decodes_from_z)
         raise CheckpointError(f"a {loaded.config.model.kind} decoder is not a function of z alone, so it "
-                              f"is not exported; only these kinds are: {', '.join(LIVE_KINDS)}")
+                              f"is not exported; only these kinds are: {live}")
     data = decoder_onnx_bytes(loaded.model, weights_digest(folder))
     if check:
         diff = check_parity(loaded.model, data)

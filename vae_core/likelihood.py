@@ -58,8 +58,6 @@ def log_weights(model, x: torch.Tensor, k: int, generator: torch.Generator | Non
     ]).reshape(batch, k)
     return -nll + log_p - log_q
 
-IWAE_OBJECTIVES = ("vae", "beta-vae", "capacity-vae", "beta-tcvae")  # an encoder q(z|x) = N(mu, sigma^2)
-CONDITIONAL_OBJECTIVES = ("cvae",)  # q(z|x, c) = N(mu, sigma^2): the bound is on log p(x | c)
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:

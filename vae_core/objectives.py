@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .config import ModelConfig, TrainConfig
 from .corruption import l1_penalty
+from .kinds import objective
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -179,7 +180,7 @@ def compute_loss(
     t, lk, std = train_config, model_config.likelihood, model_config.gaussian_std
     logits, mu, logvar = outputs["logits"], outputs["mu"], outputs["logvar"]
     weight = kl_weight(step, t.warmup_steps, t.cycles, t.steps)
-    if t.objective == "ae":
+    if objective(t.objective).autoencoder:
         terms = ae_loss(logits, x, lk, std)
         terms["kl_per_dim"] = gaussian_kl_per_dim(mu, logvar).mean(0).detach()
         if t.l1 > 0:  # a sparse autoencoder: L1 on the code (vae_core.corruption)

@@ -15,10 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+from . import card_figures
 from . import checkpoints as ckpt
-from . import family
 from .data import get_dataset
 from .evaluate import RECON_SAMPLES
+from .kinds import objective
 from .zoo import resumable_training
 
 SWEEP_BETAS: tuple[float, ...] = (1, 2, 4, 8, 16)
@@ -42,10 +43,10 @@ def sweep_point(folder: str | Path, recon_samples: int = RECON_SAMPLES, seed: in
 
     loaded = ckpt.load_model(folder)
     exp = loaded.config
-    if exp.model.kind != "vae" or exp.train.objective == "ae":
+    if exp.model.kind != "vae" or not objective(exp.train.objective).has_kl:
         raise ValueError(f"{folder} is a {exp.train.objective} model: a beta sweep point needs a VAE objective")
     dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
-    figures = family.figures(loaded.model, dataset, exp, recon_samples, seed + 1)  # evaluate's images and seed
+    figures = card_figures.figures(loaded.model, dataset, exp, recon_samples, seed + 1)  # evaluate's images and seed
     scored = mig(FactorCodes(dataset, representation_from_model(loaded.model), cache=False), seed)
     return {
         "beta": exp.train.beta,

@@ -29,11 +29,11 @@ import torch.distributed as dist
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from . import card_figures, family
 from . import checkpoints as ckpt
-from . import family
+from .card_figures import EVAL_SAMPLES
 from .config import (
     CORRUPTIONS,
-    FAMILY_OBJECTIVES,
     LIKELIHOODS,
     OBJECTIVES,
     ConfigError,
@@ -44,12 +44,12 @@ from .config import (
 )
 from .corruption import corrupt
 from .data import dataset_names, get_dataset
+from .kinds import KINDS, card_fields, objective
 from .model import VAE
-from .objectives import compute_loss, gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
+from .objectives import compute_loss
 
 LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
 FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc", "leak", "adversary")  # logged by family models only
-EVAL_SAMPLES = 2048  # fixed sample for the card's final reconstruction and KL
 
 
 class NonFiniteLoss(RuntimeError):
@@ -93,39 +93,6 @@ def hardware_description(device: torch.device) -> str:
     except OSError:
         pass
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
-@torch.inference_mode()
-def reconstruction_and_kl(model: VAE, dataset, n: int = EVAL_SAMPLES, seed: int = 12345, batch: int = 256,
-                          deterministic: bool = False) -> dict:
-    """Mean reconstruction NLL (z sampled, as in the ELBO, and z = mu) and KL per dimension over n fresh images.
-
-    `deterministic` is for a plain autoencoder, whose code is mu alone (its log-variance output is never trained):
-    the reconstruction is at z = mu, and the KL uses unit variance (1/2 mu^2), which only ranks the dimensions.
-    """
-    model.eval()
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
-    recon_s, recon_m, kl = [], [], []
-    for start in range(0, n, batch):
-        x = torch.from_numpy(dataset.sample(min(batch, n - start), rng)[0]).to(device)
-        mu, logvar = model.encode(x)
-        if deterministic:
-            logvar = torch.zeros_like(mu)
-        lk, std = model.config.likelihood, model.config.gaussian_std
-        at_mean = reconstruction_nll(model.decode(mu), x, lk, std).cpu()
-        if deterministic:  # z = mu: the sampled reconstruction is the one at the mean
-            recon_s.append(at_mean)
-        else:
-            z = model.reparameterize(mu, logvar, gen.manual_seed(seed + start) if device.type == "cpu" else None)
-            recon_s.append(reconstruction_nll(model.decode(z), x, lk, std).cpu())
-        recon_m.append(at_mean)
-        kl.append(gaussian_kl_per_dim(mu, logvar).cpu())
-    figures = recon_kl_figures(recon_s, recon_m, kl, n, seed)
-    if deterministic:
-        figures["kl_note"] = "an autoencoder: z = mu, and the KL is 1/2 mu^2 per dimension (unit variance), a ranking only"
-    return figures
 
 
 def _optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -262,7 +229,7 @@ def train(
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
     gen = torch.Generator(device=device)
-    sample = t.objective != "ae"
+    sample = not objective(t.objective).autoencoder
     began = time.perf_counter()
 
     def _elapsed() -> float:
@@ -282,7 +249,7 @@ def train(
         x, factors = batch_and_factors_for_step(dataset, t.batch_size, t.seed, rank, step)
         x = x.to(device, non_blocking=True)
         gen.manual_seed(_seed_for(t.seed, rank, step))
-        if exp.model.kind == "vae":
+        if KINDS[exp.model.kind].train_terms is None:  # the VAE's objectives
             x_in = corrupt(x, t.corruption, t.corruption_level, gen)  # x itself unless a denoising autoencoder
             outputs = net(x_in, generator=gen, sample=sample)
             terms = compute_loss(outputs, x, exp.model, t, step, dataset.num_images)
@@ -342,7 +309,7 @@ def train(
     card = {}
     if rank == 0 and (stop_after is None or stop_after >= t.steps):
         card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device)
-        card["final"] = family.figures(model, dataset, exp, EVAL_SAMPLES, 12345)
+        card["final"] = card_figures.figures(model, dataset, exp, EVAL_SAMPLES, 12345)
         ckpt.update_card(out, card)
     if world > 1:
         dist.barrier()
@@ -368,25 +335,13 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
         "lr": t.lr,
         "seed": t.seed,
         "latent_dim": exp.model.latent_dim,
-        **_family_card(exp),
+        **card_fields(exp),
         "likelihood": exp.model.likelihood,
         "parameters": sum(p.numel() for p in model.parameters()),
         "wall_time_s": round(wall, 1),
         "hardware": hardware_description(device),
         "date": dt.date.today().isoformat(),
     }
-
-
-def _family_card(exp: ExperimentConfig) -> dict:
-    m, t = exp.model, exp.train
-    if m.kind == "cvae":
-        return {"condition": t.condition, "condition_values": list(m.condition_names), "adversary": t.adversary}
-    if m.kind == "vq-vae":
-        return {"codebook_size": m.codebook_size, "code_dim": m.code_dim, "vq_ema": m.vq_ema,
-                "commitment": t.commitment, "revive_every": t.revive_every}
-    if m.kind == "vae-gan":
-        return {"gan_weight": t.gan_weight, "feature_weight": t.feature_weight}
-    return {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -446,12 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-DEFAULT_BETA = {"ae": 0.0, "vae": 1.0, "beta-vae": 4.0, "capacity-vae": 1.0, "beta-tcvae": 6.0, "cvae": 1.0,
-                "vq-vae": 0.0, "vae-gan": 1.0}
-
-
 def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
-    beta = DEFAULT_BETA[args.objective] if args.beta is None else args.beta
+    beta = objective(args.objective).default_beta if args.beta is None else args.beta
     train_cfg = TrainConfig(
         dataset=args.dataset, data_root=args.data_root, objective=args.objective, beta=beta, gamma=args.gamma,
         capacity_max=args.capacity_max, capacity_steps=args.capacity_steps, warmup_steps=args.warmup_steps,
@@ -462,9 +413,9 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         commitment=args.commitment, revive_every=args.revive_every, gan_weight=args.gan_weight,
         feature_weight=args.feature_weight, init_from=args.init_from, adversary=args.adversary,
     )
-    kind = args.objective if args.objective in FAMILY_OBJECTIVES else "vae"
+    kind = objective(args.objective).kind
     names = ()
-    if kind == "cvae":
+    if KINDS[kind].conditional:
         from .cvae import condition_values
 
         names = condition_values(dataset, args.condition)

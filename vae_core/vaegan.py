@@ -52,6 +52,12 @@ class VAEGAN(VAE):
         self.discriminator = Discriminator(config)
 
 
+def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
+    """`Kind.train_terms`."""
+    t = exp.train
+    return vaegan_terms(net, x, gen, t.feature_weight, t.gan_weight, t.beta)
+
+
 def vaegan_terms(model: VAEGAN, x: torch.Tensor, generator: torch.Generator, feature_weight: float,
                  gan_weight: float, beta: float = 1.0) -> dict:
     cfg = model.config

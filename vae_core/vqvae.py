@@ -211,6 +211,21 @@ def vq_terms(model: VQVAE, x: torch.Tensor, commitment: float) -> dict:
             "indices": out["indices"]}
 
 
+def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
+    """`Kind.train_terms`: one batch's terms; every `revive_every` steps' unused codes moved onto encoder outputs."""
+    t = exp.train
+    terms = vq_terms(net, x, t.commitment)
+    z_e, indices = terms.pop("z_e"), terms.pop("indices")
+    if t.revive_every:
+        terms["revived"] = torch.tensor(float(model.quantizer.revive(z_e, indices, t.revive_every, gen)))
+    return terms
+
+
+def card_figures(model, dataset, exp, n: int, seed: int) -> dict:
+    """`Kind.card_figures`."""
+    return vq_figures(model, dataset, n, seed)
+
+
 @torch.inference_mode()
 def vq_figures(model: VQVAE, dataset, n: int, seed: int, batch: int = 256) -> dict:
     """Reconstruction over n fresh images, codebook perplexity and unused codes, and the uniform prior's KL."""

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .checkpoints import PRETRAINED_DIR, load_config, read_card
-from .export import LIVE_KINDS
+from .kinds import kind
 
 ZOO: dict[str, str] = {
     "dsprites-ae": "--dataset dsprites --objective ae --steps 26000",
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(train_command(name, args.out_dir), check=True)
         if not args.no_evaluate:
             subprocess.run([sys.executable, "-m", "vae_core.evaluate", str(args.out_dir / name)], check=True)
-        if load_config(args.out_dir / name).model.kind in LIVE_KINDS:
+        if kind(load_config(args.out_dir / name).model.kind).decodes_from_z:
             subprocess.run([sys.executable, "-m", "vae_core.export", str(args.out_dir / name)], check=True)
     return 0
 

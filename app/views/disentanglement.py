@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import charts, family, models, state, widgets
+from app import card, charts, family, models, state, widgets
 from vae_core.checkpoints import CheckpointError, list_models, model_dirs
 from vae_core.evaluate import SUMMARY_ROWS
 from vae_core.explore import traversal_images
@@ -36,7 +36,7 @@ for i, col in enumerate(cols):
             st.error(f"{name} cannot be loaded: {exc}")
             continue
         handles.append(h)
-        if h.kind == "vq-vae":
+        if not h.kind_info.continuous_latent:
             st.info(f"**{name}** is a VQ-VAE: its code is a grid of discrete indices, with no continuous "
                     "dimensions to traverse, no KL per dimension and no factor-by-latent information to show. "
                     "Its codebook usage is on Explore and in the table below.")
@@ -55,7 +55,7 @@ for i, col in enumerate(cols):
                                               "mutual information: factor × latent"), key=f"mi_{i}")
             st.caption(f"Mutual information {mi[2]}.")
 st.subheader("Metrics from the model cards")
-st.table(pd.DataFrame({h.name: [state.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles},
+st.table(pd.DataFrame({h.name: [card.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles},
                      index=[label for label, _ in SUMMARY_ROWS]))
 st.caption("Missing figures (n/a) come with `python -m vae_core.evaluate <model folder>`.")
 for h in handles:  # a model of data without known factors has no metrics at all: say so, not just "n/a"

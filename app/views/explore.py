@@ -8,7 +8,7 @@ from vae_core.explore import decode, prior_sample
 from vae_core.manifold import grid_position
 
 h = state.require_model()
-if h.kind == "vq-vae":  # a grid of discrete codes: the page is a code-grid editor
+if not h.kind_info.continuous_latent:  # a grid of discrete codes: the page is a code-grid editor
     family.vq_explore(h)
     st.stop()
 order, active, kl = models.dims(h)
@@ -50,7 +50,7 @@ def server_sliders(post: dict | None):
     """The fallback: Streamlit sliders, decoded on the server at each release."""
     left, right = st.columns([3, 2], gap="large")
     with left:
-        if h.kind == "cvae":
+        if h.kind_info.conditional:
             family.condition_selector(h)
         if post:
             st.caption(f"Encoded {post['source']}: under each slider, the posterior mean μ and spread σ of its code.")
@@ -62,7 +62,7 @@ def server_sliders(post: dict | None):
     z = state.current_point(h)
     with right:
         widgets.show_image(decode(h.model, z[None])[0], "decoded image", px=384)
-        if h.kind == "cvae":
+        if h.kind_info.conditional:
             family.condition_strip(h, z)
         if post and post.get("image") is not None:
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)

@@ -5,14 +5,14 @@ import numpy as np
 import streamlit as st
 
 from app import charts, family, models, state, widgets
-from vae_core.corruption import code_sparsity, denoise
-from vae_core.explore import elbo_terms, percentile_rank
-from vae_core.likelihood import IWAE_OBJECTIVES, image_bounds
+from vae_core.corruption import code_sparsity
+from vae_core.explore import denoise, elbo_terms, percentile_rank
+from vae_core.likelihood import image_bounds
 
 IWAE_CHOICES = (1, 10, 100, 1000)
 
 h = state.require_model()
-if h.kind == "vq-vae":
+if not h.kind_info.continuous_latent:
     family.vq_reconstruct(h)
     st.stop()
 t = h.config.train
@@ -25,7 +25,7 @@ if picked is None:
     st.stop()
 terms = elbo_terms(h.model, picked.image[None])
 recon, kl = float(terms["recon"][0]), float(terms["kl"][0])
-is_ae = t.objective == "ae"
+is_ae = not h.objective_info.has_kl
 c1, c2 = st.columns([1, 1])
 with c1:
     widgets.show_images(np.stack([picked.image, terms["reconstruction"][0]]),
@@ -43,14 +43,14 @@ with c2:
             st.caption(f"Sparse autoencoder (L1 weight {t.l1:g}): "
                        f"{100 * code_sparsity(terms['mu']):.0f}% of this image's code entries are near zero "
                        "(below a tenth of its largest).")
-    elif h.kind == "cvae":
+    elif h.kind_info.conditional:
         card = widgets.card_iwae(h.card)
         measured = (f" The model card's average over {card[0]:,} images, each given its true {t.condition}: "
                     f"−IWAE {card[1]:,.1f} nats/image (k = {card[2]}), a bound on −log p(x | {t.condition})."
                     if card else "")
         st.caption("No per-image importance-weighted bound: a conditional VAE's is on −log p(x | condition), and "
                    f"an uploaded image has no known condition.{measured}")
-    elif t.objective not in IWAE_OBJECTIVES:
+    elif h.objective_info.iwae is None:
         st.caption(f"No importance-weighted bound: it is computed here for Gaussian-posterior VAEs, not the "
                    f"{t.objective} objective.")
     else:
@@ -66,10 +66,10 @@ with c2:
                        f"−IWAE {card[1]:,.1f} nats/image (k = {card[2]}), the figure to compare models of the same "
                        "data by.")
 
-    if h.kind == "cvae":
+    if h.kind_info.conditional:
         family.inferred_condition_note(h, picked.image)
 
-if h.kind not in ("vae", "vae-gan"):
+if h.kind_info.conditional:
     st.caption("No denoising demo: a conditional VAE decodes under a condition, so its reconstruction of a "
                "noisy copy would mix in the condition guess.")
 else:

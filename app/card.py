@@ -1,0 +1,61 @@
+"""The sidebar's model card: what the chosen model is, and the figures its card.json holds.
+
+Everything here comes from a model folder, which anyone may have sent: a figure is formatted only as a number,
+and text is left out of the markdown.
+"""
+
+from __future__ import annotations
+
+from app.models import Handle
+from app.text import plain
+from vae_core.evaluate import KL_ROW, SUMMARY_ROWS
+from vae_core.vqvae import grid_size
+
+MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else plain(value)
+
+
+def card_value(card: dict, get) -> str:
+    """One figure of a card (an extractor of vae_core.evaluate.SUMMARY_ROWS), formatted; MISSING when absent."""
+    try:
+        value = get(card)
+    except (AttributeError, TypeError, KeyError):
+        value = None
+    return MISSING if value is None else _fmt(value)
+
+
+def card_markdown(h: Handle) -> str:
+    """The card as a short text: what the model is, then the figures it has (missing ones left out)."""
+    card, t = h.card, h.config.train
+    colour = "colour" if h.channels == 3 else "grey"
+    beta = f" · β = {_fmt(t.beta)}" if h.objective_info.has_kl else ""
+    head = (f"**{plain(t.dataset)}** · {t.objective}{beta} · {_fmt(card.get('steps', '?'))} steps  \n"
+            f"{_latent_line(h)} · {h.image_size}px {colour}")
+    hidden = {"steps", "beta"} | (set() if h.objective_info.has_kl else {KL_ROW})
+    rows = [f"| {label} | {card_value(card, get)} |" for label, get in SUMMARY_ROWS
+            if label not in hidden and card_value(card, get) != MISSING]
+    return head + ("\n\n| figure | value |\n| --- | --- |\n" + "\n".join(rows) if rows else "")
+
+
+def _latent_line(h: Handle) -> str:
+    return card_line(h) or f"{h.latent_dim} latent dims"
+
+
+def card_line(h: Handle) -> str:
+    """The card's description of a family model's latent (an empty string for a plain VAE)."""
+    m = h.config.model
+    if not h.kind_info.continuous_latent:
+        g = grid_size(m)
+        return (f"{g}x{g} grid of codes · codebook of {m.codebook_size} codes × {m.code_dim} dims"
+                f"{' (EMA)' if m.vq_ema else ''}")
+    if h.kind_info.conditional:
+        return (f"{m.latent_dim} latent dims · conditioned on {plain(h.config.train.condition)} "
+                f"({plain(', '.join(m.condition_names))})")
+    return ""

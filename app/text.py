@@ -1,0 +1,17 @@
+"""Text that came from a link, an upload or a model folder, made safe to show: never rendered as markdown."""
+
+from __future__ import annotations
+
+import re
+
+SHOWN = 80  # characters of such a text shown; a folder or a link can carry a very long one
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def plain(value, limit: int = SHOWN) -> str:
+    """`value` as text for st.markdown and friends: cut to `limit` characters, one line, every markdown and HTML
+    character escaped (so a link, an image address or a heading shows as the characters it is made of)."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _MARKDOWN.sub(r"\\\1", text)
