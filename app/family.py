@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from app import charts, models, widgets
+from app.text import plain
 from vae_core.card_figures import laplacian_variance
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.cvae import ConditionError, condition_index
@@ -39,7 +40,7 @@ def not_for(h: models.Handle, page: str) -> None:
     """Stop the page (under its title) with the reason when it does not apply to this kind of model."""
     if not h.kind_info.continuous_latent and page in NOT_FOR_VQ:
         st.title(page)
-        st.info(f"**{h.name}** is a VQ-VAE. This page does not apply: {NOT_FOR_VQ[page]}")
+        st.info(f"**{plain(h.name)}** is a VQ-VAE. This page does not apply: {NOT_FOR_VQ[page]}")
         st.stop()
 
 
@@ -55,7 +56,7 @@ def condition_selector(h: models.Handle) -> None:
         try:
             st.session_state[key] = condition_index(tuple(names), asked)
         except ConditionError as exc:
-            st.error(f"The address asks for condition {asked!r}: {exc}")
+            st.error(f"The address asks for condition {plain(repr(asked))}: {plain(exc, 300)}")
 
     def chosen():
         st.session_state[key] = names.index(st.session_state[f"{key}::box"])
@@ -143,7 +144,13 @@ def _set_grid(h: models.Handle, grid: np.ndarray, source: str) -> None:
 def _frequencies(h: models.Handle) -> np.ndarray | None:
     figures = h.card.get("evaluation") or h.card.get("final") or {}
     counts = figures.get("code_counts") if isinstance(figures, dict) else None
-    return None if counts is None else code_frequencies(counts, h.config.model.codebook_size)
+    try:
+        counts = np.asarray(counts, dtype=np.float64)
+    except (TypeError, ValueError):  # a card comes from anyone: strings or nesting mean "no counts"
+        return None
+    if counts.shape != (h.config.model.codebook_size,) or not np.isfinite(counts).all() or (counts < 0).any():
+        return None
+    return code_frequencies(counts, h.config.model.codebook_size)
 
 
 def _example_grid(h: models.Handle, number: int) -> np.ndarray | None:
@@ -165,7 +172,7 @@ def vq_explore(h: models.Handle) -> None:
         try:
             _set_grid(h, parse_code_grid(asked, model), "the page address")
         except CodeError as exc:
-            st.error(f"The code grid in the address was refused: {exc}")
+            st.error(f"The code grid in the address was refused: {plain(exc, 300)}")
     if key not in st.session_state:
         grid = _example_grid(h, 0)
         _set_grid(h, np.zeros((g, g), np.int64) if grid is None else grid,
@@ -188,7 +195,7 @@ def vq_explore(h: models.Handle) -> None:
     grid = st.session_state[key]
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.markdown(f"**Code indices** (from {st.session_state[f'{key}::source']}): edit a cell, 0 to {k - 1}")
+        st.markdown(f"**Code indices** (from {plain(st.session_state[f'{key}::source'])}): edit a cell, 0 to {k - 1}")
         frame = pd.DataFrame(grid, columns=[f"c{j}" for j in range(g)], index=[f"r{i}" for i in range(g)])
         edited = st.data_editor(frame, key=f"{key}::editor{st.session_state[f'{key}::version']}",
                                 column_config={c: st.column_config.NumberColumn(c, step=1, format="%d")
@@ -203,7 +210,7 @@ def vq_explore(h: models.Handle) -> None:
                 st.session_state[key] = grid
                 st.query_params["codes"] = format_code_grid(grid)
         except (CodeError, ValueError, TypeError) as exc:
-            st.error(f"Edit refused: {exc}. The image shows the last valid grid.")
+            st.error(f"Edit refused: {plain(exc, 300)}. The image shows the last valid grid.")
         c = st.columns(3)
         row = c[0].selectbox("Row", range(g), key=f"{key}::row")
         col = c[1].selectbox("Column", range(g), key=f"{key}::col")
@@ -224,19 +231,21 @@ def vq_explore(h: models.Handle) -> None:
 
 def codebook_usage(h: models.Handle) -> None:
     figures = h.card.get("evaluation") or h.card.get("final") or {}
-    if not isinstance(figures, dict) or "perplexity" not in figures:
+    perplexity, unused, recon, samples = (widgets.number(figures, key)
+                                          for key in ("perplexity", "unused_codes", "recon", "samples"))
+    if None in (perplexity, unused, recon):
         st.caption("Codebook usage appears once the model is evaluated (`python -m vae_core.evaluate`).")
         return
     st.subheader("Codebook usage")
     c = st.columns(3)
     k = h.config.model.codebook_size
-    c[0].metric("perplexity", f"{figures['perplexity']:.1f} of {k}",
+    c[0].metric("perplexity", f"{perplexity:.1f} of {k}",
                 help="exp(entropy of the codes' frequencies): the effective number of codes in use")
-    c[1].metric("unused codes", f"{figures['unused_codes']} of {k}",
-                help=f"codes no cell of {figures.get('samples', '?')} images chose")
-    c[2].metric("reconstruction", f"{figures['recon']:,.1f} nats")
-    if figures.get("code_counts"):
-        freq = np.asarray(figures["code_counts"], dtype=np.float64)
+    c[1].metric("unused codes", f"{unused:.0f} of {k}",
+                help=f"codes no cell of {'?' if samples is None else f'{samples:,.0f}'} images chose")
+    c[2].metric("reconstruction", f"{recon:,.1f} nats")
+    freq = _frequencies(h)
+    if freq is not None:
         st.bar_chart(pd.DataFrame({"share of cells": freq / max(freq.sum(), 1)}), x_label="code",
                      y_label="share of cells", height=200)
 
@@ -329,7 +338,7 @@ def sharpness_comparison(h: models.Handle, image: np.ndarray) -> None:
     try:
         other = models.open_model(partner)
     except CheckpointError as exc:
-        st.warning(f"{partner.name} cannot be loaded for the comparison: {exc}")
+        st.warning(f"{plain(partner.name)} cannot be loaded for the comparison: {plain(exc, 300)}")
         return
     gan, vae = (h, other) if h.kind_info.adversarial else (other, h)
     st.subheader("Sharpness: VAE-GAN beside the plain VAE")

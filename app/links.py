@@ -14,6 +14,8 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from app.text import plain
+
 POINT_KEY = re.compile(r"^z(\d+)$")
 LINK_READ_KEY = "_link_point_read"
 MODEL_PARAMS = ("codes", "condition")  # address parameters that belong to one model, beside z0, z1, ...
@@ -21,7 +23,8 @@ SHOWN = 60  # characters of a value quoted back; a link can carry a very long on
 
 
 def _quote(value: str) -> str:
-    return repr(value if len(value) <= SHOWN else value[:SHOWN] + "...")
+    """A value from the address, quoted for a note: short, and not markdown."""
+    return plain(repr(value if len(value) <= SHOWN else value[:SHOWN] + "..."))
 
 
 def model_note(names: list[str], broken: dict[str, str]) -> str | None:
@@ -30,7 +33,7 @@ def model_note(names: list[str], broken: dict[str, str]) -> str | None:
     if requested is None or requested in names:
         return None
     if requested in broken:
-        return f"The link asks for the model {_quote(requested)}, which cannot be used: {broken[requested]}"
+        return f"The link asks for the model {_quote(requested)}, which cannot be used: {plain(broken[requested], 300)}"
     return f"The link asks for the model {_quote(requested)}, which is not on this server."
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import streamlit as st
 
 from app import links, models, state, widgets
+from app.text import plain
 from vae_core.checkpoints import atomic_write_bytes
 from vae_core.explore import decode
 from vae_core.export import DECODER_ONNX, onnx_status
@@ -121,7 +122,7 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     if reason:
         if st.session_state.get(FAILED_KEY) == reason:
             reason = f"this browser could not decode ({reason})"
-        st.info(f"Live dragging is off: {reason}. The sliders below decode on the server when released.",
+        st.info(f"Live dragging is off: {plain(reason, 300)}. The sliders below decode on the server when released.",
                 icon=":material/info:")
         return False
     if not st.toggle("Decode in the browser while dragging", value=True, key=MODE_KEY,

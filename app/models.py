@@ -15,8 +15,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app.text import plain
 from vae_core import checkpoints as ckpt
-from vae_core.data import get_dataset
+from vae_core.data import GROUND_TRUTH, get_dataset
 from vae_core.explore import dim_order, elbo_terms, slider_limits
 from vae_core.kinds import Kind, Objective, kind, objective
 from vae_core.latent import kl_per_dim_over_data
@@ -138,9 +139,15 @@ def _dataset(name: str, root: str | None, image_size: int, channels: int):
     return get_dataset(name, root, image_size, channels)
 
 
+APP_DATASETS = (*GROUND_TRUTH, "digits")  # the data the app may open for a model: none of it read from a path
+
+
 def dataset_for(h: Handle):
     """(dataset, None) when the model's data is at hand and fits the model, else (None, the reason)."""
     t = h.config.train
+    if t.dataset not in APP_DATASETS:
+        return None, (f"this model was trained on data read from a path ({plain(t.dataset)}); the app reads no "
+                      "path a model folder names, so it has no examples of it")
     try:
         dataset = _dataset(t.dataset, t.data_root, h.image_size, h.channels)
     except Exception as exc:  # noqa: BLE001  any failure means "no dataset examples", never a broken page

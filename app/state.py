@@ -8,6 +8,7 @@ import streamlit as st
 
 from app import card, links
 from app.models import Handle, open_model
+from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
 
 HANDLE_KEY = "_handle"
@@ -36,13 +37,13 @@ def sidebar() -> Handle | None:
                 st.session_state[LINK_NOTE_KEY] = (note, name)
             saved = st.session_state.get(LINK_NOTE_KEY)
             if saved and saved[1] == name:
-                st.warning(f"{saved[0]} Showing **{name}** instead.")
+                st.warning(f"{saved[0]} Showing **{plain(name)}** instead.")
             else:
                 st.session_state.pop(LINK_NOTE_KEY, None)
             try:
                 handle = open_model(usable[names.index(name)])
             except CheckpointError as exc:
-                st.error(f"**{name}** cannot be loaded: {exc}")
+                st.error(f"**{plain(name)}** cannot be loaded: {plain(exc, 300)}")
         else:
             st.info("No usable model in pretrained/ or $VAE_EXPLORER_MODELS. Train one with "
                     "`python -m vae_core.train --out pretrained/NAME`.")
@@ -52,7 +53,7 @@ def sidebar() -> Handle | None:
         if broken:
             with st.expander(f"Unavailable models ({len(broken)})", expanded=not usable):
                 for entry in broken:
-                    st.warning(f"**{entry.name}** is unavailable: {entry.error}")
+                    st.warning(f"**{plain(entry.name)}** is unavailable: {plain(entry.error, 300)}")
     st.session_state[HANDLE_KEY] = handle
     return handle
 

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from app import models, state
+from app.text import plain
 from vae_core.explore import elbo_terms, prior_sample, upscale_factor
 from vae_core.imaging import ACCEPTED_NAMES, MAX_FILE_BYTES, ImageError, encode_png, preprocess_upload
 
@@ -73,7 +74,7 @@ def upload_image(label: str, key: str, h: models.Handle, multiple: bool = False)
         try:
             image = _preprocess(f.getvalue(), h.image_size, h.channels, state.binarize(h))
         except ImageError as exc:
-            st.error(f"{f.name}: {exc}")
+            st.error(f"{plain(f.name)}: {plain(exc, 300)}")
             continue
         uploads.append(Upload(image, f.name, f.file_id))
     return uploads

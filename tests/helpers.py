@@ -70,3 +70,10 @@ def _forge(fmt: str, width: int, height: int) -> bytes:
         bits |= ((width - 1) % 2**14) | (((height - 1) % 2**14) << 14)  # the field holds size - 1
         raw[i:i + 4] = struct.pack("<I", bits)
     return bytes(raw)
+
+
+def unescaped(markdown: str) -> str:
+    """Markdown source as it reads on the page: backslash escapes removed (app.text.plain adds them)."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)

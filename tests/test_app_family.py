@@ -243,3 +243,23 @@ def test_a_vq_vae_code_grid_leaves_the_address_with_its_model():
     at.selectbox(key="model").set_value("tiny-faces-vae").run()
     assert_healthy(at)
     assert "codes" not in at.query_params
+
+
+@pytest.mark.parametrize("codes", ["9" * 20, "-" + "9" * 30, "1e400"])
+def test_a_code_grid_link_with_huge_numbers_is_refused_with_a_message(codes):
+    at = open_app_at("explore", "tiny-vq", query={"codes": ",".join([codes] * 64)})
+    assert any("refused" in e.value for e in at.error)
+
+
+def test_a_vq_card_with_missing_or_string_figures_keeps_explore_working(family_root, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    folder = tmp_path / "odd-card-vq"
+    shutil.copytree(family_root / "tiny-vq", folder)
+    card = json.loads((folder / ckpt.CARD_FILE).read_text())
+    card["final"] = {"recon": "lots", "perplexity": 5.0, "code_counts": ["a", "b"]}  # no unused_codes
+    (folder / ckpt.CARD_FILE).write_text(json.dumps(card))
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
+    at = open_app_at("explore", "odd-card-vq")
+    assert any("appears once the model is evaluated" in c.value for c in at.caption)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from vae_core import checkpoints as ckpt
 
 from .app_fixtures import make_model
-from .helpers import _forge
+from .helpers import _forge, unescaped
 from .test_app import open_app as open_app_at
 
 
@@ -46,6 +47,7 @@ def hostile_root(tmp_path_factory):
 
 
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")
+LIVE_MARKDOWN = re.compile(r"(?<!\\)(\]\(|!\[|<[a-z])")  # a link, an image or an HTML tag left unescaped
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +74,7 @@ def test_hostile_folders_are_listed_as_unavailable_with_their_reason():
                                            ("linked-out", "outside the model folder")])
 def test_folders_whose_weights_lie_say_why_and_the_others_stay_usable(model, reason):
     at = open_app({"model": model})
-    assert model in at.sidebar.error[0].value and reason in at.sidebar.error[0].value
+    assert model in at.sidebar.error[0].value and reason in unescaped(at.sidebar.error[0].value)
     assert "Choose a usable model" in at.info[0].value
     at.sidebar.selectbox(key="model").set_value("good").run()
     assert not at.exception and not at.sidebar.error and len(at.slider) == 4
@@ -141,3 +143,36 @@ def test_a_model_is_loaded_once_per_process_not_per_session(hostile_root, monkey
         at.slider[0].set_value(1.0).run()
         assert not at.exception
     assert calls.count("loaded-once") == 1
+
+
+@pytest.mark.parametrize("model", ["[Session expired, log in](https://example.com/login)",
+                                   "![](http://example.com/p.png)", "<img src=x onerror=alert(1)>"])
+def test_link_text_is_shown_as_text_not_markdown(model):
+    at = open_app({"model": model})
+    shown = next(w.value for w in at.sidebar.warning if "The link asks" in w.value)
+    assert not LIVE_MARKDOWN.search(shown) and "https://" not in shown
+    assert unescaped(model)[:20] in unescaped(shown)  # the reader still sees what the link held
+
+
+def test_a_folder_error_is_escaped_and_cut_short(hostile_root, tmp_path, monkeypatch):
+    folder = make_model(tmp_path, "![](p.png)", projection=0)
+    (folder / ckpt.CONFIG_FILE).write_text(json.dumps({"format_version": 1, "model": {"kind": "x" * 900_000}}))
+    monkeypatch.setenv(ckpt.MODELS_ENV, f"{hostile_root}:{tmp_path}")
+    at = open_app()
+    shown = next(w.value for w in at.sidebar.warning if "is unavailable" in w.value and "p.png" in w.value)
+    assert not LIVE_MARKDOWN.search(shown) and len(shown) < 1000
+
+
+def test_a_model_trained_on_a_folder_shows_no_files_of_this_server(tmp_path, monkeypatch):
+    folder = make_model(tmp_path, "reads-disk", projection=0)
+    config = json.loads((folder / ckpt.CONFIG_FILE).read_text())
+    (tmp_path / "secret").mkdir()
+    from PIL import Image
+
+    Image.new("L", (64, 64), 255).save(tmp_path / "secret" / "private.png")
+    config["train"]["dataset"] = f"folder:{tmp_path / 'secret'}"
+    (folder / ckpt.CONFIG_FILE).write_text(json.dumps(config))
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
+    at = open_app({"model": "reads-disk"}, page="reconstruct")
+    assert not at.exception
+    assert "Dataset example" not in at.radio(key="recon_src").options  # nothing of the folder is read or shown

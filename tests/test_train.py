@@ -147,6 +147,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypat
         (["--likelihood", "poisson"], "invalid choice"),
         (["--latent-dim", "0"], "latent_dim"),
         (["--dataset", "mnist"], "--data-root"),
+        (["--dataset", "dsprites", "--image-size", "32"], "dsprites images are 64px and are not resized"),
     ],
 )
 def test_bad_command_lines_exit_nonzero_with_the_choices(args, message, tmp_path, capsys):
@@ -154,6 +155,7 @@ def test_bad_command_lines_exit_nonzero_with_the_choices(args, message, tmp_path
         main(["--out", str(tmp_path / "m"), "--steps", "1", *args])
     assert exit_info.value.code != 0
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()  # refused before anything is written
 
 
 def test_refuses_to_overwrite_a_model_without_asking(tiny_model_folder, capsys):

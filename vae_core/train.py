@@ -402,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
+    if args.image_size and args.image_size != dataset.image_size:
+        raise ValueError(f"--image-size {args.image_size}: {args.dataset} images are {dataset.image_size}px and are "
+                         f"not resized; leave --image-size out or pass {dataset.image_size}")
     beta = objective(args.objective).default_beta if args.beta is None else args.beta
     train_cfg = TrainConfig(
         dataset=args.dataset, data_root=args.data_root, objective=args.objective, beta=beta, gamma=args.gamma,

@@ -300,10 +300,11 @@ def prior_code_grids(model: VQVAE, n: int, seed: int, frequencies: np.ndarray | 
 def parse_code_grid(text: str, model: VQVAE) -> np.ndarray:
     """A code grid from text: G*G integers separated by commas or spaces (row by row); CodeError otherwise."""
     parts = [p for p in str(text).replace(",", " ").split() if p]
+    shown = str(text) if len(str(text)) <= 60 else str(text)[:60] + "..."
     try:
-        values = [int(p) for p in parts]
+        values = [int(p) if len(p) <= 12 else model.num_codes for p in parts]  # a longer one is out of range anyway
     except ValueError:
-        raise CodeError(f"a code grid is {model.grid * model.grid} whole numbers separated by commas; got {text!r}"
+        raise CodeError(f"a code grid is {model.grid * model.grid} whole numbers separated by commas; got {shown!r}"
                         ) from None
     if len(values) != model.grid ** 2:
         raise CodeError(f"a code grid for this model has {model.grid}x{model.grid} = {model.grid ** 2} cells; "

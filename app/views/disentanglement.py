@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import card, charts, family, models, state, widgets
+from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models, model_dirs
 from vae_core.evaluate import SUMMARY_ROWS
 from vae_core.explore import traversal_images
@@ -33,11 +34,11 @@ for i, col in enumerate(cols):
         try:
             h = models.open_model(usable[names.index(name)])
         except CheckpointError as exc:
-            st.error(f"{name} cannot be loaded: {exc}")
+            st.error(f"{plain(name)} cannot be loaded: {plain(exc, 300)}")
             continue
         handles.append(h)
         if not h.kind_info.continuous_latent:
-            st.info(f"**{name}** is a VQ-VAE: its code is a grid of discrete indices, with no continuous "
+            st.info(f"**{plain(name)}** is a VQ-VAE: its code is a grid of discrete indices, with no continuous "
                     "dimensions to traverse, no KL per dimension and no factor-by-latent information to show. "
                     "Its codebook usage is on Explore and in the table below.")
             continue
@@ -61,7 +62,7 @@ st.caption("Missing figures (n/a) come with `python -m vae_core.evaluate <model 
 for h in handles:  # a model of data without known factors has no metrics at all: say so, not just "n/a"
     reason = h.card.get("metrics", {}).get("unavailable") if isinstance(h.card.get("metrics"), dict) else None
     if reason:
-        st.caption(f"{h.name}: no disentanglement metrics. {reason}")
+        st.caption(f"{plain(h.name)}: no disentanglement metrics. {plain(reason, 300)}")
 sweep = next((d / "beta_sweep.json" for d in model_dirs() if (d / "beta_sweep.json").is_file()), None)
 if sweep is not None:
     try:
@@ -71,4 +72,4 @@ if sweep is not None:
         st.plotly_chart(charts.beta_sweep(points), key="sweep")
         st.caption(sweep_caption(points))
     except (ValueError, TypeError, AttributeError) as exc:
-        st.warning(f"{sweep} cannot be read: {exc}")
+        st.warning(f"{plain(sweep)} cannot be read: {plain(exc, 300)}")

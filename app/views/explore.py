@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, family, links, live, models, state, widgets
+from app.text import plain
 from vae_core.explore import decode, prior_sample
 from vae_core.manifold import grid_position
 
@@ -53,7 +54,7 @@ def server_sliders(post: dict | None):
         if h.kind_info.conditional:
             family.condition_selector(h)
         if post:
-            st.caption(f"Encoded {post['source']}: under each slider, the posterior mean μ and spread σ of its code.")
+            st.caption(f"Encoded {plain(post['source'])}: under each slider, the posterior mean μ and spread σ of its code.")
         for d in order:
             st.slider(widgets.dim_label(d, kl, active[d]), -limits[d], limits[d], step=state.STEP, key=f"z{d}",
                       bind="query-params", format="%.2f")

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app import family, models, state, widgets
+from app.text import plain
 from vae_core.explore import traversal_images
 from vae_core.imaging import encode_gif, encode_png, image_grid
 from vae_core.latent import traversal_values
@@ -40,7 +41,7 @@ values = traversal_values(steps, kind.split()[0], quantile=quantile, k=k, latent
                           data_means=models.as_tensor(means))
 rows = [d for d in order if active[d] or not only_active] or order
 images = traversal_images(h.model, start.z, values, rows)
-st.caption(f"{len(rows)} dimensions × {steps} steps, from {start.label}")
+st.caption(f"{len(rows)} dimensions × {steps} steps, from {plain(start.label)}")
 for r, d in enumerate(rows):
     label, strip = st.columns([1, 7], vertical_alignment="center")
     label.markdown(widgets.dim_label(d, kl, active[d]))
