@@ -73,8 +73,10 @@ def kl_bars(kl: np.ndarray, order: list[int], threshold: float = 0.01) -> go.Fig
     return fig
 
 
-def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str], title: str) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=matrix, x=dim_names, y=factor_names, colorscale="Blues", zmin=0,
+def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str], title: str,
+               zmax: float | None = None) -> go.Figure:
+    """Factor-by-latent mutual information; `zmax` fixes the top of the colour scale (to compare two heatmaps)."""
+    fig = go.Figure(go.Heatmap(z=matrix, x=dim_names, y=factor_names, colorscale="Blues", zmin=0, zmax=zmax,
                                hovertemplate="%{y} / %{x}: %{z:.2f}<extra></extra>"))
     fig.update_layout(height=80 + 32 * len(factor_names), margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       title={"text": title, "font": {"size": 13}})

@@ -353,6 +353,10 @@ def test_disentanglement_compares_two_models():
     assert any("One β-VAE per β (dsprites, 26,000 steps" in c.value for c in at.caption)
     table = at.table[0].value
     assert list(table.columns) == ["grey64", "faces64"] and table.loc["MIG", "grey64"] == "0.12"
+    traces = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
+    heatmaps = [t for t in traces if t.get("type") == "heatmap"]
+    assert len(heatmaps) == 2 and heatmaps[0].get("zmax") is not None
+    assert heatmaps[0]["zmax"] == heatmaps[1]["zmax"]  # one shade, one value, in both heatmaps
 
 
 def test_reconstruct_places_an_example_in_the_error_distribution():

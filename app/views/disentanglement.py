@@ -28,14 +28,18 @@ if len(names) < 2:
 defaults = [n for n in ("dsprites-vae", "dsprites-beta-vae") if n in names]
 defaults = defaults if len(defaults) == 2 else names[:2]
 handles, cols = [], st.columns(2, gap="large")
+chosen = []  # (index, column, name, handle): both models are opened first, so their heatmaps share one scale
 for i, col in enumerate(cols):
     with col:
         name = st.selectbox(f"Model {'AB'[i]}", names, index=names.index(defaults[i]), key=f"dis_{i}")
         try:
-            h = models.open_model(usable[names.index(name)])
+            chosen.append((i, col, name, models.open_model(usable[names.index(name)])))
         except CheckpointError as exc:
             st.error(f"{plain(name)} cannot be loaded: {plain(exc, 300)}")
-            continue
+matrices = {i: models.mi_matrix(h) if h.kind_info.continuous_latent else None for i, _, _, h in chosen}
+mi_top = max((float(m[0].max()) for m in matrices.values() if m is not None), default=1.0) or 1.0
+for i, col, name, h in chosen:
+    with col:
         handles.append(h)
         if not h.kind_info.continuous_latent:
             st.info(f"**{plain(name)}** is a VQ-VAE: its code is a grid of discrete indices, with no continuous "
@@ -51,9 +55,10 @@ for i, col in enumerate(cols):
                            "traversals, one row per dimension by KL (±2.3 σ of the prior)", fit=True)
         if kl is not None:
             st.plotly_chart(charts.kl_bars(kl, order), key=f"kl_{i}")
-        if (mi := models.mi_matrix(h)) is not None:
+        if (mi := matrices[i]) is not None:
             st.plotly_chart(charts.mi_heatmap(mi[0][:, order], mi[1], [f"z{d}" for d in order],
-                                              "mutual information: factor × latent"), key=f"mi_{i}")
+                                              "mutual information: factor × latent (one scale for both)",
+                                              zmax=mi_top), key=f"mi_{i}")
             st.caption(f"Mutual information {mi[2]}.")
 st.subheader("Metrics from the model cards")
 st.table(pd.DataFrame({h.name: [card.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles},
