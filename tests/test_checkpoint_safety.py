@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save as save_bytes
 
 from vae_core import checkpoints as ckpt
+from vae_core.checkpoints import PRETRAINED_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER_ENV = "VAE_TEST_PICKLE_MARKER"
@@ -74,6 +75,37 @@ def test_a_folder_holding_a_pickle_is_refused_and_nothing_runs(tiny_model_folder
     entries = {e.name: e for e in ckpt.list_models(extra=[folder.parent])}
     assert name in entries["tiny"].error and "pickle" in entries["tiny"].error
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_protocol_0_and_1_pickles_have_no_header_and_are_still_refused(tiny_model_folder, tmp_path, protocol):
+    folder, _ = tiny_model_folder
+    marker = tmp_path / "code-ran"
+    (folder / "notes.bin").write_bytes(pickle.dumps(_Payload(str(marker)), protocol=protocol))
+    _refused(folder, "notes.bin", "pickle")
+    assert not marker.exists()
+
+
+def test_a_zip_holding_a_pickle_under_any_name_is_refused(tiny_model_folder, tmp_path):
+    import io
+    import zipfile
+
+    folder, _ = tiny_model_folder
+    marker = tmp_path / "code-ran"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("archive/data", pickle.dumps(_Payload(str(marker)), protocol=0))
+    (folder / "extra.zip").write_bytes(buf.getvalue())
+    _refused(folder, "extra.zip", "pickle")
+    assert not marker.exists()
+
+
+def test_text_and_the_shipped_files_are_not_taken_for_pickles(tiny_model_folder):
+    folder, _ = tiny_model_folder
+    (folder / "notes.md").write_text("c\nos\nsystem is a word here, not an opcode.\n")
+    ckpt.load_model(folder)
+    for path in PRETRAINED_DIR.glob("*/*"):
+        assert not ckpt._looks_like_pickle(path), path
 
 
 def test_a_pickle_under_a_model_file_name_is_refused_and_not_run(tiny_model_folder, tmp_path):

@@ -117,22 +117,47 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, _json_bytes(obj))
 
 
+PICKLE_PROBE_BYTES = 1_000_000  # of a file (or a zip member) parsed as pickle opcodes
+
+
+def _is_pickle_stream(head: bytes) -> bool:
+    """Whether `head` parses as a whole pickle stream of any protocol (0 and 1 included: they have no PROTO
+    header), ending in STOP. Parsed by pickletools, never loaded."""
+    import pickletools
+
+    names = []
+    try:
+        for opcode, _arg, _pos in pickletools.genops(head):  # stops after STOP, raises on what is not a pickle
+            names.append(opcode.name)
+    except Exception:  # noqa: BLE001  text or binary that is not a whole pickle stream
+        return False
+    return names[-1:] == ["STOP"] and len(names) >= 2
+
+
 def _looks_like_pickle(path: Path) -> bool:
-    """A pickle stream (protocol 2 to 5), or a zip archive holding one (torch.save's format)."""
+    """A pickle stream of any protocol, or a zip archive holding one under any name (torch.save's format)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(9)
+            head = f.read(PICKLE_PROBE_BYTES)
         # safetensors: a little-endian u64 header length, then "{"; a length of 0x0280 to 0x0580 + 256k starts
         # with the same two bytes as a pickle's PROTO opcode, so that layout is not taken for one
         safetensors_layout = head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
         if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and not safetensors_layout:
             return True
-        if head[:4] == b"PK\x03\x04" and path.suffix != ".npz":  # npz is read with allow_pickle=False
+        if head[:4] == b"PK\x03\x04":
             with zipfile.ZipFile(path) as archive:
-                return any(name.endswith((".pkl", ".pickle")) for name in archive.namelist())
-    except (OSError, zipfile.BadZipFile, ValueError):
+                members = archive.infolist()[:MAX_FOLDER_ENTRIES]
+                if any(m.filename.endswith((".pkl", ".pickle")) for m in members):
+                    return True
+                for member in members:  # npz members are .npy arrays, read with allow_pickle=False: skipped
+                    if not member.filename.endswith(".npy") or path.suffix != ".npz":
+                        with archive.open(member) as f:
+                            if _is_pickle_stream(f.read(PICKLE_PROBE_BYTES)):
+                                return True
+            return False
+        return not safetensors_layout and head[:1] not in (b"{", b"[") and _is_pickle_stream(head)
+    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError):
         return False
-    return False
 
 
 def check_folder(folder: str | Path) -> None:
