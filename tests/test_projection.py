@@ -119,7 +119,7 @@ def _rewrite(folder, **changes):
     ({"factor_names": np.array(["a"])}, "1 factor names"),
     ({"logvars": np.full((64, 4), np.nan, np.float32)}, "NaN"),
     ({"factors": np.zeros((64, 6), np.float32)}, "integer"),
-    ({"factor_names": np.array([object()] * 6, dtype=object)}, "not a readable projection"),
+    ({"factor_names": np.array([object()] * 6, dtype=object)}, "holds Python objects"),
 ])
 def test_load_projection_names_the_problem(tmp_path, tiny_vae, change, message):
     _, model = tiny_vae
@@ -127,6 +127,42 @@ def test_load_projection_names_the_problem(tmp_path, tiny_vae, change, message):
     _rewrite(tmp_path, **change)
     with pytest.raises(ckpt.CheckpointError, match=message):
         load_projection(tmp_path)
+
+
+def _npz(members: dict[str, bytes], compression=0) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def _npy(shape, dtype="<f4", body: bytes = b"") -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return header.getvalue() + body
+
+
+def test_an_npz_whose_header_lies_or_that_is_a_bomb_is_refused_before_allocating(tmp_path):
+    import tracemalloc
+    import zipfile
+
+    cases = {
+        "a header that claims 36 TiB": _npz({"means.npy": _npy((3_000_000, 3_000_000), body=b"\0" * 64)}),
+        "a header that claims more than it holds": _npz({"means.npy": _npy((10_000, 10), body=b"\0" * 64)}),
+        "a bomb": _npz({"means.npy": _npy((100_000, 512), "<f8") + bytes(500_000_000)}, zipfile.ZIP_DEFLATED),
+    }
+    for case, data in cases.items():
+        assert len(data) < 2_000_000, case
+        (tmp_path / ckpt.PROJECTION_FILE).write_bytes(data)
+        tracemalloc.start()
+        with pytest.raises(ckpt.CheckpointError, match="claims shape|holds"):
+            load_projection(tmp_path, latent_dim=10)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 20_000_000, (case, peak)
 
 
 def test_load_projection_refuses_other_files(tmp_path, tiny_vae):

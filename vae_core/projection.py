@@ -28,6 +28,8 @@ from . import checkpoints as ckpt
 
 FORMAT_VERSION = 1
 MAX_PROJECTION_BYTES = 500_000_000
+MAX_POINTS = 100_000  # rows of a projection.npz (the shipped ones have 10,000)
+MAX_ARRAY_BYTES = MAX_POINTS * 512 * 8  # the largest array: float64 means of a 512-dimensional latent
 REQUIRED_KEYS = ("means", "logvars", "factors", "factor_names", "pca", "index", "seed")
 
 
@@ -289,6 +291,37 @@ def _array(data, name: str, path: Path, kind: str, ndim: int) -> np.ndarray:
     return arr
 
 
+def check_npz_headers(path: Path, max_bytes: int = MAX_ARRAY_BYTES) -> None:
+    """Read only the npy headers of an npz archive and refuse it before any array is allocated: a member whose
+    shape or dtype is absurd, or whose stored size disagrees with its header (a header that lies, or a zip
+    bomb: the uncompressed size is checked against the header, not trusted)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > 64:
+                raise ckpt.CheckpointError(f"{path}: {len(members)} arrays; a projection file has about ten")
+            for member in members:
+                with archive.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f, max_header_size=10_000)
+                    header_bytes = f.tell()
+                if dtype.hasobject:
+                    raise ckpt.CheckpointError(f"{path}: '{member.filename}' holds Python objects")
+                cells = int(np.prod(shape, dtype=np.float64)) if shape else 1
+                if cells * dtype.itemsize > max_bytes:
+                    raise ckpt.CheckpointError(f"{path}: '{member.filename}' claims shape {shape} of {dtype}; "
+                                               f"a projection array here holds at most {max_bytes:,} bytes")
+                if member.file_size != header_bytes + cells * dtype.itemsize:
+                    raise ckpt.CheckpointError(f"{path}: '{member.filename}' holds {member.file_size:,} bytes, "
+                                               f"not the {header_bytes + cells * dtype.itemsize:,} its header says")
+    except ckpt.CheckpointError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ckpt.CheckpointError(f"{path}: not a readable projection file ({exc})") from None
+
+
 def load_projection(folder: str | Path, latent_dim: int | None = None) -> Projection:
     """Read and validate a model folder's projection.npz (no pickle).
 
@@ -299,6 +332,7 @@ def load_projection(folder: str | Path, latent_dim: int | None = None) -> Projec
         CheckpointError: naming the file and the problem (missing, unreadable, wrong keys, shapes or dtypes).
     """
     path = ckpt.safe_file(Path(folder), ckpt.PROJECTION_FILE, MAX_PROJECTION_BYTES)
+    check_npz_headers(path, MAX_POINTS * max(latent_dim or 512, 16) * 8)
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in REQUIRED_KEYS if k not in data.files]
