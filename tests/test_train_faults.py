@@ -124,3 +124,50 @@ def test_repeated_sigkills_at_random_moments_then_resume_give_the_uninterrupted_
     log_b = (tmp_path / "killed" / ckpt.LOG_FILE).read_text().splitlines()
     assert [r.rsplit(",", 1)[0] for r in log_a] == [r.rsplit(",", 1)[0] for r in log_b]  # bar the clock column
     print(f"kill rounds: {KILLS}, resume steps after each kill: {steps} (targets {targets}), run {run_s:.1f} s")
+
+
+def _train_command(out, *extra):
+    return [sys.executable, "-m", "vae_core.train", "--out", str(out), "--dataset", "digits", "--latent-dim", "2",
+            "--batch-size", "8", "--quiet", *extra]
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(tmp_path):
+    from vae_core.atomic import LOCK_FILE
+
+    out = tmp_path / "busy"
+    first = subprocess.Popen(_train_command(out, "--steps", "100000", "--checkpoint-every", "100000"),
+                             cwd=ROOT, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while not (out / ckpt.CONFIG_FILE).exists():  # the first run holds the folder from before it writes
+            assert time.time() < deadline and first.poll() is None
+            time.sleep(0.1)
+        second = subprocess.run(_train_command(out, "--steps", "5", "--overwrite", "--seed", "3"), cwd=ROOT,
+                                check=False, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1 and "is being written by process" in second.stderr
+        assert json.loads((out / ckpt.CONFIG_FILE).read_text())["train"]["seed"] == 0  # the first run's, untouched
+    finally:
+        first.kill()
+        first.wait()
+    assert (out / LOCK_FILE).exists()  # a killed holder leaves the file, but not the lock:
+    (out / ".model.safetensors.abc.tmp").write_bytes(b"half a file")  # nor its temporary files, once resumed
+    done = subprocess.run(_train_command(out, "--steps", "3", "--overwrite"), cwd=ROOT, check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_full_disk_ends_with_a_message_naming_what_is_safe(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from vae_core import atomic
+    from vae_core.train import main
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_stage", full)
+    code = main(["--out", str(tmp_path / "full"), "--dataset", "digits", "--steps", "3", "--batch-size", "8",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left on device" in err and "last checkpoint there is intact" in err

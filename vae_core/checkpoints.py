@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from .atomic import atomic_write_bytes, atomic_write_files
 from .config import ConfigError, ExperimentConfig
 from .kinds import kind
 from .model import VAE
@@ -54,59 +54,6 @@ SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.
 
 class CheckpointError(Exception):
     """A model folder cannot be used; the message names the file and the problem."""
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make renames in `folder` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _stage(path: Path, data: bytes) -> str:
-    """`data` in a fsynced temporary file beside `path`; returns its name (removed again on failure)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide shipped files from other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def atomic_write_files(files: dict[Path, bytes]) -> None:
-    """Write several files so that a crash leaves each either old or new, never half-written: every file is
-    staged (written and fsynced) before the first is renamed into place, so a failure while writing changes
-    nothing, and the renames that follow take microseconds."""
-    staged: dict[Path, str] = {}
-    try:
-        for path, data in files.items():
-            staged[Path(path)] = _stage(Path(path), data)
-        for path, tmp in staged.items():
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp in staged.values():
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    for folder in {p.parent for p in staged}:
-        _fsync_dir(folder)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`: never half-written."""
-    atomic_write_files({Path(path): data})
 
 
 def _json_bytes(obj: Any) -> bytes:

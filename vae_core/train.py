@@ -12,6 +12,7 @@ Importable without streamlit or umap, so it runs on a bare GPU machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -31,6 +32,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from . import card_figures, family
 from . import checkpoints as ckpt
+from .atomic import FolderBusy, writing
 from .card_figures import EVAL_SAMPLES
 from .config import (
     CORRUPTIONS,
@@ -456,9 +458,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ConfigError, FileNotFoundError, ckpt.CheckpointError) as exc:
         parser.error(str(exc))
     try:
-        card = train(exp, out, resume=args.resume, device=args.device, progress=not args.quiet, dataset=dataset)
-    except NonFiniteLoss as exc:
+        lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, the process that writes the folder
+        with writing(out) if lead else contextlib.nullcontext():
+            card = train(exp, out, resume=args.resume, device=args.device, progress=not args.quiet,
+                         dataset=dataset)
+    except (NonFiniteLoss, FolderBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # disk full, a read-only folder, a folder removed under the run
+        print(f"error: could not write {out}: {exc.strerror or exc}. Files are written whole or not at all, so "
+              "the last checkpoint there is intact: free some space (or choose a writable --out) and continue "
+              "with --resume.", file=sys.stderr)
         return 1
     if card:
         final = card["final"]
