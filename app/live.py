@@ -14,9 +14,10 @@ WebAssembly) the page keeps its server-side sliders and says why.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import gzip
-import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -43,8 +44,17 @@ IMAGE_PX = 320
 _mounts: dict[int, object] = {}  # component manager (one per runtime) -> the mount function
 
 
+_serve_dir: Path | None = None
+
+
 def serve_dir() -> Path:
-    return Path(tempfile.gettempdir()) / f"vae-explorer-live-{os.getuid()}"
+    """This process's own folder of decoder copies: made private (0700, a fresh name no one could have made
+    first, so no one else can plant a page in what the app serves), removed when the server exits."""
+    global _serve_dir
+    if _serve_dir is None or not _serve_dir.is_dir():
+        _serve_dir = Path(tempfile.mkdtemp(prefix="vae-explorer-live-"))
+        atexit.register(shutil.rmtree, _serve_dir, ignore_errors=True)
+    return _serve_dir
 
 
 def _mount():
@@ -59,7 +69,6 @@ def _mount():
 
         manager = Runtime.instance().bidi_component_registry
         if id(manager) not in _mounts:
-            serve_dir().mkdir(mode=0o755, exist_ok=True)
             manager.register_from_manifest(
                 ComponentManifest(PROJECT, "1", [ComponentConfig("live_decoder", asset_dir="static")]), ASSETS)
             manager.register_from_manifest(
@@ -81,7 +90,6 @@ def _published(path: str, stamp: float, onnx_stamp: float) -> tuple[str | None, 
     name = f"{status.digest}.onnx.gz"  # gzipped once here: served as it is, not gzipped on every request
     target = serve_dir() / name
     if not target.exists():
-        serve_dir().mkdir(mode=0o755, exist_ok=True)
         atomic_write_bytes(target, gzip.compress(status.path.read_bytes(), compresslevel=6, mtime=0))
     return name, None
 
@@ -120,9 +128,9 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     name, why = model_file(h) if mount is not None else (None, None)
     reason = reason or why or st.session_state.get(FAILED_KEY)
     if reason:
-        if st.session_state.get(FAILED_KEY) == reason:
-            reason = f"this browser could not decode ({reason})"
-        st.info(f"Live dragging is off: {plain(reason, 300)}. The sliders below decode on the server when released.",
+        if st.session_state.get(FAILED_KEY) == reason:  # sent by the browser: text, not markdown
+            reason = f"this browser could not decode ({plain(reason, 300)})"
+        st.info(f"Live dragging is off: {reason}. The sliders below decode on the server when released.",
                 icon=":material/info:")
         return False
     if not st.toggle("Decode in the browser while dragging", value=True, key=MODE_KEY,

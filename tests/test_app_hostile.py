@@ -176,3 +176,24 @@ def test_a_model_trained_on_a_folder_shows_no_files_of_this_server(tmp_path, mon
     at = open_app({"model": "reads-disk"}, page="reconstruct")
     assert not at.exception
     assert "Dataset example" not in at.radio(key="recon_src").options  # nothing of the folder is read or shown
+
+
+def test_a_clients_clear_cache_message_leaves_the_shared_models_loaded(hostile_root):
+    """Streamlit clears every cache of the process on a websocket client's "clear_cache"; the app keeps its
+    models and data caches and clears only that client's session."""
+    from streamlit.runtime.app_session import AppSession
+
+    from app import models
+
+    models.protect_shared_caches()
+    entry = next(e for e in ckpt.list_models() if e.name == "good")
+    before = models.open_model(entry).loaded
+
+    class Session:
+        def __init__(self):
+            self._session_state = {"z0": 1.0}
+
+    sender = Session()
+    AppSession._handle_clear_cache_request(sender)
+    assert sender._session_state == {}
+    assert models.open_model(entry).loaded is before  # the same object: not reloaded

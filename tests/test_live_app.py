@@ -4,6 +4,7 @@ and the gzipped copy of decoder.onnx it serves."""
 from __future__ import annotations
 
 import gzip
+import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -104,3 +105,10 @@ def test_a_model_without_live_decoding_then_one_with_it_raises_nothing():
     at.selectbox(key="model").set_value("with-onnx").run()
     assert not at.exception, at.exception
     assert len(at.slider) == 0
+
+
+def test_the_served_folder_is_private_to_this_process():
+    """A fixed /tmp name could be made first by anyone, who could then plant pages the app would serve."""
+    folder = live.serve_dir()
+    assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.getuid()
+    assert folder.name != f"vae-explorer-live-{os.getuid()}" and live.serve_dir() == folder
