@@ -28,7 +28,7 @@ from app import links, models, state, widgets
 from app.text import plain
 from vae_core.checkpoints import atomic_write_bytes
 from vae_core.explore import decode
-from vae_core.export import DECODER_ONNX, onnx_status
+from vae_core.export import DECODER_ONNX, PARITY_TOLERANCE, check_parity, onnx_status
 from vae_core.imaging import encode_png
 
 PROJECT = "vae_explorer"
@@ -87,10 +87,18 @@ def _published(path: str, stamp: float, onnx_stamp: float) -> tuple[str | None, 
     status = onnx_status(path, h.config.model)
     if status.path is None:
         return None, status.reason
+    data = status.path.read_bytes()
+    try:  # metadata can be copied: the graph itself must decode like these weights, once per model and process
+        diff = check_parity(h.model, data, n=16)
+    except Exception as exc:  # noqa: BLE001  onnxruntime refuses the file: not a decoder to serve
+        return None, f"{DECODER_ONNX} cannot be run ({type(exc).__name__}); re-export it"
+    if not diff <= PARITY_TOLERANCE:
+        return None, (f"{DECODER_ONNX} does not decode like the weights in this folder (differs by {diff:.2g}); "
+                      f"re-export it with `python -m vae_core.export {path}`")
     name = f"{status.digest}.onnx.gz"  # gzipped once here: served as it is, not gzipped on every request
     target = serve_dir() / name
     if not target.exists():
-        atomic_write_bytes(target, gzip.compress(status.path.read_bytes(), compresslevel=6, mtime=0))
+        atomic_write_bytes(target, gzip.compress(data, compresslevel=6, mtime=0))
     return name, None
 
 

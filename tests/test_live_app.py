@@ -112,3 +112,23 @@ def test_the_served_folder_is_private_to_this_process():
     folder = live.serve_dir()
     assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.getuid()
     assert folder.name != f"vae-explorer-live-{os.getuid()}" and live.serve_dir() == folder
+
+
+def test_a_forged_decoder_onnx_with_copied_metadata_is_not_served(models_root, tmp_path, monkeypatch):
+    """Another graph under this folder's metadata and weights hash: the app decodes with both and refuses it."""
+    import onnx
+
+    from vae_core.export import weights_digest
+
+    folder = make_model(tmp_path, "forged", projection=0, seed=1)
+    other = make_model(tmp_path / "elsewhere", "other", projection=0, seed=2)
+    export_decoder(other)
+    proto = onnx.load_from_string((other / DECODER_ONNX).read_bytes())
+    for prop in proto.metadata_props:
+        if prop.key == "weights_sha256":
+            prop.value = weights_digest(folder)
+    (folder / DECODER_ONNX).write_bytes(proto.SerializeToString())
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    at = open_explore("forged")
+    assert "does not decode like the weights in this folder" in live_note(at)
+    assert len(at.slider) == 4
