@@ -11,39 +11,57 @@ MAX_CATEGORIES = 12  # more classes than this are coloured on a continuous scale
 UPLOAD_ID = -1  # customdata of uploaded points: never a row of the projection
 
 
+CATEGORY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                    "#bcbd22", "#17becf", "#393b79", "#637939")
+
+
 def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed: np.ndarray | None = None,
-               placed_names: list[str] | None = None, axis: str = "") -> go.Figure:
-    """The map: one trace per class of `colour` (or one continuous trace), row ids in customdata."""
-    rows = np.arange(len(coords))
+               placed_names: list[str] | None = None, axis: str = "", value_names: tuple[str, ...] | None = None,
+               ordered: bool = False) -> go.Figure:
+    """The map, row ids in customdata. The points are drawn in a fixed shuffled order, so where classes share a
+    place (faces that differ only in the mouth share a code) none is always drawn on top. A factor with an order
+    (`ordered`: scale, mouth, position) is coloured on a continuous scale, one without (shape, hair) by class,
+    named by `value_names` where the dataset names its values."""
+    order = np.random.default_rng(0).permutation(len(coords))
+    rows, xy = order, coords[order]
     fig = go.Figure()
     marker = {"size": 4, "opacity": 0.7}
     if colour is None:
-        fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=rows,
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows,
                                    marker=marker, name="data", hovertemplate="row %{customdata}<extra></extra>"))
     else:
-        k = proj.factor_names.index(colour)
-        values = proj.factors[:, k]
+        values = proj.factors[order, proj.factor_names.index(colour)]
         classes = np.unique(values)
-        names = proj.label_names if colour == "label" and proj.label_names else None
-        if len(classes) <= MAX_CATEGORIES:
-            for c in classes:
-                sel = values == c
-                label = names[c] if names is not None and c < len(names) else f"{colour} {c}"
-                fig.add_trace(go.Scattergl(x=coords[sel, 0], y=coords[sel, 1], mode="markers", customdata=rows[sel],
-                                           marker=marker, name=label,
-                                           hovertemplate=f"{label}<br>row %{{customdata}}<extra></extra>"))
+        names = proj.label_names if colour == "label" and proj.label_names else value_names
+
+        def name_of(c: int) -> str:
+            return str(names[c]) if names is not None and 0 <= c < len(names) else f"{colour} {c}"
+
+        text = [name_of(int(v)) for v in values]
+        if not ordered and len(classes) <= MAX_CATEGORIES:
+            palette = {int(c): CATEGORY_COLOURS[i] for i, c in enumerate(classes)}
+            fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, text=text,
+                                       marker={**marker, "color": [palette[int(v)] for v in values]},
+                                       showlegend=False, hovertemplate="%{text}<br>row %{customdata}<extra></extra>"))
+            for c in classes:  # the legend: one entry per class, drawing nothing
+                fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=name_of(int(c)),
+                                           marker={"size": 8, "color": palette[int(c)]}))
         else:
+            ticks = classes if len(classes) <= MAX_CATEGORIES else None
             fig.add_trace(go.Scattergl(
-                x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=rows, name=colour,
-                marker={**marker, "color": values, "colorscale": "Viridis", "colorbar": {"title": colour}},
-                hovertemplate=f"{colour} %{{marker.color}}<br>row %{{customdata}}<extra></extra>"))
+                x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, name=colour, text=text, showlegend=False,
+                marker={**marker, "color": values, "colorscale": "Viridis", "colorbar": {
+                    "title": colour, **({"tickvals": ticks.tolist(), "ticktext": [name_of(int(c)) for c in ticks]}
+                                        if ticks is not None else {})}},
+                hovertemplate="%{text}<br>row %{customdata}<extra></extra>"))
     if placed is not None and len(placed):
         fig.add_trace(go.Scatter(x=placed[:, 0], y=placed[:, 1], mode="markers+text", name="your images",
                                  text=placed_names, textposition="top center", customdata=[UPLOAD_ID] * len(placed),
                                  marker={"size": 16, "symbol": "star", "color": "#d62728",
                                          "line": {"width": 1.5, "color": "white"}}))
-    fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="select",
-                      legend={"itemsizing": "constant"}, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")
+    fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10}, dragmode="select",
+                      legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+                      xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")  # the legend above: clear of a colour bar
     return fig
 
 

@@ -318,6 +318,36 @@ def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
     assert [s.value for s in at.subheader][-1] == "From map point 3 to map point 7"
 
 
+def _map_traces(at: AppTest) -> list[dict]:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+
+
+def _values(array) -> list:
+    """A plotly array from a figure's JSON: a list, or a typed array ({"dtype", "bdata"})."""
+    if isinstance(array, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def test_map_classes_are_named_and_drawn_interleaved(models_root):
+    at = open_app("latent_map")
+    box = next(s for s in at.selectbox if s.label == "Colour by")
+    box.set_value("shape").run()
+    assert_healthy(at)
+    traces = _map_traces(at)
+    assert [t["name"] for t in traces if t.get("showlegend", True)] == ["square", "ellipse", "heart"]
+    data = next(t for t in traces if t.get("showlegend") is False)
+    factors = load_projection(models_root / "grey64").factors[:, 1]
+    drawn = np.asarray([factors[r] for r in _values(data["customdata"])])
+    assert len(drawn) == len(factors) and (np.diff(drawn) != 0).sum() > 10  # not drawn class by class
+    box.set_value("scale").run()  # an ordered factor: one continuous scale, not six unrelated colours
+    data = next(t for t in _map_traces(at) if t.get("showlegend") is False)
+    assert "colorbar" in data["marker"] and _values(data["marker"]["color"]) == [
+        load_projection(models_root / "grey64").factors[r, 2] for r in _values(data["customdata"])]
+
+
 def test_uploads_are_placed_on_the_map():
     at = open_app("latent_map")
     at.file_uploader[0].set_value([("a.png", png_bytes(seed=1), "image/png"), ("b.txt", b"no", "text/plain")]).run()

@@ -1,5 +1,7 @@
 """Latent map: the data's posterior means in 2-D (UMAP or PCA); select points to see their images."""
 
+import html
+
 import numpy as np
 import streamlit as st
 
@@ -31,7 +33,11 @@ coords = proj.umap if kind == "UMAP" else proj.pca
 placed = None
 if uploads:
     placed = place_points(encode_means(h.model, np.stack([u.image for u in uploads]))[0], proj.means, coords)
-fig = charts.latent_map(coords, proj, None if colour == "none" else colour, placed, [u.name for u in uploads], kind)
+chosen = None if colour == "none" else colour
+fig = charts.latent_map(coords, proj, chosen, placed, [html.escape(u.name[:40]) for u in uploads], kind,
+                        value_names=getattr(dataset, f"{chosen}_names", None),
+                        ordered=chosen is not None and chosen != "label"
+                        and chosen not in getattr(dataset, "categorical_factors", (chosen,)))
 st.plotly_chart(fig, key="map_chart", selection_mode=("points", "box", "lasso"), on_select=lambda: st.session_state.update(
     map_selection={**st.session_state["map_chart"]["selection"], "model": h.name}))  # kept when the map redraws
 st.caption("How to read it: nearby points have similar codes. UMAP keeps neighbourhoods, not distances: the gaps "

@@ -42,6 +42,7 @@ class DSprites(GroundTruthDataset):
     factor_names = ("color", "shape", "scale", "orientation", "posX", "posY")
     factor_sizes = (1, 3, 6, 40, 32, 32)
     shape_names = ("square", "ellipse", "heart")
+    categorical_factors = ("color", "shape")  # the others (scale, orientation, position) are ordered
     channels = 1
     image_size = IMAGE_SIZE
 

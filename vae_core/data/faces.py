@@ -133,6 +133,15 @@ class Faces(GroundTruthDataset):
     channels = 3
     image_size = IMAGE_SIZE
     label_names = ()
+    # names of each factor's values (the table above), and the factors whose values have no order
+    face_shape_names = ("narrow", "oval", "round")
+    skin_tone_names = ("porcelain", "light", "tan", "deep brown")
+    hair_colour_names = ("black", "brown", "blonde", "ginger")
+    eye_size_names = ("small eyes", "medium eyes", "large eyes")
+    gaze_names = ("looks left", "looks ahead", "looks right")
+    mouth_names = ("strong frown", "frown", "neutral", "smile", "big smile")
+    background_names = ("green", "blue", "violet", "pink")
+    categorical_factors = ("skin_tone", "hair_colour", "background")
 
     def factor_values(self, k: int) -> np.ndarray:
         values = {
