@@ -157,8 +157,9 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
         "posterior": None if not post else {"mu": [float(v) for v in post["mu"]],
                                             "sigma": [float(v) for v in post["sigma"]]},
     }
+    if post and post.get("image") is not None:  # drawn by the component beside the decoded image
+        data["input"] = {"src": "data:image/png;base64," + base64.b64encode(widgets.png(post["image"], 128)).decode(),
+                         "caption": f"input: {post['source']}"[:120]}  # set as text by the component, not HTML
     mount(key=KEY, data=data, default={"z": None, "failed": None},
           on_z_change=lambda: _apply_release(limits), on_failed_change=_apply_failure)
-    if post and post.get("image") is not None:
-        widgets.show_image(post["image"], f"input: {post['source']}", px=128)
     return True

@@ -24,5 +24,8 @@ page = st.navigation([
     st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/compare:"),
     st.Page("views/reconstruct.py", title="Reconstruct", icon=":material/image_search:"),
 ])
+# a frame around every picture: a white image (a blank decode, a white background) would vanish into the page
+st.markdown("<style>[data-testid='stImage'] img { border: 1px solid #d0d3da; border-radius: 0.25rem; }</style>",
+            unsafe_allow_html=True)
 state.sidebar()
 page.run()

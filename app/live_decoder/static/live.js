@@ -77,7 +77,7 @@ class Live {
     this.setStateValue = setStateValue;
     this.data = data;
     const structure = JSON.stringify([data.model, data.order, data.labels, data.limits, data.size, data.channels,
-      data.px, data.posterior]);
+      data.px, data.posterior, data.input]);
     if (structure !== this.structure) {
       this.structure = structure;
       this.build();
@@ -160,6 +160,11 @@ class Live {
     this.status = el("div", { class: "status" }, "Loading the in-browser decoder…");
     view.append(this.canvas, el("div", { class: "caption" }, "decoded in your browser while you drag"),
       this.status, this.buildPad());
+    if (d.input) { // the encoded image in the decoded image's column, not below the sliders
+      const input = el("img", { class: "input", src: d.input.src, alt: d.input.caption, "data-testid": "live-input" });
+      input.style.width = `${Math.round(d.px * 0.4)}px`;
+      view.append(input, el("div", { class: "caption" }, d.input.caption));
+    }
     wrap.append(sliders, view);
     if (this.wrap) this.wrap.replaceWith(wrap); else this.root.append(wrap); // Streamlit's own <link> stays
     this.wrap = wrap;
