@@ -49,7 +49,6 @@ def sidebar() -> Handle | None:
                     "`python -m vae_core.train --out pretrained/NAME`.")
         if handle is not None:
             st.markdown(card.card_markdown(handle))
-            binarize_checkbox(handle)
         if broken:
             with st.expander(f"Unavailable models ({len(broken)})", expanded=not usable):
                 for entry in broken:
@@ -73,16 +72,6 @@ def require_model() -> Handle:
         st.info("Choose a usable model in the sidebar.")
         st.stop()
     return handle
-
-
-def binarize_checkbox(h: Handle) -> None:
-    if h.channels == 1 and h.config.model.likelihood == "bernoulli":
-        st.checkbox("Binarise uploads", value=h.config.train.dataset == "dsprites", key=f"binarize::{h.name}",
-                    help="Threshold uploaded images at 0.5: this model was trained on black-and-white images.")
-
-
-def binarize(h: Handle) -> bool:
-    return bool(st.session_state.get(f"binarize::{h.name}", False))
 
 
 # ---- the Explore point: one slider per dimension, keys z0, z1, ... bound to the URL

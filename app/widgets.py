@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from app import models, state
+from app import models
 from app.text import plain
 from vae_core.explore import elbo_terms, prior_sample, upscale_factor
-from vae_core.imaging import ACCEPTED_NAMES, MAX_FILE_BYTES, ImageError, encode_png, preprocess_upload
+from vae_core.imaging import ACCEPTED_NAMES, MAX_FILE_BYTES, ImageError, encode_png, image_grid, load_rgba
+from vae_core.prepare import STEPS, Prepared, prepare
 
 UPLOAD_MB = MAX_FILE_BYTES // (1024 * 1024)
 _UPLOAD_KWARGS = ({"max_upload_size": UPLOAD_MB}
@@ -53,31 +54,55 @@ def show_images(images: np.ndarray, captions: list[str] | None = None, px: int =
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _preprocess(data: bytes, image_size: int, channels: int, binarize: bool) -> np.ndarray:
-    return preprocess_upload(data, image_size, channels, binarize)
+def _prepare(data: bytes, dataset: str, image_size: int, channels: int, skip: frozenset[str]) -> Prepared:
+    return prepare(load_rgba(data, image_size), dataset, image_size, channels, skip)
 
 
 @dataclass
 class Upload:
     image: np.ndarray  # (C, H, W) as the model sees it
     name: str
-    file_id: str
+    file_id: str  # with the steps switched off: a changed preparation is a new upload to the pages
 
 
 def upload_image(label: str, key: str, h: models.Handle, multiple: bool = False) -> list[Upload]:
-    """A file uploader whose files become model inputs; a bad file shows its message, never a traceback."""
+    """A file uploader whose files become model inputs, prepared the way the model's data looks
+    (vae_core.prepare), each step shown and undoable; a bad file shows its message, never a traceback."""
     files = st.file_uploader(label, key=key, accept_multiple_files=multiple, **_UPLOAD_KWARGS,
-                             help=f"{ACCEPTED_NAMES}, up to {UPLOAD_MB} MB; centre-cropped to a "
-                                  f"square and resized to {h.image_size}x{h.image_size}.")
+                             help=f"{ACCEPTED_NAMES}, up to {UPLOAD_MB} MB. The subject is found, cropped and "
+                                  f"placed as in the model's data, at {h.image_size}x{h.image_size}: see "
+                                  "'As the model sees it'.")
     uploads = []
+    skip_key = f"{key}::skip"
+    skip = frozenset(st.session_state.get(skip_key, ()))
     for f in files if multiple else [files] if files is not None else []:
         try:
-            image = _preprocess(f.getvalue(), h.image_size, h.channels, state.binarize(h))
+            prepared = _prepare(f.getvalue(), h.config.train.dataset, h.image_size, h.channels, skip)
         except ImageError as exc:
             st.error(f"{plain(f.name)}: {plain(exc, 300)}")
             continue
-        uploads.append(Upload(image, f.name, f.file_id))
+        show_preparation(prepared, f.name, skip_key, skip)
+        uploads.append(Upload(prepared.image, f.name, f"{f.file_id}::{','.join(sorted(skip))}"))
     return uploads
+
+
+def show_preparation(prepared: Prepared, name: str, skip_key: str, skip: frozenset[str]) -> None:
+    """Under 'As the model sees it': the upload, each step that changed it, the model's input; a switch per step."""
+    with st.expander(f"As the model sees it: {plain(name, 40)}", expanded=False):
+        pictures = np.stack([prepared.original, *(picture for _, picture, _ in prepared.steps), prepared.image])
+        names = ["your image", *(step for step, _, _ in prepared.steps), "the model's input"]
+        show_image(image_grid(pictures, 1, len(pictures), pad=4, pad_value=0.75), " → ".join(names),
+                   px=96 * len(pictures))
+        for step, _, note in prepared.steps:
+            st.caption(f"**{step}**: {note}")
+        offered = [s for s in STEPS if s in prepared.applied or s in skip]
+        if offered:
+            chosen = st.pills("Undo a step", offered, selection_mode="multi", default=sorted(skip & set(offered)),
+                              key=f"{skip_key}::pills::{name}",
+                              help="A step switched off here is left out for every upload of this uploader.")
+            if frozenset(chosen) != skip & set(offered):
+                st.session_state[skip_key] = sorted(set(chosen) | (skip - set(offered)))
+                st.rerun()
 
 
 @dataclass

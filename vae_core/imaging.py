@@ -36,7 +36,7 @@ class ImageError(ValueError):
 
 
 def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = MAX_PIXELS,
-               size_hint: int | None = None) -> Image.Image:
+               size_hint: int | None = None, keep_alpha: bool = False) -> Image.Image:
     """Decode bytes into an upright RGB or L Pillow image, refusing anything unsafe or unreadable.
 
     Args:
@@ -46,7 +46,8 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
             (at least this size), which takes a fraction of the memory and time of a full decode.
 
     Returns:
-        An image in mode "L" (grey) or "RGB", EXIF orientation applied, first frame only.
+        An image in mode "L" (grey) or "RGB" ("RGBA" where it has transparency and `keep_alpha`), EXIF
+        orientation applied, first frame only.
     """
     if not data:
         raise ImageError(f"the file is empty (0 bytes); choose a {ACCEPTED_NAMES} image")
@@ -72,7 +73,7 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
             image = ImageOps.exif_transpose(image)
             if image.width < 1 or image.height < 1:
                 raise ImageError("the image has no pixels")
-            return _to_8bit(_shrink(image, size_hint))
+            return _to_8bit(_shrink(image, size_hint), keep_alpha=keep_alpha)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own, larger cap
@@ -80,9 +81,10 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
         claim = f"claims {int(claimed.group(1)):,} pixels" if claimed else "is too large to decode safely"
         raise ImageError(f"the image {claim}; the limit is {max_pixels / 1e6:.0f} million pixels: "
                          "resize it first") from None
-    except Exception as exc:  # noqa: BLE001  Pillow raises many types for bad files: all mean "not a readable image"
+    except Exception:  # noqa: BLE001  Pillow raises many types for bad files: all mean "not a readable image"
         raise ImageError(
-            f"this file is not a readable image ({type(exc).__name__}); choose a {ACCEPTED_NAMES} image"
+            f"this file is not a readable image (damaged, or not really a {ACCEPTED_NAMES} file); choose a "
+            f"{ACCEPTED_NAMES} image"
         ) from None
 
 
@@ -100,15 +102,16 @@ def _shrink(image: Image.Image, size_hint: int | None) -> Image.Image:
 def _to_unit(arr: np.ndarray, mode: str) -> np.ndarray:
     """16-bit, 32-bit integer or float pixels -> float32 in [0, 1].
 
-    16-bit data spans 0..65535. Integers within 0..255 or 0..65535 are read as 8- or 16-bit; floats within
-    [0, 1] or [0, 255] as such. Anything else is stretched from its smallest to its largest finite value.
-    NaN becomes 0 and infinities the ends of the range.
+    Integer images (16- and 32-bit) are stretched from their smallest to their largest value: their real range,
+    so 12-bit data in a 16-bit file is not left almost black (a constant image keeps its nominal 8- or 16-bit
+    level). Floats within [0, 1] or [0, 255] are read as such, others stretched too. NaN becomes 0 and
+    infinities the ends of the range.
     """
     arr = arr.astype(np.float32)
     finite = arr[np.isfinite(arr)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    ranges = [(0.0, 65535.0)] if mode.startswith("I;16") else [(0.0, 1.0), (0.0, 255.0)] if mode == "F" \
-        else [(0.0, 255.0), (0.0, 65535.0)]
+    ranges = [(0.0, 1.0), (0.0, 255.0)] if mode == "F" else [] if high > low else \
+        [(0.0, 65535.0)] if mode.startswith("I;16") else [(0.0, 255.0), (0.0, 65535.0)]  # a constant: nominal
     scale = next(((a, b) for a, b in ranges if a <= low and high <= b), None)
     if scale is None and not high > low:  # a constant out of every range: white when positive, else black
         return np.full(arr.shape, 1.0 if low > 0 else 0.0, np.float32)
@@ -119,8 +122,11 @@ def _to_unit(arr: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 
-def _to_8bit(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
-    """Any Pillow mode -> "L" or "RGB", compositing transparency over `background`."""
+def _to_8bit(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0), keep_alpha: bool = False
+             ) -> Image.Image:
+    """Any Pillow mode -> "L" or "RGB", compositing transparency over `background` (or "RGBA", keeping it)."""
+    if image.mode in ("La", "RGBa"):  # premultiplied by _shrink: Pillow converts these only to their plain forms
+        image = image.convert(image.mode.upper())
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         with np.errstate(invalid="ignore", over="ignore"):  # signalling NaNs in float files flag every cast
@@ -130,8 +136,10 @@ def _to_8bit(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -
         image = image.convert("RGBA")
     elif mode == "P":
         image = image.convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if image.mode in ("RGBA", "LA", "PA"):
         rgba = image.convert("RGBA")
+        if keep_alpha:
+            return rgba
         base = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(base, rgba).convert("RGB")
     if image.mode == "1":
@@ -215,3 +223,13 @@ def encode_gif(frames: np.ndarray, scale: int = 1, duration_ms: int = 100, bounc
     buf = io.BytesIO()
     pils[0].save(buf, format="GIF", save_all=True, append_images=pils[1:], duration=duration_ms, loop=0)
     return buf.getvalue()
+
+
+def load_rgba(data: bytes, size_hint: int | None = None) -> np.ndarray:
+    """Bytes of an upload -> (H, W, 4) float32 in [0, 1] (alpha 1 where the file has none); raises ImageError.
+
+    Shrunk as `preprocess_upload` shrinks (to a few times `size_hint`), with the same checks before decoding.
+    """
+    image = _shrink(load_image(data, size_hint=size_hint, keep_alpha=True), size_hint)
+    image = _to_8bit(image, keep_alpha=True).convert("RGBA")
+    return np.asarray(image, dtype=np.float32) / 255.0

@@ -1,0 +1,86 @@
+"""How often an upload comes out as what it shows: `python -m vae_core.upload_eval [MODEL]` (default
+pretrained/dsprites-vae).
+
+Every upload of `vae_core.upload_corpus` is turned into the model's input twice, side by side: the plain way
+(centre crop, resize, binarise: what the app did before `vae_core.prepare`) and prepared. Each input is
+reconstructed at its posterior mean, and a shape classifier trained on dSprites (`vae_core.cvae`'s condition
+judge) says which shape the reconstruction shows. Prints the share judged right, per kind of upload, and the
+preparation's time. Importable without streamlit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+
+from .checkpoints import PRETRAINED_DIR, load_model
+from .data import get_dataset
+from .imaging import load_rgba, preprocess_upload
+from .prepare import prepare
+from .upload_corpus import KINDS, SHAPES, corpus
+
+
+def judged_shapes(judge, images: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return judge(torch.from_numpy(images).float()).argmax(1).numpy()
+
+
+def evaluate(folder, per_kind_and_shape: int = 5, judge_steps: int = 800, seed: int = 0) -> dict:
+    from .cvae import train_condition_judge
+
+    loaded = load_model(folder)
+    exp = loaded.config
+    if exp.train.dataset != "dsprites":
+        raise ValueError(f"{folder}: the shape corpus is for dSprites models, not {exp.train.dataset}")
+    dataset = get_dataset("dsprites")
+    judge, judge_accuracy = train_condition_judge(dataset, "shape", steps=judge_steps, seed=seed)
+    uploads = corpus(per_kind_and_shape, seed)
+    plain, prepared, ms = [], [], []
+    size, channels = exp.model.image_size, exp.model.channels
+    for up in uploads:
+        plain.append(preprocess_upload(up.data, size, channels, binarize=True))
+        began = time.perf_counter()
+        prepared.append(prepare(load_rgba(up.data, size), "dsprites", size, channels).image)
+        ms.append(1000 * (time.perf_counter() - began))
+    truth = np.array([SHAPES.index(u.shape) for u in uploads])
+    kinds = np.array([u.kind for u in uploads])
+    result = {"judge_accuracy": judge_accuracy, "uploads": len(uploads), "prepare_ms_median": float(np.median(ms)),
+              "prepare_ms_max": float(np.max(ms)), "per_kind": {}}
+    model = loaded.model.eval()
+    for name, inputs in (("plain", plain), ("prepared", prepared)):
+        x = torch.from_numpy(np.stack(inputs))
+        with torch.inference_mode():
+            mu, _ = model.encode(x)
+            recon = model.decode_image(mu).numpy()
+        right = judged_shapes(judge, recon) == truth
+        result[name] = float(right.mean())
+        for kind in KINDS:
+            result["per_kind"].setdefault(kind, {})[name] = float(right[kinds == kind].mean())
+    return result
+
+
+def format_result(result: dict) -> str:
+    lines = [f"{'upload kind':<16} {'plain':>7} {'prepared':>9}"]
+    for kind, row in result["per_kind"].items():
+        lines.append(f"{kind:<16} {row['plain']:>7.0%} {row['prepared']:>9.0%}")
+    lines.append(f"{'all':<16} {result['plain']:>7.0%} {result['prepared']:>9.0%}   ({result['uploads']} uploads; "
+                 f"judge {result['judge_accuracy']:.1%} on dSprites; preparation median "
+                 f"{result['prepare_ms_median']:.1f} ms, max {result['prepare_ms_max']:.1f} ms)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_core.upload_eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", nargs="?", default=str(PRETRAINED_DIR / "dsprites-vae"))
+    parser.add_argument("--per-kind", type=int, default=5, help="uploads per kind and shape")
+    args = parser.parse_args(argv)
+    print(format_result(evaluate(args.model, args.per_kind)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
