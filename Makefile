@@ -18,10 +18,10 @@ setup: $(STAMP)
 # No source watcher: it re-resolves every imported module's path at each new session (measured: 20 sessions
 # opening at once took 3.9 s instead of 0.34 s). Restart the app to pick up edited code.
 # Listens on this machine only (ADDRESS=0.0.0.0 opens it to the network: see the README's "In a classroom").
-# The server refuses uploads over 20 MB itself, not only the browser.
+# Upload size and other server settings: .streamlit/config.toml.
 app: setup
 	$(BIN)/streamlit run app/streamlit_app.py --server.headless true --server.port $(PORT) \
-		--server.address $(ADDRESS) --server.maxUploadSize 20 \
+		--server.address $(ADDRESS) \
 		--browser.gatherUsageStats false --server.fileWatcherType none
 
 test: setup

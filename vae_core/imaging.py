@@ -29,6 +29,16 @@ FORMAT_MAX_PIXELS = {"WEBP": 16_000_000}
 _REDUCIBLE = {"L", "RGB", "RGBX", "CMYK", "YCbCr", "I", "F", "RGBa", "La"}
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 _MB = 1024 * 1024
+# What decoding may cost, checked before the pixels are decoded: memory (the pixels times what a mode takes, with
+# the working copies of the conversions; measured: a palette with transparency about 14 bytes a pixel, 16-bit
+# grey about 20), and the structures whose number, not size, sets the time (each JPEG scan decodes the whole
+# image again; every PNG chunk and JPEG comment is a round of the decoder's loop).
+DECODE_BUDGET_BYTES = 300 * _MB
+BYTES_PER_PIXEL = {"1": 2, "L": 3, "P": 6, "PA": 14, "LA": 12, "RGB": 8, "RGBA": 14, "CMYK": 10, "YCbCr": 8,
+                   "I;16": 20, "I;16L": 20, "I;16B": 20, "I;16N": 20, "I": 24, "F": 24}
+MAX_JPEG_SCANS = 64  # a progressive photo has about 10
+MAX_JPEG_COMMENTS = 1000
+MAX_PNG_CHUNKS = 20_000  # a 20 MB PNG in 8 KB IDAT chunks has 2,500
 
 
 class ImageError(ValueError):
@@ -53,6 +63,7 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
         raise ImageError(f"the file is empty (0 bytes); choose a {ACCEPTED_NAMES} image")
     if len(data) > max_bytes:
         raise ImageError(f"the file is {len(data) / _MB:.1f} MB; the limit is {max_bytes / _MB:.0f} MB")
+    check_structure(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -67,8 +78,16 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
                     "million pixels: resize it first"
                 )
             image.seek(0)  # first frame of an animation
-            if size_hint and image.format in ("JPEG", "MPO"):
+            drafted = bool(size_hint) and image.format in ("JPEG", "MPO")
+            if drafted:  # decoded at a fraction of its size: the budget is for what is decoded
                 image.draft(None, (size_hint, size_hint))
+            mode = "PA" if image.mode == "P" and "transparency" in image.info else image.mode
+            cost = image.width * image.height * BYTES_PER_PIXEL.get(mode, 14)
+            if cost > DECODE_BUDGET_BYTES and not drafted:
+                raise ImageError(
+                    f"the image's {width} x {height} pixels ({_describe(mode)}) would take about {cost / _MB:,.0f} "
+                    f"MB to decode; the limit is {DECODE_BUDGET_BYTES / _MB:.0f} MB: resize it, or save it as an "
+                    "8-bit RGB image")
             image.load()
             image = ImageOps.exif_transpose(image)
             if image.width < 1 or image.height < 1:
@@ -88,15 +107,46 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
         ) from None
 
 
+def _describe(mode: str) -> str:
+    return {"PA": "a palette with transparency", "P": "a palette", "I;16": "16-bit grey", "I;16B": "16-bit grey",
+            "I;16L": "16-bit grey", "I;16N": "16-bit grey", "I": "32-bit grey", "F": "floating-point grey",
+            "LA": "grey with transparency", "RGBA": "colour with transparency"}.get(mode, f"{mode} mode")
+
+
+def check_structure(data: bytes) -> None:
+    """Refuse files whose structure would make decoding slow whatever their pixel count: a JPEG of very many
+    scans or comments, a PNG of very many chunks. Counted in the bytes, before any decoder sees them."""
+    if data[:2] == b"\xff\xd8":
+        scans = data.count(b"\xff\xda")  # a 0xFF in the coded data is followed by 0x00: only markers match
+        if scans > MAX_JPEG_SCANS:
+            raise ImageError(f"this JPEG has {scans:,} scans (a photo has about 10) and would take too long to "
+                             "decode: save it again as an ordinary JPEG")
+        first = data.find(b"\xff\xda")
+        comments = data.count(b"\xff\xfe", 0, first if first >= 0 else len(data))
+        if comments > MAX_JPEG_COMMENTS:
+            raise ImageError(f"this JPEG has {comments:,} comment segments and would take too long to decode: save "
+                             "it again as an ordinary JPEG")
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        pos, chunks = 8, 0
+        while pos + 8 <= len(data):
+            chunks += 1
+            if chunks > MAX_PNG_CHUNKS:
+                raise ImageError(f"this PNG has over {MAX_PNG_CHUNKS:,} chunks and would take too long to decode: "
+                                 "save it again as an ordinary PNG")
+            pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+
+
 def _shrink(image: Image.Image, size_hint: int | None) -> Image.Image:
-    """Box-average an image down to no less than 4 x `size_hint` on its shorter side, where its mode allows:
-    the conversions that follow then copy a small image instead of a large one."""
-    factor = min(image.size) // (4 * size_hint) if size_hint else 0
-    if factor < 2:
+    """Box-average an image down to no less than 4 x `size_hint` along each axis, where its mode allows: the
+    conversions that follow then copy a small image instead of a large one (a 1 x 40 million strip included)."""
+    if not size_hint:
+        return image
+    fx, fy = (max(1, side // (4 * size_hint)) for side in image.size)
+    if max(fx, fy) < 2:
         return image
     if image.mode in _PREMULTIPLIED:
         image = image.convert(_PREMULTIPLIED[image.mode])
-    return image.reduce(factor) if image.mode in _REDUCIBLE else image
+    return image.reduce((fx, fy)) if image.mode in _REDUCIBLE else image
 
 
 def _to_unit(arr: np.ndarray, mode: str) -> np.ndarray:
