@@ -147,9 +147,10 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     z = state.current_point(h)
     # the URL follows the point, as with the server sliders (one message to the browser, not one per dimension)
     links.set_unbound({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})
+    names = models.latent_names(h)
     data = {
         "model": name, "order": [int(d) for d in order], "active": [bool(a) for a in active],
-        "labels": [widgets.dim_label(d, kl, bool(active[d])) for d in range(h.latent_dim)],
+        "labels": [widgets.dim_label(d, kl, bool(active[d]), names) for d in range(h.latent_dim)],
         "limits": [float(v) for v in limits], "step": state.STEP, "z": [float(v) for v in z],
         "size": h.image_size, "channels": h.channels, "px": IMAGE_PX,
         # the server's picture of this point (a few KB), shown at once while the browser's decoder loads

@@ -21,6 +21,7 @@ from vae_core.data import GROUND_TRUTH, get_dataset
 from vae_core.explore import dim_order, elbo_terms, slider_limits
 from vae_core.kinds import Kind, Objective, kind, objective
 from vae_core.latent import kl_per_dim_over_data
+from vae_core.naming import LatentName, name_latents
 from vae_core.projection import Projection, load_projection, mutual_information_matrix, pca_2d, sample_dataset
 
 SAMPLE_SIZE = 2000  # data sample for histograms, ranges and the live map: about a second to encode
@@ -252,6 +253,14 @@ def _example(path: str, stamp: float, number: int) -> np.ndarray | None:
     return None if dataset is None else sample_dataset(dataset, 1, seed=10_000 + number)[0][0]
 
 
+def example_factors(h: Handle, number: int) -> np.ndarray | None:
+    """The generating factors of dataset example `number` (ground-truth data only), else None."""
+    dataset, _ = dataset_for(h)
+    if dataset is None or not hasattr(dataset, "images_from_factors"):
+        return None
+    return sample_dataset(dataset, 1, seed=10_000 + int(number))[1][0]
+
+
 def dataset_example(h: Handle, number: int) -> np.ndarray | None:
     """Dataset example number `number` (C, H, W), the same for everyone; None without data."""
     return _example(h.path, h.stamp, int(number))
@@ -287,8 +296,8 @@ def _mi(path: str, stamp: float, proj_stamp: float, latent_dim: int) -> tuple[np
 
 
 def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
-    """(factor-by-latent MI, factor names, where it comes from): the card's, else computed from the latents of a
-    data sample (normalised by each factor's entropy); None without factors."""
+    """(factor-by-latent MI as a share of each factor's entropy, factor names, where it comes from): the card's,
+    else computed from the latents of a data sample; None without factors."""
     card_mi = h.card.get("metrics", {}).get("mi_matrix") if isinstance(h.card.get("metrics"), dict) else None
     if isinstance(card_mi, dict):
         names, card_mi = card_mi.get("factor_names"), card_mi.get("matrix", card_mi.get("values"))
@@ -302,12 +311,23 @@ def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
         if not names or len(names) != matrix.shape[0]:
             varying = [n for n, s in zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes) if s > 1]
             names = varying if len(varying) == matrix.shape[0] else [f"factor {i}" for i in range(matrix.shape[0])]
-        return matrix, list(names), "from the model card (evaluation)"
+        sizes = dict(zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes))
+        entropy = np.array([np.log(sizes[n]) if sizes.get(n, 1) > 1 else 1.0 for n in names])  # a uniform grid's
+        return np.clip(matrix / entropy[:, None], 0.0, 1.0), list(names), "from the model card (evaluation)"
     proj_stamp = _mtime(Path(h.path) / ckpt.PROJECTION_FILE)
     result = _mi(h.path, h.stamp, proj_stamp, h.latent_dim)
     if result is None:
         return None
-    return result[0], result[1], "computed live from the latents of a data sample (normalised by factor entropy)"
+    return result[0], result[1], "computed live from the latents of a data sample"
+
+
+def latent_names(h: Handle) -> list[LatentName] | None:
+    """Each latent named by the factor it carries (vae_core.naming), or None where the data has no factors."""
+    mi = mi_matrix(h)
+    if mi is None or not h.kind_info.continuous_latent:
+        return None
+    _, active, _ = dims(h)
+    return name_latents(mi[0], mi[1], np.ones(len(mi[1])), active)  # mi_matrix gives shares already
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the learned manifold...")

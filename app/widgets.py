@@ -140,11 +140,15 @@ def pick_image(key: str, h: models.Handle, sources: tuple[str, ...], extra: dict
     return encode_one(h, uploads[0].image, uploads[0].name) if uploads else None
 
 
-def dim_label(d: int, kl: np.ndarray | None, active: bool) -> str:
+def dim_label(d: int, kl: np.ndarray | None, active: bool, names: list | None = None) -> str:
+    """A latent's label: z3 · posX · 2.91 nats, with the factor it carries where the data has factors."""
+    carried = plain(names[d].name, 40) if names is not None and d < len(names) and names[d].name != "inactive" \
+        else None
+    head = f"z{d} · {carried}" if carried else f"z{d}"
     if kl is None:
-        return f"z{d}"
+        return head
     value = f"{kl[d]:.2f}" if kl[d] >= 0.1 else f"{kl[d]:.3f}"
-    return f"z{d} · {value} nats" if active else f"z{d} · inactive ({value} nats)"
+    return f"{head} · {value} nats" if active else f"{head} · inactive ({value} nats)"
 
 
 def factor_text(dataset, proj, row: int, names: list[str]) -> str:

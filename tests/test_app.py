@@ -92,10 +92,15 @@ def picture(url: str) -> np.ndarray:
 PREPARATION = "As the model sees it"  # the expander of an upload's preparation steps (app.widgets)
 
 
+TRUTH = "data: "  # the caption of a traversal row's true-factor sweep (app/views/traversals.py)
+
+
 def image_urls(at: AppTest) -> list[str]:
-    """The page's pictures, in order, leaving out those showing how an upload was prepared."""
+    """The page's pictures, in order, leaving out those showing how an upload was prepared and the data's own
+    factor sweeps beside traversal rows."""
     steps = {url for e in at.expander if e.label.startswith(PREPARATION) for image in e.image for url in image.value}
-    return [url for image in at.image for url in image.value if url not in steps]
+    return [url for image in at.image for url, caption in zip(image.value, image.captions or [""] * len(image.value))
+            if url not in steps and not (caption or "").startswith(TRUTH)]
 
 
 def slider(at: AppTest, key: str):
@@ -131,7 +136,8 @@ def test_model_whose_weights_fail_to_load_says_why():
 def test_explore_slider_moves_the_decoded_image(model, shape):
     at = open_app(model=model)
     labels = [s.label for s in at.slider]
-    assert labels[0].startswith("z0 · 1.50 nats") and "inactive" in labels[-1]  # ordered by KL, collapse shown
+    assert labels[0].startswith("z0 · ") and labels[0].endswith(" · 1.50 nats") and "inactive" in labels[-1]
+    # ordered by KL, collapse shown; named by what it carries of the tiny model's data (untrained: mixed)
     before = picture(at.image[0].value[0])
     assert before.shape == shape  # enlarged with whole nearest-neighbour pixels
     slider(at, "z0").set_value(2.5).run()

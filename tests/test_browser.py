@@ -166,7 +166,9 @@ def test_interpolate_two_uploads(server, page, tmp_path):
     page.wait_for_selector("h3:has-text('From A.png to B.png')", timeout=30_000)
     settle(page, "h1")
     no_exception(page)
-    assert page.locator("[data-testid='stImage'] img").count() == 4 + 1  # inputs, reconstructions, the path
+    preparation = page.locator("[data-testid='stExpander'] [data-testid='stImage'] img").count()  # one per upload
+    assert preparation == 2
+    assert page.locator("[data-testid='stImage'] img").count() - preparation == 4 + 1  # inputs, recons, the path
     shot(page, "interpolate_uploads")
 
 

@@ -57,7 +57,7 @@ for i, col, name, h in chosen:
             st.plotly_chart(charts.kl_bars(kl, order), key=f"kl_{i}")
         if (mi := matrices[i]) is not None:
             st.plotly_chart(charts.mi_heatmap(mi[0][:, order], mi[1], [f"z{d}" for d in order],
-                                              "mutual information: factor × latent (one scale for both)",
+                                              "share of each factor carried by each latent (MI / H), one scale for both",
                                               zmax=mi_top), key=f"mi_{i}")
             st.caption(f"Mutual information {mi[2]}.")
 st.subheader("Metrics from the model cards")

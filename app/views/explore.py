@@ -13,6 +13,7 @@ if not h.kind_info.continuous_latent:  # a grid of discrete codes: the page is a
     family.vq_explore(h)
     st.stop()
 order, active, kl = models.dims(h)
+names = models.latent_names(h)  # each slider named by the factor it carries, where the data has factors
 limits = models.limits(h)
 dataset, note = models.dataset_for(h)
 st.title("Explore the latent space")
@@ -56,7 +57,7 @@ def server_sliders(post: dict | None):
         if post:
             st.caption(f"Encoded {plain(post['source'])}: under each slider, the posterior mean μ and spread σ of its code.")
         for d in order:
-            st.slider(widgets.dim_label(d, kl, active[d]), -limits[d], limits[d], step=state.STEP, key=f"z{d}",
+            st.slider(widgets.dim_label(d, kl, active[d], names), -limits[d], limits[d], step=state.STEP, key=f"z{d}",
                       bind="query-params", format="%.2f")
             if post:
                 st.caption(f"μ {post['mu'][d]:+.2f} · σ {post['sigma'][d]:.2f}")

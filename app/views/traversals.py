@@ -8,10 +8,12 @@ from app.text import plain
 from vae_core.explore import traversal_images
 from vae_core.imaging import encode_gif, encode_png, image_grid
 from vae_core.latent import traversal_values
+from vae_core.naming import truth_sweep
 
 h = state.require_model()
 family.not_for(h, "Traversals")
 order, active, kl = models.dims(h)
+names = models.latent_names(h)
 st.title("Traversals")
 family.condition_note(h)
 st.caption("Each row moves one latent dimension from left to right while all the others stay at the starting "
@@ -26,6 +28,11 @@ with right:
     kind = st.radio("Range", ["prior quantiles", "posterior mean ± k σ", "data range"], horizontal=True)
     steps = st.slider("Steps", 3, 15, 9)
     only_active = st.checkbox("Only active dimensions (KL > 0.01 nats)", value=False)
+    dataset, _ = models.dataset_for(h)
+    truth = names is not None and hasattr(dataset, "images_from_factors") and st.checkbox(
+        "Beside each named row, the data's own sweep of that factor", value=True,
+        help="The dataset rendered from its factors: the starting example with only the row's factor moved over "
+             "its whole range. A disentangled row changes what its sweep changes, and nothing else.")
     quantile = st.slider("Central prior mass", 0.50, 0.99, 0.95, disabled=kind != "prior quantiles")
     k = st.slider("k (posterior σ)", 0.5, 6.0, 3.0, disabled=kind != "posterior mean ± k σ")
 if start is None:
@@ -42,11 +49,23 @@ values = traversal_values(steps, kind.split()[0], quantile=quantile, k=k, latent
 rows = [d for d in order if active[d] or not only_active] or order
 images = traversal_images(h.model, start.z, values, rows)
 st.caption(f"{len(rows)} dimensions × {steps} steps, from {plain(start.label)}")
+if truth:  # the starting example's own factors where it is one, else the middle of the grid
+    number = st.session_state.get("trav_n", 0) if st.session_state.get("trav_src") == "Dataset example" else None
+    start_factors = models.example_factors(h, number) if number is not None else None
+    if start_factors is None:
+        start_factors = np.asarray(dataset.factor_sizes) // 2
+    st.caption("Right: the data's own sweep of the factor each row is named after, from "
+               + (f"dataset example #{number}" if number is not None else "the middle of the factor grid") + ".")
 for r, d in enumerate(rows):
-    label, strip = st.columns([1, 7], vertical_alignment="center")
-    label.markdown(widgets.dim_label(d, kl, active[d]))
+    label, strip, sweep = st.columns([1, 6, 5] if truth else [1, 7, 0.01], vertical_alignment="center")
+    label.markdown(widgets.dim_label(d, kl, active[d], names))
     with strip:
         widgets.show_image(image_grid(images[r * steps:(r + 1) * steps], 1, steps), px=min(1100, 110 * steps))
+    if truth and names[d].factors:
+        with sweep:
+            truth_images, _ = truth_sweep(dataset, start_factors, names[d].factors[0], steps)
+            widgets.show_image(image_grid(truth_images, 1, steps, pad_value=0.9), f"data: {names[d].factors[0]}",
+                               fit=True)
 c1, c2 = st.columns(2)  # the files are made when a button is pressed; no rerun (a rerun would race them)
 c1.download_button("Download the grid (PNG)", lambda: encode_png(image_grid(images, len(rows), steps), scale=2),
                    "traversal.png", "image/png", on_click="ignore")
