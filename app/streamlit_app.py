@@ -16,18 +16,19 @@ from app import models, state
 
 models.configure_torch()
 st.set_page_config(page_title="VAE latent-space explorer", page_icon=":material/explore:", layout="wide")
-lesson_link = "lesson" in st.query_params  # `?lesson=beta` opens the lesson page: one link for a class
 page = st.navigation([
-    st.Page("views/explore.py", title="Explore", icon=":material/tune:", default=not lesson_link),
+    st.Page("views/explore.py", title="Explore", icon=":material/tune:", default=True),
     st.Page("views/traversals.py", title="Traversals", icon=":material/grid_on:"),
     st.Page("views/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
     st.Page("views/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/compare:"),
     st.Page("views/reconstruct.py", title="Reconstruct", icon=":material/image_search:"),
-    st.Page("views/lesson.py", title="Lessons", icon=":material/school:", default=lesson_link),
+    st.Page("views/lesson.py", title="Lessons", icon=":material/school:"),
 ])
 # a frame around every picture: a white image (a blank decode, a white background) would vanish into the page
 st.markdown("<style>[data-testid='stImage'] img { border: 1px solid #d0d3da; border-radius: 0.25rem; }</style>",
             unsafe_allow_html=True)
+if "lesson" in st.query_params and page.url_path == "":  # `/?lesson=beta`: one link opens a lesson for a class
+    st.switch_page("views/lesson.py", query_params=st.query_params.to_dict())
 state.sidebar()
 page.run()
