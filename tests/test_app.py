@@ -397,7 +397,9 @@ def test_disentanglement_compares_two_models():
     assert mig_trace["x"] == [p["beta"] for p in shipped] and mig_trace["y"] == [p["mig"] for p in shipped]
     assert any("One β-VAE per β (dsprites, 26,000 steps" in c.value for c in at.caption)
     table = at.table[0].value
-    assert list(table.columns) == ["grey64", "faces64"] and table.loc["MIG", "grey64"] == "0.12"
+    assert list(table.columns) == ["grey64", "faces64", "what it measures"] and table.loc["MIG", "grey64"] == "0.12"
+    assert "Chen et al. 2018" in table.loc["MIG", "what it measures"]
+    assert "DCI completeness" not in table.index  # n/a for both: left out
     traces = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
     heatmaps = [t for t in traces if t.get("type") == "heatmap"]
     assert len(heatmaps) == 2 and heatmaps[0].get("zmax") is not None

@@ -8,7 +8,7 @@ import streamlit as st
 from app import card, charts, family, models, state, widgets
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models, model_dirs
-from vae_core.evaluate import SUMMARY_ROWS
+from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
 from vae_core.explore import traversal_images
 from vae_core.imaging import image_grid
 from vae_core.latent import traversal_values
@@ -61,9 +61,19 @@ for i, col, name, h in chosen:
                                               zmax=mi_top), key=f"mi_{i}")
             st.caption(f"Mutual information {mi[2]}.")
 st.subheader("Metrics from the model cards")
-st.table(pd.DataFrame({h.name: [card.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles},
-                     index=[label for label, _ in SUMMARY_ROWS]))
-st.caption("Missing figures (n/a) come with `python -m vae_core.evaluate <model folder>`.")
+values = {h.name: [card.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles}
+shown = [i for i in range(len(SUMMARY_ROWS)) if any(v[i] != card.MISSING for v in values.values())]  # not n/a twice
+table = pd.DataFrame({name: [v[i] for i in shown] for name, v in values.items()},
+                     index=[SUMMARY_ROWS[i][0] for i in shown])
+table["what it measures"] = [ROW_MEANINGS.get(SUMMARY_ROWS[i][0], "") for i in shown]
+st.table(table)
+steps = {h.name: h.card.get("steps") for h in handles}
+if len(handles) == 2 and len(set(steps.values())) == 2 and all(isinstance(s, int) for s in steps.values()):
+    a, b = handles
+    st.caption(f"These two trained for different lengths ({plain(a.name)}: {steps[a.name]:,} steps, "
+               f"{plain(b.name)}: {steps[b.name]:,}): part of any difference is training, not the objective.")
+st.caption("Rows that neither card has are left out; missing figures (n/a) come with "
+           "`python -m vae_core.evaluate <model folder>`.")
 for h in handles:  # a model of data without known factors has no metrics at all: say so, not just "n/a"
     reason = h.card.get("metrics", {}).get("unavailable") if isinstance(h.card.get("metrics"), dict) else None
     if reason:
