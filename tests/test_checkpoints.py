@@ -101,3 +101,20 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
         ckpt.atomic_write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["card.json"]  # no temporary left behind
+
+
+def test_the_model_list_checks_a_folder_once_per_change(tiny_model_folder, monkeypatch):
+    """The app lists the models on every page run: a folder is checked again only when its files change."""
+    import time
+
+    folder, _ = tiny_model_folder
+    checked = []
+    real = ckpt.check_folder
+    monkeypatch.setattr(ckpt, "check_folder", lambda f: (checked.append(f), real(f))[1])
+    for _ in range(3):
+        entries = {e.name: e for e in ckpt.list_models(extra=[folder.parent])}
+    assert checked.count(folder) <= 1 and entries["tiny"].error is None
+    time.sleep(0.01)
+    (folder / "extra.pkl").write_bytes(b"not really")  # a new file: the folder changed
+    entries = {e.name: e for e in ckpt.list_models(extra=[folder.parent])}
+    assert "pickle" in entries["tiny"].error
