@@ -81,6 +81,20 @@ def selected_rows(selection: dict | None, num_rows: int) -> list[int]:
     return rows
 
 
+def selection_centre(selection: dict | None) -> tuple[float, float] | None:
+    """The centre of the last box or lasso drawn on a map (in its coordinates), or None when there is none."""
+    for kind in ("box", "lasso"):
+        shapes = (selection or {}).get(kind) or []
+        shape = shapes[-1] if isinstance(shapes, list) and shapes else None
+        try:
+            xs, ys = np.asarray(shape["x"], dtype=np.float64), np.asarray(shape["y"], dtype=np.float64)
+        except (TypeError, KeyError, ValueError):
+            continue
+        if xs.size and ys.size and np.isfinite(xs).all() and np.isfinite(ys).all():
+            return float(xs.min() + xs.max()) / 2, float(ys.min() + ys.max()) / 2
+    return None
+
+
 def kl_bars(kl: np.ndarray, order: list[int], threshold: float = 0.01) -> go.Figure:
     """Per-dimension KL, highest first, inactive dimensions in grey."""
     colours = ["#1f77b4" if kl[d] > threshold else "#bbbbbb" for d in order]

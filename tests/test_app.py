@@ -419,3 +419,30 @@ def test_reconstruct_places_an_example_in_the_error_distribution():
 def test_every_page_works_for_a_model_without_data(page):
     at = open_app(page, model="colour32")
     assert not at.error
+
+
+def test_a_box_anywhere_on_the_map_decodes_the_latent_under_its_centre(models_root):
+    """The map as a canvas: the centre of a box maps back to a latent through the nearest map points."""
+    from vae_core.explore import decode
+    from vae_core.projection import place_points
+
+    at = open_app("latent_map")
+    proj = load_projection(models_root / "grey64")
+    coords = proj.umap
+    x, y = float(coords[:, 0].mean()) + 0.3, float(coords[:, 1].mean()) - 0.2
+    at.session_state["map_selection"] = {"points": [], "box": [{"x": [x - 1, x + 1], "y": [y - 0.5, y + 0.5]}],
+                                         "model": "grey64"}
+    at.run()
+    assert_healthy(at)
+    shown = next(i for i in at.image if any((c or "").startswith("decoded at (") for c in i.captions))
+    z = place_points(np.array([[x, y]]), coords, proj.means, k=8)[0].astype(np.float32)
+    from app import models
+    from vae_core.checkpoints import list_models
+
+    model = models.open_model(next(e for e in list_models() if e.name == "grey64")).model
+    expected = (np.clip(decode(model, z[None])[0], 0, 1) * 255 + 0.5).astype(np.uint8)
+    got = picture(shown.value[0])
+    k = got.shape[0] // 64
+    np.testing.assert_array_equal(got[::k, ::k], expected[0])
+    next(b for b in at.button if b.label == "Open this point in Explore").click().run()
+    assert slider(at, "z0").value == pytest.approx(round(z[0] / 0.05) * 0.05, abs=1e-6)

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, family, models, state, widgets
+from vae_core.explore import decode
 from vae_core.projection import encode_means, images_for_rows, place_points
 
 h = state.require_model()
@@ -45,7 +46,19 @@ st.caption("How to read it: nearby points have similar codes. UMAP keeps neighbo
            "its two axes are real, but points far apart in the other dimensions can land on top of each other. "
            + (f"PCA here explains {proj.pca_explained.sum():.0%} of the variance." if kind == "PCA" else ""))
 selection = st.session_state.get("map_selection") or {}
-rows = charts.selected_rows(selection, proj.num_points) if selection.get("model", h.name) == h.name else []
+mine = selection.get("model", h.name) == h.name
+if mine and (centre := charts.selection_centre(selection)) is not None:
+    # the map as a canvas: the latent under the centre of what was drawn, from the nearest points on the map
+    z = place_points(np.array([centre]), coords, proj.means, k=8)[0].astype(np.float32)
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    with c1:
+        widgets.show_image(decode(h.model, z[None])[0], f"decoded at ({centre[0]:.1f}, {centre[1]:.1f})", px=160)
+    with c2:
+        st.caption("Decoded at the centre of your box or lasso: the latent there is the distance-weighted mean "
+                   "of the 8 nearest points' latents on the map. Draw anywhere, even between clusters.")
+        if st.button("Open this point in Explore"):
+            state.send_to_explore(z, None)
+rows = charts.selected_rows(selection, proj.num_points) if mine else []
 if not rows:
     st.caption("Drag a box or a lasso on the map (or click a point) to see the images there.")
     st.stop()
