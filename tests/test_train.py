@@ -188,3 +188,19 @@ def test_an_autoencoders_figures_use_its_code_not_its_untrained_variance():
     code = reconstruction_and_kl(model, DSprites(), n=64, deterministic=True)
     assert sampled["recon"] > 10 * code["recon"] and sampled["kl"] > 1e6  # what the card showed before
     assert code["recon"] == code["recon_at_mean"] and code["kl"] < 1e3 and "kl_note" in code
+
+
+def test_every_training_field_has_an_option_of_its_name():
+    """config_from_args fills the configs from the options by field name: a field without an option would stay
+    at its default whatever the command line said."""
+    from dataclasses import fields
+
+    from vae_core.config import ModelConfig, TrainConfig
+    from vae_core.train import build_parser
+
+    options = {a.dest for a in build_parser()._actions}
+    set_by_hand = {"optimizer_resets", "channels", "kind", "condition_names", "condition_adversary",
+                   "conv_channels", "hidden_dim"}  # from other options, the dataset or the architecture
+    missing = [f.name for cls in (TrainConfig, ModelConfig) for f in fields(cls)
+               if f.name not in options and f.name not in set_by_hand]
+    assert missing == []

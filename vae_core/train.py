@@ -21,7 +21,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -407,29 +407,23 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
     if args.image_size and args.image_size != dataset.image_size:
         raise ValueError(f"--image-size {args.image_size}: {args.dataset} images are {dataset.image_size}px and are "
                          f"not resized; leave --image-size out or pass {dataset.image_size}")
-    beta = objective(args.objective).default_beta if args.beta is None else args.beta
-    train_cfg = TrainConfig(
-        dataset=args.dataset, data_root=args.data_root, objective=args.objective, beta=beta, gamma=args.gamma,
-        capacity_max=args.capacity_max, capacity_steps=args.capacity_steps, warmup_steps=args.warmup_steps,
-        cycles=args.cycles, free_bits=args.free_bits, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        optimizer_resets=tuple(sorted(set(args.reset_optimizer_at))), corruption=args.corruption,
-        corruption_level=args.corruption_level, l1=args.l1, condition=args.condition,
-        commitment=args.commitment, revive_every=args.revive_every, gan_weight=args.gan_weight,
-        feature_weight=args.feature_weight, init_from=args.init_from, adversary=args.adversary,
-    )
+    given = vars(args)  # every TrainConfig field has an option of the same name (build_parser)
+    train_cfg = TrainConfig(**{
+        **{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given},
+        "beta": objective(args.objective).default_beta if args.beta is None else args.beta,
+        "optimizer_resets": tuple(sorted(set(args.reset_optimizer_at))),
+    })
     kind = objective(args.objective).kind
     names = ()
     if KINDS[kind].conditional:
         from .cvae import condition_values
 
         names = condition_values(dataset, args.condition)
-    model_cfg = ModelConfig(
-        image_size=args.image_size or dataset.image_size, channels=dataset.channels, latent_dim=args.latent_dim,
-        likelihood=args.likelihood, gaussian_std=args.gaussian_std, kind=kind, condition_names=names,
-        codebook_size=args.codebook_size, code_dim=args.code_dim, vq_ema=args.vq_ema,
-        condition_adversary=args.adversary > 0,
-    )
+    model_cfg = ModelConfig(**{
+        **{f.name: given[f.name] for f in fields(ModelConfig) if f.name in given},
+        "image_size": args.image_size or dataset.image_size, "channels": dataset.channels, "kind": kind,
+        "condition_names": names, "condition_adversary": args.adversary > 0,
+    })
     return ExperimentConfig(model=model_cfg, train=train_cfg, dataset=dataset_info(dataset))
 
 
