@@ -351,13 +351,13 @@ def test_vaegan_discriminator_learns_only_from_its_own_loss():
     def grad_sum(module):
         return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
 
-    terms = vaegan_terms(model, x, torch.Generator().manual_seed(0), feature_weight=1.0, gan_weight=1.0)
+    terms = vaegan_terms(model, x, torch.Generator().manual_seed(0), feature_weight=1.0, gan_weight=1.0, beta=1.0)
     assert torch.allclose(terms["total"], terms["generator_loss"] + terms["disc_loss"])
     terms["generator_loss"].backward()  # KL, pixel and feature reconstruction, fooling D
     assert grad_sum(model.discriminator) == 0
     assert grad_sum(model.encoder) > 0 and grad_sum(model.decoder) > 0
     model.zero_grad()
-    terms = vaegan_terms(model, x, torch.Generator().manual_seed(0), feature_weight=1.0, gan_weight=1.0)
+    terms = vaegan_terms(model, x, torch.Generator().manual_seed(0), feature_weight=1.0, gan_weight=1.0, beta=1.0)
     terms["disc_loss"].backward()  # telling data from reconstructions and samples
     assert grad_sum(model.discriminator) > 0
     assert grad_sum(model.encoder) == 0 and grad_sum(model.decoder) == 0

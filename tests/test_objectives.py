@@ -48,7 +48,7 @@ def test_free_bits_floor_each_dimension():
     x = torch.zeros(2, 1, 4, 4)
     logits = torch.full((2, 1, 4, 4), -5.0)
     mu, logvar = torch.zeros(2, 3), torch.zeros(2, 3)  # KL exactly zero in every dimension
-    terms = beta_vae_loss(logits, x, mu, logvar, "bernoulli", free_bits=0.5)
+    terms = beta_vae_loss(logits, x, mu, logvar, "bernoulli", beta=1.0, free_bits=0.5)
     assert terms["kl"].item() == 0
     assert (terms["total"] - terms["recon"]).item() == pytest.approx(1.5)
 

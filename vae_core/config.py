@@ -129,7 +129,8 @@ class TrainConfig:
     dataset: str = "dsprites"
     data_root: str | None = None  # folder for mnist / fashion-mnist / an image folder
     objective: str = "beta-vae"
-    beta: float = 1.0  # weight of the KL (vae, beta-vae) or of the total correlation (beta-tcvae)
+    beta: float = 1.0  # weight of the KL (or the total correlation, beta-tcvae); the command's default per
+    # objective is in vae_core.kinds (a beta-vae trains at 4 unless told otherwise)
     gamma: float = 1000.0  # capacity-vae: weight of |KL - C| (Burgess et al. 2018)
     capacity_max: float = 25.0  # capacity-vae: C rises linearly from 0 to this many nats...
     capacity_steps: int = 100_000  # ...over this many steps

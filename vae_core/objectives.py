@@ -82,7 +82,7 @@ def beta_vae_loss(
     mu: torch.Tensor,
     logvar: torch.Tensor,
     likelihood: str,
-    beta: float = 1.0,
+    beta: float,  # no default here: each objective's is in vae_core.kinds
     weight: float = 1.0,
     free_bits: float = 0.0,
     gaussian_std: float = 0.1,
@@ -126,7 +126,7 @@ def beta_tcvae_loss(
     logvar: torch.Tensor,
     likelihood: str,
     dataset_size: int,
-    beta: float = 6.0,
+    beta: float,
     alpha: float = 1.0,
     gamma: float = 1.0,
     weight: float = 1.0,

@@ -59,7 +59,7 @@ def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
 
 
 def vaegan_terms(model: VAEGAN, x: torch.Tensor, generator: torch.Generator, feature_weight: float,
-                 gan_weight: float, beta: float = 1.0) -> dict:
+                 gan_weight: float, beta: float) -> dict:
     cfg = model.config
     mu, logvar = model.encode(x)
     z = model.reparameterize(mu, logvar, generator)
