@@ -446,3 +446,16 @@ def test_a_box_anywhere_on_the_map_decodes_the_latent_under_its_centre(models_ro
     np.testing.assert_array_equal(got[::k, ::k], expected[0])
     next(b for b in at.button if b.label == "Open this point in Explore").click().run()
     assert slider(at, "z0").value == pytest.approx(round(z[0] / 0.05) * 0.05, abs=1e-6)
+
+
+@pytest.mark.skipif(not (PRETRAINED_DIR / "dsprites-vae").is_dir(), reason="needs the shipped dsprites-vae")
+def test_an_upload_unlike_the_data_gets_a_plain_note_on_what_to_try():
+    at = open_app("reconstruct", model="dsprites-vae")  # a trained model: noise is far outside its data
+    at.radio(key="recon_src").set_value("Upload").run()
+    noise = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG")
+    at.file_uploader[0].set_value(("noise.png", buf.getvalue(), "image/png")).run()
+    assert_healthy(at)
+    assert "far outside" in at.subheader[-1].value
+    assert any("still unlike what the model was trained on" in i.value for i in at.info)

@@ -109,3 +109,7 @@ verdict = ("far outside what the model was trained on" if pct >= 99 else "unusua
            else "typical of the training data")
 st.subheader(f"Its error is higher than that of {pct:.1f}% of {len(sample['recon']):,} training images: {verdict}")
 st.plotly_chart(charts.recon_histogram(sample["recon"], recon), key="recon_hist")
+if pct >= 99 and not picked.label.startswith("dataset example"):
+    st.info("This image, even prepared, is still unlike what the model was trained on, so its reconstruction says "
+            "little about it. Try: one subject on a plain background, filling more of the picture; a drawing "
+            "with solid strokes; or undo a preparation step under 'As the model sees it' if one went wrong.")
