@@ -10,6 +10,15 @@ directly (`register_from_manifest`): the component's own files, and a folder of 
 models' decoder.onnx files, gzipped (so only those are served, and a browser may cache them for good). Where any of this
 is not possible (no current decoder.onnx, the assets missing, an API that changed, a browser that cannot run
 WebAssembly) the page keeps its server-side sliders and says why.
+
+The drag loop, in order (the point lives in `st.session_state["z0"]`, `"z1"`, ... and nowhere else on the server):
+
+1. `explorer` sends the point, the slider layout and a server-drawn preview to the component (`data`).
+2. live.js draws the preview, loads `decoder.onnx`, then decodes on every pointer move, in the browser only.
+3. On release it reports the point (`setStateValue("z", ...)`); Streamlit reruns the page with it.
+4. `_apply_release` (the `on_z_change` callback, before the rerun's script) stores it with `state.set_point`.
+5. The rerun writes the point into the address (`links.set_unbound`) and sends it back in `data`; live.js
+   recognises its own report (an echo) and does not jump.
 """
 
 from __future__ import annotations
