@@ -114,6 +114,10 @@ class Picked:
     z: np.ndarray  # (latent_dim,) the posterior mean of the image, or the drawn point
     logvar: np.ndarray | None = None
 
+    def posterior(self) -> dict:
+        """What Explore shows under its sliders for an encoded image: the posterior's mean and spread, the source."""
+        return {"mu": self.z, "sigma": np.exp(0.5 * self.logvar), "source": self.label, "image": self.image}
+
 
 def encode_one(h: models.Handle, image: np.ndarray, label: str) -> Picked:
     terms = elbo_terms(h.model, image[None])

@@ -24,15 +24,14 @@ for up in widgets.upload_image("Start from your own image", "explore_upload", h)
     if st.session_state.get("explore_upload_id") != up.file_id:
         st.session_state["explore_upload_id"] = up.file_id
         p = widgets.encode_one(h, up.image, up.name)
-        state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label,
-                                      "image": p.image})
+        state.set_point(p.z, limits, p.posterior())
 
 
 def from_dataset(number: int | None = None):
     """The posterior mean of a dataset example (a random one unless `number` is given)."""
     number = int(np.random.default_rng().integers(100_000)) if number is None else number
     p = widgets.encode_one(h, models.dataset_example(h, number), f"dataset example #{number}")
-    state.set_point(p.z, limits, {"mu": p.z, "sigma": np.exp(0.5 * p.logvar), "source": p.label, "image": p.image})
+    state.set_point(p.z, limits, p.posterior())
 
 
 def first_point():

@@ -72,9 +72,8 @@ widgets.show_images(images_for_rows(dataset, proj, shown), [widgets.factor_text(
 images = images_for_rows(dataset, proj, rows[:2])
 b1, b2 = st.columns(2)
 if b1.button("Open the first in Explore"):
-    sigma = np.exp(0.5 * proj.logvars[rows[0]])
-    state.send_to_explore(proj.means[rows[0]], {"mu": proj.means[rows[0]], "sigma": sigma,
-                                                "source": f"map point {rows[0]}", "image": images[0]})
+    point = widgets.Picked(f"map point {rows[0]}", images[0], proj.means[rows[0]], proj.logvars[rows[0]])
+    state.send_to_explore(point.z, point.posterior())
 if b2.button("Interpolate between the first two", disabled=len(rows) < 2):
     state.send_to_interpolate({"label": f"map point {rows[0]}", "image": images[0]},
                               {"label": f"map point {rows[1]}", "image": images[1]})
