@@ -72,3 +72,23 @@ def test_grid_and_gif():
     gif = Image.open(io.BytesIO(encode_gif(images)))
     assert gif.n_frames == 10  # there and back
     assert to_uint8(images).shape == (6, 8, 8)
+
+
+def test_downloads_carry_a_label_per_row():
+    import io as _io
+
+    from PIL import Image as _Image
+
+    from vae_core.imaging import encode_gif, encode_labelled_png, image_grid
+
+    rows = np.zeros((6, 1, 16, 16), np.float32)
+    grid = image_grid(rows, 2, 3)
+    plain = np.asarray(_Image.open(_io.BytesIO(encode_labelled_png(grid, ["", ""], 2))))
+    labelled = np.asarray(_Image.open(_io.BytesIO(encode_labelled_png(grid, ["z7 posX", "z3 scale"], 2))))
+    assert labelled.shape == plain.shape and labelled.shape[1] == grid.shape[2] + 120
+    top, bottom = (labelled[:, :120] != plain[:, :120])[: labelled.shape[0] // 2], \
+        (labelled[:, :120] != plain[:, :120])[labelled.shape[0] // 2:]
+    assert top.any() and bottom.any()  # text in each row's margin
+    frames = np.stack([image_grid(rows[:2] + t / 3, 2, 1) for t in range(3)])  # three different frames
+    gif = _Image.open(_io.BytesIO(encode_gif(frames, labels=["a", "b"])))
+    assert gif.size[0] == 16 + 120 and gif.n_frames >= 3

@@ -262,14 +262,44 @@ def encode_png(image: np.ndarray, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def encode_gif(frames: np.ndarray, scale: int = 1, duration_ms: int = 100, bounce: bool = True) -> bytes:
-    """(T, C, H, W) in [0, 1] -> animated GIF bytes that loop (there and back when `bounce`)."""
+def label_rows(pixels: np.ndarray, labels: list[str], row_height: int, width: int = 120) -> np.ndarray:
+    """(H, W) or (H, W, 3) uint8 with a white margin of `width` pixels on the left holding one label per row of
+    `row_height` pixels (Pillow's built-in font: nothing to download)."""
+    from PIL import ImageDraw, ImageFont
+
+    pil = Image.fromarray(pixels)
+    out = Image.new(pil.mode, (pil.width + width, pil.height), 255 if pil.mode == "L" else (255, 255, 255))
+    out.paste(pil, (width, 0))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default()
+    for r, label in enumerate(labels):
+        draw.text((4, r * row_height + row_height // 2), label[:22], fill=0 if pil.mode == "L" else (0, 0, 0),
+                  font=font, anchor="lm")
+    return np.asarray(out)
+
+
+def encode_labelled_png(image: np.ndarray, labels: list[str], rows: int, scale: int = 1) -> bytes:
+    """A grid (C, H, W) in [0, 1] of `rows` rows, enlarged `scale` times, each row labelled on the left."""
+    pixels = to_uint8(image)
+    if scale > 1:
+        pixels = np.asarray(Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale),
+                                                           Image.Resampling.NEAREST))
+    buf = io.BytesIO()
+    Image.fromarray(label_rows(pixels, labels, pixels.shape[0] // rows)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def encode_gif(frames: np.ndarray, scale: int = 1, duration_ms: int = 100, bounce: bool = True,
+               labels: list[str] | None = None) -> bytes:
+    """(T, C, H, W) in [0, 1] -> animated GIF bytes that loop (there and back when `bounce`); with `labels`, one
+    per row of the frame, each frame's rows are labelled on the left."""
     arrays = list(to_uint8(frames))
     if bounce and len(arrays) > 2:
         arrays = arrays + arrays[-2:0:-1]
     pils = [Image.fromarray(a) for a in arrays]
     if scale > 1:
         pils = [p.resize((p.width * scale, p.height * scale), Image.Resampling.NEAREST) for p in pils]
+    if labels:
+        pils = [Image.fromarray(label_rows(np.asarray(p), labels, p.height // len(labels))) for p in pils]
     buf = io.BytesIO()
     pils[0].save(buf, format="GIF", save_all=True, append_images=pils[1:], duration=duration_ms, loop=0)
     return buf.getvalue()

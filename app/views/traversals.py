@@ -6,7 +6,7 @@ import streamlit as st
 from app import family, models, state, widgets
 from app.text import plain
 from vae_core.explore import traversal_images
-from vae_core.imaging import encode_gif, encode_png, image_grid
+from vae_core.imaging import encode_gif, encode_labelled_png, image_grid
 from vae_core.latent import traversal_values
 from vae_core.naming import truth_sweep
 
@@ -67,8 +67,10 @@ for r, d in enumerate(rows):
             widgets.show_image(image_grid(truth_images, 1, steps, pad_value=0.9), f"data: {names[d].factors[0]}",
                                fit=True)
 c1, c2 = st.columns(2)  # the files are made when a button is pressed; no rerun (a rerun would race them)
-c1.download_button("Download the grid (PNG)", lambda: encode_png(image_grid(images, len(rows), steps), scale=2),
-                   "traversal.png", "image/png", on_click="ignore")
+row_labels = [f"z{d} {names[d].name}" if names else f"z{d}" for d in rows]  # burned into the files
+c1.download_button("Download the grid (PNG)", lambda: encode_labelled_png(
+    image_grid(images, len(rows), steps), row_labels, len(rows), scale=2), "traversal.png", "image/png",
+    on_click="ignore")
 c2.download_button("Download as animation (GIF)", lambda: encode_gif(  # frame t: every row at step t
-    np.stack([image_grid(images[t::steps], 1, len(rows)) for t in range(steps)]), scale=2), "traversal.gif",
-    "image/gif", on_click="ignore")
+    np.stack([image_grid(images[t::steps], len(rows), 1) for t in range(steps)]), scale=2, labels=row_labels),
+    "traversal.gif", "image/gif", on_click="ignore")
