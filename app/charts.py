@@ -81,6 +81,15 @@ def selected_rows(selection: dict | None, num_rows: int) -> list[int]:
     return rows
 
 
+def clicked_latent(state: dict | None, latent_dim: int) -> int | None:
+    """The latent of the last heatmap cell clicked (its column label "z3"), from st.plotly_chart's state."""
+    points = ((state or {}).get("selection") or {}).get("points") or []
+    label = points[-1].get("x") if points and isinstance(points[-1], dict) else None
+    if isinstance(label, str) and label[:1] == "z" and label[1:].isdigit() and int(label[1:]) < latent_dim:
+        return int(label[1:])
+    return None
+
+
 def selection_centre(selection: dict | None) -> tuple[float, float] | None:
     """The centre of the last box or lasso drawn on a map (in its coordinates), or None when there is none."""
     for kind in ("box", "lasso"):
@@ -107,11 +116,23 @@ def kl_bars(kl: np.ndarray, order: list[int], threshold: float = 0.01) -> go.Fig
 
 def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str], title: str,
                zmax: float | None = None) -> go.Figure:
-    """Factor-by-latent mutual information; `zmax` fixes the top of the colour scale (to compare two heatmaps)."""
-    fig = go.Figure(go.Heatmap(z=matrix, x=dim_names, y=factor_names, colorscale="Blues", zmin=0, zmax=zmax,
-                               hovertemplate="%{y} / %{x}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(height=80 + 32 * len(factor_names), margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      title={"text": title, "font": {"size": 13}})
+    """Factor-by-latent mutual information as a grid of square cells with their numbers; `zmax` fixes the top of
+    the colour scale (to compare two of them). Cells are scatter markers, not a plotly heatmap: Streamlit reports
+    clicks on markers only, and a click on a cell plays that latent's traversal (`clicked_latent`)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    rows, cols = matrix.shape
+    xs = [dim_names[j] for i in range(rows) for j in range(cols)]
+    ys = [factor_names[i] for i in range(rows) for j in range(cols)]
+    values = matrix.flatten()
+    top = float(zmax if zmax is not None else max(values.max(initial=0.0), 1e-9))
+    fig = go.Figure(go.Scatter(
+        x=xs, y=ys, mode="markers+text", text=[f"{v:.2f}" for v in values], textfont={"size": 9},
+        marker={"symbol": "square", "size": 30, "color": values, "colorscale": "Blues", "cmin": 0, "cmax": top,
+                "colorbar": {"thickness": 10}, "line": {"width": 0}},
+        hovertemplate="%{y} / %{x}: %{text}<extra></extra>", name="mutual information", showlegend=False))
+    fig.update_layout(height=80 + 34 * rows, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode=False,
+                      title={"text": title, "font": {"size": 13}}, xaxis={"type": "category", "showgrid": False},
+                      yaxis={"type": "category", "showgrid": False})
     return fig
 
 

@@ -401,9 +401,9 @@ def test_disentanglement_compares_two_models():
     assert "Chen et al. 2018" in table.loc["MIG", "what it measures"]
     assert "DCI completeness" not in table.index  # n/a for both: left out
     traces = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
-    heatmaps = [t for t in traces if t.get("type") == "heatmap"]
-    assert len(heatmaps) == 2 and heatmaps[0].get("zmax") is not None
-    assert heatmaps[0]["zmax"] == heatmaps[1]["zmax"]  # one shade, one value, in both heatmaps
+    heatmaps = [t for t in traces if t.get("name") == "mutual information"]
+    assert len(heatmaps) == 2 and heatmaps[0]["marker"].get("cmax") is not None
+    assert heatmaps[0]["marker"]["cmax"] == heatmaps[1]["marker"]["cmax"]  # one shade, one value, in both
 
 
 def test_reconstruct_places_an_example_in_the_error_distribution():
@@ -459,3 +459,28 @@ def test_an_upload_unlike_the_data_gets_a_plain_note_on_what_to_try():
     assert_healthy(at)
     assert "far outside" in at.subheader[-1].value
     assert any("still unlike what the model was trained on" in i.value for i in at.info)
+
+
+def test_clicking_a_heatmap_cell_plays_that_latents_traversal(monkeypatch):
+    at = open_app("disentanglement")
+    at.selectbox(key="dis_0").set_value("grey64")
+    at.selectbox(key="dis_1").set_value("faces64").run()
+    heatmap = next(json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")
+                   if json.loads(c.proto.spec)["data"][0].get("name") == "mutual information")
+    assert all(len(t) == 4 and t[1] == "." for t in heatmap["text"])  # the numbers are in the cells
+    assert not any((c or "").endswith("traversal, playing") for i in at.image for c in i.captions)
+    from app import charts
+
+    monkeypatch.setattr(charts, "clicked_latent", lambda state, dim: 1 if dim == 4 else None)  # a click on z1
+    at.run()
+    assert_healthy(at)
+    playing = [i for i in at.image if any((c or "") == "z1's traversal, playing" for c in i.captions)]
+    assert len(playing) == 1
+
+
+def test_a_clicked_cell_is_read_from_the_charts_selection():
+    from app.charts import clicked_latent
+
+    assert clicked_latent({"selection": {"points": [{"x": "z2", "y": "posX", "z": 0.4}]}}, 4) == 2
+    assert clicked_latent({"selection": {"points": [{"x": "z9"}]}}, 4) is None
+    assert clicked_latent({"selection": {"points": []}}, 4) is None and clicked_latent(None, 4) is None

@@ -10,7 +10,7 @@ from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models, model_dirs
 from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
 from vae_core.explore import traversal_images
-from vae_core.imaging import image_grid
+from vae_core.imaging import encode_gif, image_grid
 from vae_core.latent import traversal_values
 from vae_core.sweep import describe as sweep_caption
 
@@ -58,8 +58,14 @@ for i, col, name, h in chosen:
         if (mi := matrices[i]) is not None:
             st.plotly_chart(charts.mi_heatmap(mi[0][:, order], mi[1], [f"z{d}" for d in order],
                                               "share of each factor carried by each latent (MI / H), one scale for both",
-                                              zmax=mi_top), key=f"mi_{i}")
-            st.caption(f"Mutual information {mi[2]}.")
+                                              zmax=mi_top), key=f"mi_{i}", on_select="rerun", selection_mode="points")
+            st.caption(f"Mutual information {mi[2]}. Click a cell to play its latent's traversal.")
+            clicked = charts.clicked_latent(st.session_state.get(f"mi_{i}"), h.latent_dim)
+            if clicked is not None:
+                row = traversal_images(h.model, z, traversal_values(15, "prior", quantile=0.98,
+                                                                    latent_dim=h.latent_dim), [clicked])
+                st.image(encode_gif(row, scale=3, duration_ms=120), caption=f"z{clicked}'s traversal, playing",
+                         width=192)
 st.subheader("Metrics from the model cards")
 values = {h.name: [card.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles}
 shown = [i for i in range(len(SUMMARY_ROWS)) if any(v[i] != card.MISSING for v in values.values())]  # not n/a twice
