@@ -10,7 +10,7 @@ from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models, model_dirs
 from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
 from vae_core.explore import traversal_images
-from vae_core.imaging import encode_gif, image_grid
+from vae_core.imaging import encode_gif, encode_labelled_png, image_grid
 from vae_core.latent import traversal_values
 from vae_core.sweep import describe as sweep_caption
 
@@ -51,8 +51,11 @@ for i, col, name, h in chosen:
         example = models.dataset_example(h, 0)
         z = widgets.encode_one(h, example, "").z if example is not None else [0.0] * h.latent_dim
         values = traversal_values(7, "prior", quantile=0.98, latent_dim=h.latent_dim)
-        widgets.show_image(image_grid(traversal_images(h.model, z, values, order), len(order), 7),
-                           "traversals, one row per dimension by KL (±2.3 σ of the prior)", fit=True)
+        names = models.latent_names(h)
+        labels = [f"z{d} {names[d].name}" if names else f"z{d}" for d in order]  # what each row carries
+        st.image(encode_labelled_png(image_grid(traversal_images(h.model, z, values, order), len(order), 7), labels,
+                                     len(order), scale=2), "traversals, one row per dimension by KL (±2.3 σ of the "
+                 "prior), named by the factor each carries", width="stretch")
         if kl is not None:
             st.plotly_chart(charts.kl_bars(kl, order), key=f"kl_{i}")
         if (mi := matrices[i]) is not None:
