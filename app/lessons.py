@@ -28,7 +28,7 @@ class Step:
     title: str
     text: str  # for students: short, plain
     models: tuple[str, ...]  # folders in pretrained/ (or $VAE_EXPLORER_MODELS)
-    show: str  # "traversals", "kl", "figures"
+    show: str  # "traversals", "kl", "figures", "sweep"
     question: Question | None = None
 
 
@@ -49,6 +49,26 @@ def _carrier(factor: str):
             return "—"
         return f"z{max(names, key=lambda n: n.share if factor in n.factors[:1] else -1).dim}"
     return answer
+
+
+def sweep_points() -> list[dict]:
+    """The shipped beta sweep's points (pretrained/beta_sweep.json), by beta; empty when there is none."""
+    import json
+
+    from vae_core.checkpoints import model_dirs
+
+    path = next((d / "beta_sweep.json" for d in model_dirs() if (d / "beta_sweep.json").is_file()), None)
+    try:
+        points = json.loads(path.read_text()) if path is not None else []
+        return sorted((p for p in points if isinstance(p, dict) and {"beta", "recon", "mig"} <= set(p)),
+                      key=lambda p: float(p["beta"]))
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def _best_beta(hs) -> str:
+    points = sweep_points()
+    return f"{max(points, key=lambda p: p['mig'])['beta']:g}" if points else "—"
 
 
 def _recon(h: models.Handle) -> float:
@@ -83,6 +103,12 @@ LESSONS: dict[str, tuple[str, tuple[Step, ...]]] = {
              Question("Which model reconstructs best?", lambda hs: [h.name for h in hs],
                       lambda hs: min(hs, key=_recon).name,
                       lambda hs: ", ".join(f"{h.name} {_recon(h):.1f}" for h in hs) + " nats per image.")),
+        Step("The β sweep", "The same β-VAE trained at five values of β, one seed each: reconstruction gets worse "
+             "as β grows, and disentanglement (MIG) does not simply follow. Locatello et al. (2019) found the seed "
+             "matters about as much as β, so one run per β is a hint, not a law.", (), "sweep",
+             Question("Which β gave the highest MIG in this sweep?",
+                      lambda hs: [f"{p['beta']:g}" for p in sweep_points()], _best_beta,
+                      lambda hs: f"β = {_best_beta(hs)}; above it, the price in reconstruction keeps rising.")),
     )),
     "collapse": ("Posterior collapse", (
         Step("Dimensions that say nothing", "A dimension whose KL is about zero has collapsed: the encoder gives "

@@ -31,10 +31,10 @@ def _handles(step):
 def test_one_link_opens_a_lesson_at_its_step():
     at = open_lesson({"lesson": "beta", "step": "3"})
     assert at.title[0].value == "What β buys"
-    assert "Step 3 of 4" in at.get("progress")[0].proto.text
+    assert "Step 3 of 5" in at.get("progress")[0].proto.text
     assert at.query_params["step"] == "3"
     next(b for b in at.button if b.label == "Next step").click().run()
-    assert "Step 4 of 4" in at.get("progress")[0].proto.text and at.query_params["step"] == "4"
+    assert "Step 4 of 5" in at.get("progress")[0].proto.text and at.query_params["step"] == "4"
 
 
 def test_the_shape_position_question_is_checked_against_the_mutual_information():
@@ -67,4 +67,14 @@ def test_an_unknown_lesson_or_step_says_so_and_opens_the_first():
     at = open_lesson({"lesson": "[x](http://evil)", "step": "99"})
     assert any("There is no lesson" in w.value for w in at.warning)
     assert not re.search(r"(?<!\\)\]\(", at.warning[0].value)  # the link's text is not a link
-    assert at.query_params["lesson"] == "beta" and at.query_params["step"] == "4"
+    assert at.query_params["lesson"] == "beta" and at.query_params["step"] == "5"
+
+
+def test_the_sweep_question_is_checked_against_the_shipped_sweep():
+    points = lessons.sweep_points()
+    if not points:
+        pytest.skip("no beta sweep shipped")
+    best = max(points, key=lambda p: p["mig"])["beta"]
+    at = open_lesson({"lesson": "beta", "step": "5"})
+    at.radio(key="lesson::beta::5").set_value(f"{best:g}").run()
+    assert at.success

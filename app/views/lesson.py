@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import card, charts, models, widgets
-from app.lessons import LESSONS
+from app.lessons import LESSONS, sweep_points
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.evaluate import SUMMARY_ROWS
@@ -61,6 +61,12 @@ elif step.show == "kl":
         order, _, kl = models.dims(h)
         if kl is not None:
             st.plotly_chart(charts.kl_bars(kl, order), key=f"lesson_kl_{i}")
+elif step.show == "sweep":
+    points = sweep_points()
+    if not points:
+        st.info("This server has no beta sweep (`make beta-sweep` writes pretrained/beta_sweep.json).")
+        st.stop()
+    st.plotly_chart(charts.beta_sweep(points), key="lesson_sweep")
 elif step.show == "figures":
     rows = [(label, get) for label, get in SUMMARY_ROWS if label in ("recon (nats/image)", "KL (nats)", "MIG",
                                                                     "FactorVAE score", "steps")]
