@@ -188,6 +188,16 @@ def _data_sample(path: str, stamp: float, n: int, seed: int) -> dict | None:
             "factors": factors, "factor_names": names, "index": index}
 
 
+def data_errors(h: Handle) -> np.ndarray | None:
+    """The data's reconstruction errors (nats per image): recorded in the shipped projection.npz where it has them
+    (no encoding on the first visit), else measured on a data sample; None without data."""
+    proj, _ = projection(h)
+    if proj is not None and proj.recon is not None:
+        return proj.recon
+    sample = data_sample(h)
+    return None if sample is None else sample["recon"]
+
+
 def data_sample(h: Handle, n: int = SAMPLE_SIZE, seed: int = 0) -> dict | None:
     """Latents, reconstruction and KL (nats) of a fixed sample of the model's data; None without data."""
     return _data_sample(h.path, h.stamp, n, seed)

@@ -411,7 +411,7 @@ def test_reconstruct_places_an_example_in_the_error_distribution():
     assert at.radio(key="recon_src").value == "Dataset example"
     assert [m.label for m in at.metric][:4] == ["reconstruction", "KL", "−ELBO", "−IWAE (k=100)"]
     assert all(m.value.endswith(" nats") for m in at.metric[:4])
-    assert "% of 2,000 training images" in at.subheader[-1].value
+    assert "% of 300 training images" in at.subheader[-1].value
 
 
 @pytest.mark.parametrize("page", ["explore", "traversals", "interpolate", "latent_map", "disentanglement",
@@ -484,3 +484,15 @@ def test_a_clicked_cell_is_read_from_the_charts_selection():
     assert clicked_latent({"selection": {"points": [{"x": "z2", "y": "posX", "z": 0.4}]}}, 4) == 2
     assert clicked_latent({"selection": {"points": [{"x": "z9"}]}}, 4) is None
     assert clicked_latent({"selection": {"points": []}}, 4) is None and clicked_latent(None, 4) is None
+
+
+def test_reconstruct_compares_with_the_errors_recorded_in_the_projection(monkeypatch):
+    """No data sample is encoded on the first visit where projection.npz records the errors (300 points here)."""
+    from app import models
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the data sample was encoded")
+
+    monkeypatch.setattr(models, "data_sample", no_encoding)
+    at = open_app("reconstruct")
+    assert "of 300 training images" in at.subheader[-1].value

@@ -92,6 +92,10 @@ def test_write_and_load_projection_round_trip(tmp_path, tiny_vae):
     assert loaded.num_points == 64 and loaded.umap is None and loaded.seed == 3
     assert loaded.factor_names == dataset.factor_names
     np.testing.assert_array_equal(loaded.means, written.means)
+    from vae_core.explore import elbo_terms
+
+    np.testing.assert_allclose(loaded.recon, elbo_terms(model, images_for_rows(dataset, loaded, np.arange(64)))["recon"],
+                               rtol=1e-5)  # each point's reconstruction error, as Reconstruct measures an upload
     images = images_for_rows(dataset, loaded, [0, 5])
     np.testing.assert_allclose(encode_means(model, images)[0], loaded.means[[0, 5]], atol=1e-5)
     pca, _ = pca_2d(loaded.means)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import checkpoints as ckpt
+from .explore import elbo_terms
 
 FORMAT_VERSION = 1
 MAX_PROJECTION_BYTES = 500_000_000
@@ -47,6 +48,8 @@ class Projection:
         pca_explained: (2,) the fraction of the means' variance each PCA axis explains.
         index: (N,) int64 the images' flat indices in their dataset.
         seed: the seed the sample was drawn with.
+        recon: (N,) float32 each image's reconstruction error at its posterior mean (nats), or None in files
+            written before it was recorded: the data's error distribution Reconstruct compares an upload with.
     """
 
     means: np.ndarray
@@ -59,6 +62,7 @@ class Projection:
     pca_explained: np.ndarray
     index: np.ndarray
     seed: int
+    recon: np.ndarray | None = None
 
     @property
     def num_points(self) -> int:
@@ -260,6 +264,7 @@ def write_projection(folder: str | Path, model, dataset, n: int = 10_000, seed: 
     """
     images, factors, factor_names, index = sample_dataset(dataset, n, seed)
     means, logvars = encode_means(model, images)
+    recon = elbo_terms(model, images)["recon"].astype(np.float32)
     pca, explained = pca_2d(means)
     arrays = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -272,12 +277,28 @@ def write_projection(folder: str | Path, model, dataset, n: int = 10_000, seed: 
         "pca_explained": explained,
         "index": index,
         "seed": np.array(seed, dtype=np.int64),
+        "recon": recon,
     }
     if with_umap:
         arrays["umap"] = fit_umap(means, seed=seed)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez_compressed(buf, **arrays)  # the factors (int64 classes) shrink twentyfold
     ckpt.atomic_write_bytes(Path(folder) / ckpt.PROJECTION_FILE, buf.getvalue())
+    return load_projection(folder)
+
+
+def add_recon(folder: str | Path, model, dataset) -> Projection:
+    """Record each point's reconstruction error in a projection.npz written before it was recorded (the points'
+    images rendered again from their factors or read by index), atomically; the other arrays are kept as they are."""
+    proj = load_projection(folder)
+    path = Path(folder) / ckpt.PROJECTION_FILE
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    images = images_for_rows(dataset, proj, np.arange(proj.num_points))
+    arrays["recon"] = elbo_terms(model, images)["recon"].astype(np.float32)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)  # the factors (int64 classes) shrink twentyfold
+    ckpt.atomic_write_bytes(path, buf.getvalue())
     return load_projection(folder)
 
 
@@ -344,6 +365,7 @@ def load_projection(folder: str | Path, latent_dim: int | None = None) -> Projec
             pca = _array(data, "pca", path, "f", 2).astype(np.float32)
             index = _array(data, "index", path, "iu", 1).astype(np.int64)
             umap = _array(data, "umap", path, "f", 2).astype(np.float32) if "umap" in data.files else None
+            recon = _array(data, "recon", path, "f", 1).astype(np.float32) if "recon" in data.files else None
             explained = data["pca_explained"].astype(np.float64) if "pca_explained" in data.files else np.zeros(2)
             names = data["factor_names"]
             labels = data["label_names"] if "label_names" in data.files else np.zeros(0, "<U1")
@@ -360,7 +382,7 @@ def load_projection(folder: str | Path, latent_dim: int | None = None) -> Projec
         problems.append(f"logvars {logvars.shape} differ from means {means.shape}")
     if latent_dim is not None and means.shape[1] != latent_dim:
         problems.append(f"means have {means.shape[1]} dimensions, the model has {latent_dim}")
-    for name, arr in (("factors", factors), ("pca", pca), ("index", index), ("umap", umap)):
+    for name, arr in (("factors", factors), ("pca", pca), ("index", index), ("umap", umap), ("recon", recon)):
         if arr is not None and arr.shape[0] != n:
             problems.append(f"{name} has {arr.shape[0]} rows, means have {n}")
     for name, arr in (("pca", pca), ("umap", umap)):
@@ -371,4 +393,4 @@ def load_projection(folder: str | Path, latent_dim: int | None = None) -> Projec
     if problems:
         raise ckpt.CheckpointError(f"{path}: " + "; ".join(problems))
     return Projection(means, logvars, factors, tuple(str(s) for s in names), tuple(str(s) for s in labels), umap,
-                      pca, explained, index, seed)
+                      pca, explained, index, seed, recon)

@@ -100,15 +100,15 @@ else:
                     delta=f"{result['cleaned_error'] - result['noisy_error']:+.4f}", delta_color="inverse",
                     help="mean squared error per pixel; below the noisy copy's means the model removed noise")
 family.sharpness_comparison(h, picked.image)
-sample = models.data_sample(h)
-if sample is None:
+errors = models.data_errors(h)
+if errors is None:
     st.info(f"No comparison with the training data: {models.dataset_for(h)[1]}.")
     st.stop()
-pct = percentile_rank(recon, sample["recon"])
+pct = percentile_rank(recon, errors)
 verdict = ("far outside what the model was trained on" if pct >= 99 else "unusual for this model" if pct >= 95
            else "typical of the training data")
-st.subheader(f"Its error is higher than that of {pct:.1f}% of {len(sample['recon']):,} training images: {verdict}")
-st.plotly_chart(charts.recon_histogram(sample["recon"], recon), key="recon_hist")
+st.subheader(f"Its error is higher than that of {pct:.1f}% of {len(errors):,} training images: {verdict}")
+st.plotly_chart(charts.recon_histogram(errors, recon), key="recon_hist")
 if pct >= 99 and not picked.label.startswith("dataset example"):
     st.info("This image, even prepared, is still unlike what the model was trained on, so its reconstruction says "
             "little about it. Try: one subject on a plain background, filling more of the picture; a drawing "
