@@ -8,6 +8,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from vae_core import checkpoints as ckpt
+from vae_core import kinds
 from vae_core.config import ExperimentConfig, ModelConfig, TrainConfig
 from vae_core.data import get_dataset
 from vae_core.family import build_model
@@ -23,16 +24,17 @@ PAGES = ("explore", "traversals", "interpolate", "latent_map", "disentanglement"
 def _make(root, name, kind, dataset="dsprites", **model):
     torch.manual_seed(0)
     data = get_dataset(dataset)
-    extra = {"condition_names": ("square", "ellipse", "heart")} if kind == "cvae" else {}
+    record = kinds.kind(kind)
+    extra = {"condition_names": ("square", "ellipse", "heart")} if record.conditional else {}
     cfg = ModelConfig(image_size=64, channels=data.channels, latent_dim=3, kind=kind,
                       likelihood="bernoulli" if data.channels == 1 else "gaussian", **TINY, **extra, **model)
     objective = {"vae": "vae"}.get(kind, kind)
     exp = ExperimentConfig(model=cfg, train=TrainConfig(dataset=dataset, objective=objective, steps=10,
-                                                        condition="shape" if kind == "cvae" else None),
+                                                        condition="shape" if record.conditional else None),
                            dataset=dataset_info(data))
     net = build_model(cfg).eval()
     figures = {"recon": 100.0, "kl": 1.0, "kl_per_dim": [0.5, 0.4, 0.1], "active_dims": 3}
-    if kind == "vq-vae":
+    if not record.continuous_latent:
         figures = {"recon": 100.0, "kl": 266.2, "perplexity": 5.5, "unused_codes": 8, "samples": 100,
                    "code_counts": [10] * 8 + [0] * 8}
     card = {"name": name, "dataset": dataset, "objective": objective, "beta": 1.0, "steps": 10, "final": figures,
@@ -136,7 +138,7 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     from vae_core.evaluate import evaluate_folder
 
     folder = shutil.copytree(family_root / "tiny-cvae", tmp_path / "models" / "swap-cvae")
-    monkeypatch.setattr("vae_core.cvae.JUDGE_FLOOR", 0.0)  # a 40-step judge is weak; the flow is what is tested
+    monkeypatch.setattr("vae_core.condition_eval.JUDGE_FLOOR", 0.0)  # a 40-step judge is weak; the flow is what is tested
     card = evaluate_folder(folder, metrics=False, projection=False, recon_samples=64, iwae_k=3, iwae_samples=16,
                            judge_steps=40, log=lambda *_: None)
     assert "given the true shape" in card["iwae"]["method"] and card["iwae"]["samples"] == 16

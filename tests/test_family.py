@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from vae_core import checkpoints as ckpt
+from vae_core import kinds
 from vae_core.card_figures import laplacian_variance, sharpness
+from vae_core.condition_eval import condition_leak, swap_accuracy, train_condition_judge
 from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
 from vae_core.cvae import (
     CVAE,
@@ -17,10 +19,7 @@ from vae_core.cvae import (
     adversary_terms,
     condition_column,
     condition_index,
-    condition_leak,
     condition_values,
-    swap_accuracy,
-    train_condition_judge,
 )
 from vae_core.data import get_dataset
 from vae_core.data.base import GroundTruthDataset
@@ -374,11 +373,12 @@ def test_sharpness_is_lower_for_a_blurred_image():
 @pytest.mark.parametrize("kind", ["cvae", "cvae+adversary", "vq-vae", "vae-gan"])
 def test_each_kind_saves_and_loads_strictly(tmp_path, kind):
     kind, adversary = kind.split("+")[0], kind.endswith("+adversary")
-    extra = {"condition_names": SHAPES, "condition_adversary": adversary} if kind == "cvae" else {}
+    conditional = kinds.kind(kind).conditional
+    extra = {"condition_names": SHAPES, "condition_adversary": adversary} if conditional else {}
     cfg = small(kind=kind, **extra)
     objective = kind
     exp = ExperimentConfig(model=cfg, train=TrainConfig(objective=objective, adversary=2.0 if adversary else 0.0,
-                                                         condition="shape" if kind == "cvae" else None))
+                                                         condition="shape" if conditional else None))
     model = build_model(cfg)
     ckpt.save_model(tmp_path / kind, model, exp, {"name": kind})
     loaded = ckpt.load_model(tmp_path / kind)
@@ -396,7 +396,7 @@ def test_sharpness_figures_for_a_model():
 
 
 def test_cvae_metrics_representation_gets_the_true_condition():
-    from vae_core.cvae import true_condition_representation
+    from vae_core.condition_eval import true_condition_representation
     from vae_core.metrics import FactorCodes
 
     torch.manual_seed(0)

@@ -32,7 +32,7 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     Args:
         metric_counts: per-metric sample counts overriding the protocol's (tests only; recorded in the card).
         iwae_k, iwae_samples: the importance-weighted bound's samples per image and images (k = 0: skip it).
-        judge_steps: training steps of a CVAE's swap judge (default `vae_core.cvae.JUDGE_STEPS`; fewer in tests).
+        judge_steps: training steps of a CVAE's swap judge (default `vae_core.condition_eval.JUDGE_STEPS`; fewer in tests).
     """
     loaded = ckpt.load_model(folder)
     exp = loaded.config
@@ -45,7 +45,7 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         results["iwae"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
     info = kind(exp.model.kind)
     if info.conditional:
-        from .cvae import JUDGE_STEPS, condition_leak, swap_accuracy
+        from .condition_eval import JUDGE_STEPS, condition_leak, swap_accuracy
 
         began = time.perf_counter()
         results["swap"] = swap_accuracy(loaded.model, dataset, exp.train.condition, seed=seed,
@@ -67,7 +67,7 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         try:
             scored, represent = dataset, representation_from_model(loaded.model)
             if info.conditional:  # z given the true condition: does the latent hold the rest apart?
-                from .cvae import true_condition_representation
+                from .condition_eval import true_condition_representation
 
                 scored, represent = true_condition_representation(loaded.model, dataset, exp.train.condition)
             results["metrics"] = compute_all_metrics(scored, represent, seed=seed, **(metric_counts or {}))

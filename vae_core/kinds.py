@@ -54,6 +54,7 @@ class Objective:
     has_kl: bool  # the KL it reports is a figure of the model (an autoencoder's is of an untrained variance)
     autoencoder: bool  # the code is the encoder's mean alone (no sampling, no KL); denoising and sparse variants
     iwae: str | None  # "plain": a Gaussian q(z|x) with a likelihood bound; "conditional": q(z|x, c); None: none
+    loss: str | None = None  # "module:function" of its terms (vae_core.objectives); None: the kind's train_terms
 
 
 KINDS = {k.name: k for k in (
@@ -74,11 +75,16 @@ KINDS = {k.name: k for k in (
 )}
 
 OBJECTIVES = {o.name: o for o in (
-    Objective("ae", "vae", default_beta=0.0, has_kl=False, autoencoder=True, iwae=None),
-    Objective("vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain"),
-    Objective("beta-vae", "vae", default_beta=4.0, has_kl=True, autoencoder=False, iwae="plain"),
-    Objective("capacity-vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain"),
-    Objective("beta-tcvae", "vae", default_beta=6.0, has_kl=True, autoencoder=False, iwae="plain"),
+    Objective("ae", "vae", default_beta=0.0, has_kl=False, autoencoder=True, iwae=None,
+              loss="vae_core.objectives:ae_terms"),
+    Objective("vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss="vae_core.objectives:beta_vae_terms"),
+    Objective("beta-vae", "vae", default_beta=4.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss="vae_core.objectives:beta_vae_terms"),
+    Objective("capacity-vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss="vae_core.objectives:capacity_vae_terms"),
+    Objective("beta-tcvae", "vae", default_beta=6.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss="vae_core.objectives:beta_tcvae_terms"),
     Objective("cvae", "cvae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="conditional"),
     Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None),
     Objective("vae-gan", "vae-gan", default_beta=1.0, has_kl=True, autoencoder=False, iwae=None),

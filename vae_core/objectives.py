@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .config import ModelConfig, TrainConfig
 from .corruption import l1_penalty
-from .kinds import objective
+from .kinds import objective, resolve
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -177,27 +177,42 @@ def compute_loss(
         outputs: the model's forward pass (mu, logvar, z, logits), of the corrupted batch for a denoising AE.
         x: (B, C, H, W) the clean batch, the reconstruction's target.
     """
-    t, lk, std = train_config, model_config.likelihood, model_config.gaussian_std
-    logits, mu, logvar = outputs["logits"], outputs["mu"], outputs["logvar"]
-    weight = kl_weight(step, t.warmup_steps, t.cycles, t.steps)
-    if objective(t.objective).autoencoder:
-        terms = ae_loss(logits, x, lk, std)
-        terms["kl_per_dim"] = gaussian_kl_per_dim(mu, logvar).mean(0).detach()
-        if t.l1 > 0:  # a sparse autoencoder: L1 on the code (vae_core.corruption)
-            terms["l1"] = l1_penalty(mu)
-            terms["total"] = terms["total"] + t.l1 * terms["l1"]
-    elif t.objective in ("vae", "beta-vae"):
-        terms = beta_vae_loss(logits, x, mu, logvar, lk, t.beta, weight, t.free_bits, std)
-    elif t.objective == "capacity-vae":
-        capacity = capacity_at(step, t.capacity_max, t.capacity_steps)
-        terms = capacity_vae_loss(logits, x, mu, logvar, lk, t.gamma, capacity, std)
-    elif t.objective == "beta-tcvae":
-        terms = beta_tcvae_loss(logits, x, outputs["z"], mu, logvar, lk, dataset_size, t.beta, weight=weight,
-                                gaussian_std=std)
-    else:
-        raise ValueError(f"unknown objective {t.objective!r}")
+    weight = kl_weight(step, train_config.warmup_steps, train_config.cycles, train_config.steps)
+    loss = objective(train_config.objective).loss
+    if loss is None:
+        raise ValueError(f"objective {train_config.objective!r} trains by its kind's own terms (vae_core.kinds)")
+    terms = resolve(loss)(outputs, x, model_config, train_config, step, dataset_size, weight)
     terms["kl_weight"] = torch.tensor(weight)
     return terms
+
+
+# Each VAE objective's terms with one signature, named by its record in vae_core.kinds (`Objective.loss`):
+# (outputs, x, model config, train config, step, dataset size, KL weight at this step) -> terms.
+
+def ae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
+    """The autoencoder (and its denoising and sparse variants): the code is mu; L1 on it when sparse."""
+    terms = ae_loss(outputs["logits"], x, m.likelihood, m.gaussian_std)
+    terms["kl_per_dim"] = gaussian_kl_per_dim(outputs["mu"], outputs["logvar"]).mean(0).detach()
+    if t.l1 > 0:  # a sparse autoencoder: L1 on the code (vae_core.corruption)
+        terms["l1"] = l1_penalty(outputs["mu"])
+        terms["total"] = terms["total"] + t.l1 * terms["l1"]
+    return terms
+
+
+def beta_vae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
+    return beta_vae_loss(outputs["logits"], x, outputs["mu"], outputs["logvar"], m.likelihood, t.beta, weight,
+                         t.free_bits, m.gaussian_std)
+
+
+def capacity_vae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
+    capacity = capacity_at(step, t.capacity_max, t.capacity_steps)
+    return capacity_vae_loss(outputs["logits"], x, outputs["mu"], outputs["logvar"], m.likelihood, t.gamma,
+                             capacity, m.gaussian_std)
+
+
+def beta_tcvae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
+    return beta_tcvae_loss(outputs["logits"], x, outputs["z"], outputs["mu"], outputs["logvar"], m.likelihood,
+                           dataset_size, t.beta, weight=weight, gaussian_std=m.gaussian_std)
 
 
 def recon_kl_figures(recon_sampled: list[torch.Tensor], recon_at_mean: list[torch.Tensor], kl: list[torch.Tensor],

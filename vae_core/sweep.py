@@ -43,7 +43,8 @@ def sweep_point(folder: str | Path, recon_samples: int = RECON_SAMPLES, seed: in
 
     loaded = ckpt.load_model(folder)
     exp = loaded.config
-    if exp.model.kind != "vae" or not objective(exp.train.objective).has_kl:
+    trained = objective(exp.train.objective)
+    if trained.loss is None or not trained.has_kl:  # a VAE objective, not the autoencoder or a family kind
         raise ValueError(f"{folder} is a {exp.train.objective} model: a beta sweep point needs a VAE objective")
     dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
     figures = card_figures.figures(loaded.model, dataset, exp, recon_samples, seed + 1)  # evaluate's images and seed

@@ -16,7 +16,6 @@ import contextlib
 import csv
 import datetime as dt
 import io
-import json
 import os
 import platform
 import sys
@@ -27,8 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
 
 from . import card_figures, family
 from . import checkpoints as ckpt
@@ -49,6 +46,7 @@ from .data import dataset_names, get_dataset
 from .kinds import KINDS, card_fields, objective
 from .model import VAE
 from .objectives import compute_loss
+from .resume import load_resume_state, load_shipped_state, save_resume_state
 
 LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
 FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc", "leak", "adversary")  # logged by family models only
@@ -95,75 +93,6 @@ def hardware_description(device: torch.device) -> str:
     except OSError:
         pass
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
-def _optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
-    tensors, scalars = {}, {}
-    for idx, state in opt.state_dict()["state"].items():
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{idx}.{key}"] = value
-    return tensors, scalars
-
-
-def save_resume_state(folder: Path, model: VAE, opt: torch.optim.Optimizer, step: int, log_rows: list,
-                      log_accum: dict | None = None) -> None:
-    """One atomic file with the weights, the optimizer and the step: what --resume needs and nothing shipped."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    opt_tensors, opt_scalars = _optimizer_to_tensors(opt)
-    tensors.update(opt_tensors)
-    meta = {
-        "step": json.dumps(step),
-        "param_groups": json.dumps(opt.state_dict()["param_groups"]),
-        "optim_scalars": json.dumps(opt_scalars),
-        "log_rows": json.dumps(log_rows),
-        "log_accum": json.dumps(log_accum or {}),  # the log row in progress, so a resume logs the same means
-    }
-    ckpt.atomic_write_bytes(folder / ckpt.RESUME_FILE, save_safetensors_bytes(tensors, metadata=meta))
-
-
-def load_resume_state(folder: Path, model: VAE, opt: torch.optim.Optimizer) -> tuple[int, list, dict]:
-    """Restore weights and optimizer from the resume file; returns (step, log rows, the log row in progress)."""
-    path = folder / ckpt.RESUME_FILE
-    raw = path.read_bytes()
-    from safetensors import safe_open  # metadata reader; the tensors come from the bytes below
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    tensors = load_safetensors_bytes(raw)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    state: dict = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
-    for key, value in json.loads(meta["optim_scalars"]).items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    return json.loads(meta["step"]), json.loads(meta["log_rows"]), json.loads(meta.get("log_accum", "{}"))
-
-
-def load_shipped_state(folder: Path, model: VAE, exp: ExperimentConfig) -> tuple[int, list]:
-    """Continue from a model folder's weights alone (no resume file): allowed only at a recorded optimizer reset.
-
-    A run with a reset at step k clears Adam's moments there, so its weights after k depend only on the weights at
-    k: loading them and starting a fresh optimizer is exactly that run. Returns (step, log rows).
-    """
-    step = int(ckpt.read_card(folder).get("steps", 0))
-    t = exp.train
-    if step not in t.optimizer_resets:
-        raise ckpt.CheckpointError(
-            f"{folder} holds weights at step {step} but no {ckpt.RESUME_FILE}; continuing it exactly needs an "
-            f"optimizer reset there: pass --reset-optimizer-at {step}")
-    if step % t.log_every:
-        raise ckpt.CheckpointError(f"step {step} is not a multiple of log_every={t.log_every}")
-    model.load_state_dict(ckpt.load_model(folder).model.state_dict(), strict=True)
-    with open(folder / ckpt.LOG_FILE, newline="") as f:
-        rows = [row for row in csv.DictReader(f) if int(row["step"]) <= step]
-    return step, rows
 
 
 def _write_log(folder: Path, rows: list[dict]) -> None:

@@ -30,7 +30,7 @@ def judged_shapes(judge, images: np.ndarray) -> np.ndarray:
 
 
 def evaluate(folder, per_kind_and_shape: int = 5, judge_steps: int = 800, seed: int = 0) -> dict:
-    from .cvae import train_condition_judge
+    from .condition_eval import train_condition_judge
 
     loaded = load_model(folder)
     exp = loaded.config
