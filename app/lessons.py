@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app import models
+from vae_core.sweep import shipped_points
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,8 @@ def _carrier(factor: str):
 
 
 def sweep_points() -> list[dict]:
-    """The shipped beta sweep's points (pretrained/beta_sweep.json), by beta; empty when there is none."""
-    import json
-
-    from vae_core.checkpoints import model_dirs
-
-    path = next((d / "beta_sweep.json" for d in model_dirs() if (d / "beta_sweep.json").is_file()), None)
-    try:
-        points = json.loads(path.read_text()) if path is not None else []
-        return sorted((p for p in points if isinstance(p, dict) and {"beta", "recon", "mig"} <= set(p)),
-                      key=lambda p: float(p["beta"]))
-    except (OSError, ValueError, TypeError):
-        return []
+    """The shipped beta sweep's points, by beta (vae_core.sweep); empty when there is none or it cannot be read."""
+    return shipped_points()[0]
 
 
 def _best_beta(hs) -> str:

@@ -10,6 +10,7 @@ summary ships, so the sweep costs the zoo no space.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -78,6 +79,20 @@ def describe(points: list[dict]) -> str:
     return (f"One β-VAE per β{' (' + made + ')' if made else ''}; reconstruction and KL on fresh images, MIG by "
             "the disentanglement_lib protocol. One seed per β: MIG moves from seed to seed, so read the trend "
             "rather than any one point.")
+
+
+def shipped_points() -> tuple[list[dict], str | None]:
+    """(the points of the first beta_sweep.json on the model folders' path, by beta; why it cannot be read, or
+    None). No file: no points and no problem."""
+    path = next((d / SWEEP_FILE for d in ckpt.model_dirs() if (d / SWEEP_FILE).is_file()), None)
+    if path is None:
+        return [], None
+    try:
+        points = sorted((p for p in json.loads(path.read_text()) if {"beta", "recon", "mig"} <= set(p)),
+                        key=lambda p: float(p["beta"]))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        return [], f"{path} cannot be read: {exc}"
+    return points, None
 
 
 def write_sweep(points: list[dict], path: Path) -> None:

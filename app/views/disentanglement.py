@@ -1,18 +1,18 @@
 """Disentanglement: two models side by side, their traversals, KL per dimension, factor-latent MI, metrics."""
 
-import json
 
 import pandas as pd
 import streamlit as st
 
 from app import card, charts, family, models, state, widgets
 from app.text import plain
-from vae_core.checkpoints import CheckpointError, list_models, model_dirs
+from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
 from vae_core.explore import traversal_images
 from vae_core.imaging import encode_gif, encode_labelled_png, image_grid
 from vae_core.latent import traversal_values
 from vae_core.sweep import describe as sweep_caption
+from vae_core.sweep import shipped_points
 
 st.title("Disentanglement")
 st.markdown("A **β-VAE** weighs the KL term β times: it pays for every nat its code carries, so it keeps few "
@@ -87,13 +87,10 @@ for h in handles:  # a model of data without known factors has no metrics at all
     reason = h.card.get("metrics", {}).get("unavailable") if isinstance(h.card.get("metrics"), dict) else None
     if reason:
         st.caption(f"{plain(h.name)}: no disentanglement metrics. {plain(reason, 300)}")
-sweep = next((d / "beta_sweep.json" for d in model_dirs() if (d / "beta_sweep.json").is_file()), None)
-if sweep is not None:
-    try:
-        points = sorted((p for p in json.loads(sweep.read_text()) if {"beta", "recon", "mig"} <= set(p)),
-                        key=lambda p: p["beta"])
-        st.subheader("The β trade-off: reconstruction against disentanglement (MIG)")
-        st.plotly_chart(charts.beta_sweep(points), key="sweep")
-        st.caption(sweep_caption(points))
-    except (ValueError, TypeError, AttributeError) as exc:
-        st.warning(f"{plain(sweep)} cannot be read: {plain(exc, 300)}")
+points, problem = shipped_points()
+if problem:
+    st.warning(plain(problem, 300))
+elif points:
+    st.subheader("The β trade-off: reconstruction against disentanglement (MIG)")
+    st.plotly_chart(charts.beta_sweep(points), key="sweep")
+    st.caption(sweep_caption(points))
