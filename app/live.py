@@ -134,9 +134,9 @@ def _apply_failure() -> None:
 
 
 def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndarray | None,
-             limits: np.ndarray, post: dict | None) -> bool:
+             limits: np.ndarray, post: dict | None, names: list | None = None) -> bool:
     """The live sliders and pad when they can run; False (after a note saying why) when the page should draw its
-    server-side sliders instead."""
+    server-side sliders instead. `names`: each latent's name (models.latent_names), for the labels."""
     if not h.kind_info.decodes_from_z:
         st.caption(f"The sliders decode on the server: a {h.kind} decoder is not a function of z alone (it also "
                    "takes the condition), so it does not run in the browser.")
@@ -156,7 +156,6 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     z = state.current_point(h)
     # the URL follows the point, as with the server sliders (one message to the browser, not one per dimension)
     links.set_unbound({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})
-    names = models.latent_names(h)
     data = {
         "model": name, "order": [int(d) for d in order], "active": [bool(a) for a in active],
         "labels": [widgets.dim_label(d, kl, bool(active[d]), names) for d in range(h.latent_dim)],

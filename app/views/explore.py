@@ -77,7 +77,7 @@ def explorer():
         prior_sample(h.latent_dim, np.random.default_rng().integers(2**31)), limits))
     b[2].button("Dataset example", on_click=from_dataset, disabled=dataset is None, help=note)
     post = st.session_state.get("explore_posterior")
-    if not live.explorer(h, order, active, kl, limits, post):
+    if not live.explorer(h, order, active, kl, limits, post, names):
         server_sliders(post)
     if h.latent_dim == 2:
         z = state.current_point(h)
