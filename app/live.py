@@ -28,6 +28,7 @@ import base64
 import gzip
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,9 @@ FAILED_KEY = "live_failed"  # the browser's reason when it could not decode; the
 MODE_KEY = "live_mode"
 IMAGE_PX = 320
 
-_mounts: dict[int, object] = {}  # component manager (one per runtime) -> the mount function
+# component manager (one per runtime) -> the mount function. Keyed weakly by the manager itself: an id() of a
+# runtime that has gone can be reused by the next one (AppTest starts many), which then lacked the registration.
+_mounts: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
 
 
 _serve_dir: Path | None = None
@@ -77,14 +80,14 @@ def _mount():
         from streamlit.runtime import Runtime
 
         manager = Runtime.instance().bidi_component_registry
-        if id(manager) not in _mounts:
+        if manager not in _mounts:
             manager.register_from_manifest(
                 ComponentManifest(PROJECT, "1", [ComponentConfig("live_decoder", asset_dir="static")]), ASSETS)
             manager.register_from_manifest(
                 ComponentManifest(PROJECT, "1", [ComponentConfig("live_models", asset_dir=serve_dir().name)]),
                 serve_dir().parent)
-            _mounts[id(manager)] = st.components.v2.component(COMPONENT, js="live.js", css="live.css")
-        return _mounts[id(manager)], None
+            _mounts[manager] = st.components.v2.component(COMPONENT, js="live.js", css="live.css")
+        return _mounts[manager], None
     except Exception as exc:  # noqa: BLE001  an internal API that moved: fall back, never break the page
         return None, f"this Streamlit cannot serve the component ({type(exc).__name__}: {exc})"
 

@@ -132,3 +132,26 @@ def test_a_forged_decoder_onnx_with_copied_metadata_is_not_served(models_root, t
     at = open_explore("forged")
     assert "does not decode like the weights in this folder" in live_note(at)
     assert len(at.slider) == 4
+
+
+def test_every_new_runtime_gets_the_component_registered_even_at_a_reused_address(monkeypatch):
+    """CI repro: AppTest starts a runtime per test; a manager created where a collected one lived (same id())
+    was taken as registered and the page raised "must be declared in pyproject.toml with asset_dir"."""
+    import gc
+
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.runtime import Runtime
+
+    holder = type("FakeRuntime", (), {})()
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: holder))
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
+    seen = set()
+    for _ in range(20):
+        holder.bidi_component_registry = BidiComponentManager()
+        seen.add(id(holder.bidi_component_registry))
+        mount, reason = live._mount()
+        assert mount is not None, reason
+        assert holder.bidi_component_registry.get_component_asset_root(live.COMPONENT) is not None
+        del holder.bidi_component_registry
+        gc.collect()
+    assert len(seen) < 20  # addresses were reused, so the test exercised the case it is about
