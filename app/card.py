@@ -9,7 +9,7 @@ from __future__ import annotations
 from app.models import Handle
 from app.text import plain
 from vae_core.evaluate import KL_ROW, SUMMARY_ROWS
-from vae_core.vqvae import grid_size
+from vae_core.models.vqvae import grid_size
 
 MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
 

@@ -13,10 +13,10 @@ from app import charts, models, widgets
 from app.text import plain
 from vae_core.card_figures import laplacian_variance
 from vae_core.checkpoints import CheckpointError, list_models
-from vae_core.cvae import ConditionError, condition_index
 from vae_core.explore import decode, elbo_terms
 from vae_core.kinds import sharpness_partners
-from vae_core.vqvae import (
+from vae_core.models.cvae import ConditionError, condition_index
+from vae_core.models.vqvae import (
     CodeError,
     code_frequencies,
     decode_grids,

@@ -53,7 +53,7 @@ IMAGE_PX = 320
 
 # component manager (one per runtime) -> the mount function. Keyed weakly by the manager itself: an id() of a
 # runtime that has gone can be reused by the next one (AppTest starts many), which then lacked the registration.
-_mounts: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
+_mounts: weakref.WeakKeyDictionary[object, object] = weakref.WeakKeyDictionary()
 
 
 _serve_dir: Path | None = None

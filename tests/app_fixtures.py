@@ -20,7 +20,7 @@ import torch
 from vae_core import checkpoints as ckpt
 from vae_core.config import DatasetInfo, ExperimentConfig, ModelConfig, TrainConfig
 from vae_core.data import GROUND_TRUTH, get_dataset
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 from vae_core.projection import write_projection
 
 TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}

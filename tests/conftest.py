@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vae_core import checkpoints as ckpt
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 
 from .helpers import tiny_config
 

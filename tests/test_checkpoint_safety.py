@@ -247,7 +247,7 @@ def test_fuzz_safetensors_headers(tmp_path_factory, header, keep):
     """Arbitrary JSON as a header (or merged into a valid one): refused with CheckpointError, never another error."""
     folder = tmp_path_factory.getbasetemp() / "fuzz-header"
     if not (folder / ckpt.CONFIG_FILE).exists():
-        from vae_core.model import VAE
+        from vae_core.models.vae import VAE
 
         from .helpers import tiny_config
 
@@ -402,7 +402,7 @@ def test_a_save_that_fails_part_way_changes_nothing(tiny_model_folder, monkeypat
 SAVER = textwrap.dedent("""
     import sys, torch
     from vae_core import checkpoints as ckpt
-    from vae_core.model import VAE
+    from vae_core.models.vae import VAE
     from tests.helpers import tiny_config
     exp = tiny_config()
     models = []
@@ -422,7 +422,7 @@ def test_sigkill_during_saves_never_leaves_a_half_written_folder(tmp_path):
     of the two (weights and card from the same save or adjacent saves, never a torn file)."""
     import random
 
-    from vae_core.model import VAE
+    from vae_core.models.vae import VAE
 
     from .helpers import tiny_config
 

@@ -11,7 +11,7 @@ from vae_core.config import ConfigError, TrainConfig
 from vae_core.corruption import code_sparsity, corrupt, corrupt_array
 from vae_core.data import get_dataset
 from vae_core.explore import elbo_terms
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 from vae_core.train import main, train
 
 from .helpers import tiny_config

@@ -9,7 +9,7 @@ from scipy.stats import norm
 
 from vae_core.data import dataset_names, get_dataset
 from vae_core.manifold import grid_position, manifold_grid, manifold_latents
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 
 from .helpers import tiny_config
 

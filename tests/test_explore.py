@@ -18,7 +18,7 @@ from vae_core.explore import (
     upscale_factor,
 )
 from vae_core.latent import traversal_values
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 from vae_core.objectives import gaussian_kl_per_dim, reconstruction_nll
 
 from .helpers import tiny_config

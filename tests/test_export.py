@@ -20,7 +20,7 @@ from vae_core.export import (
     weights_digest,
 )
 from vae_core.kinds import kind
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 
 from .app_fixtures import make_model
 

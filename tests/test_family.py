@@ -13,7 +13,10 @@ from vae_core import kinds
 from vae_core.card_figures import laplacian_variance, sharpness
 from vae_core.condition_eval import condition_leak, swap_accuracy, train_condition_judge
 from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
-from vae_core.cvae import (
+from vae_core.data import get_dataset
+from vae_core.data.base import GroundTruthDataset
+from vae_core.family import build_model
+from vae_core.models.cvae import (
     CVAE,
     ConditionError,
     adversary_terms,
@@ -21,12 +24,8 @@ from vae_core.cvae import (
     condition_index,
     condition_values,
 )
-from vae_core.data import get_dataset
-from vae_core.data.base import GroundTruthDataset
-from vae_core.family import build_model
-from vae_core.train import dataset_info, train
-from vae_core.vaegan import VAEGAN, vaegan_terms
-from vae_core.vqvae import (
+from vae_core.models.vaegan import VAEGAN, vaegan_terms
+from vae_core.models.vqvae import (
     VQVAE,
     CodeError,
     format_code_grid,
@@ -36,6 +35,7 @@ from vae_core.vqvae import (
     vq_figures,
     vq_terms,
 )
+from vae_core.train import dataset_info, train
 
 SHAPES = ("square", "ellipse", "heart")
 

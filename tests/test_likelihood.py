@@ -10,7 +10,7 @@ from torch.distributions import Normal
 
 from vae_core.data import get_dataset
 from vae_core.likelihood import dataset_bound, elbo_estimate, image_bounds, iwae_bound, log_weights
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 from vae_core.objectives import reconstruction_nll
 from vae_core.train import train
 
@@ -137,7 +137,7 @@ def test_evaluate_records_the_bound_on_the_card(tmp_path, capsys):
 
 def test_a_conditional_bound_gives_both_networks_each_images_condition():
     from vae_core.config import ModelConfig
-    from vae_core.cvae import CVAE
+    from vae_core.models.cvae import CVAE
     from vae_core.objectives import gaussian_log_density
 
     torch.manual_seed(0)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from vae_core.config import ModelConfig
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 
 from .helpers import TINY
 

@@ -9,8 +9,8 @@ from vae_core import checkpoints as ckpt
 from vae_core.card_figures import figures
 from vae_core.data import get_dataset
 from vae_core.kinds import kind
+from vae_core.models.vqvae import prior_code_grids
 from vae_core.projection import load_projection
-from vae_core.vqvae import prior_code_grids
 
 SHIPPED = sorted(p for p in ckpt.PRETRAINED_DIR.glob("*") if (p / ckpt.CONFIG_FILE).exists())
 CARD_KEYS = {"objective", "beta", "schedule", "steps", "batch_size", "wall_time_s", "hardware", "final",

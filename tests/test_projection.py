@@ -12,7 +12,7 @@ import torch
 
 from vae_core import checkpoints as ckpt
 from vae_core.data import DSprites
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 from vae_core.projection import (
     encode_means,
     fit_umap,

@@ -12,7 +12,7 @@ from vae_core import checkpoints as ckpt
 from vae_core.data import get_dataset
 from vae_core.evaluate import evaluate_folder
 from vae_core.metrics import FactorCodes, mig, representation_from_model
-from vae_core.model import VAE
+from vae_core.models.vae import VAE
 from vae_core.sweep import SWEEP_BETAS, SWEEP_FILE, SWEEP_SETTINGS, describe, main, sweep_point, train_command
 from vae_core.train import build_parser, config_from_args
 

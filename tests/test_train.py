@@ -179,7 +179,7 @@ def test_torchrun_two_processes_on_the_cpu(tmp_path):
 
 def test_an_autoencoders_figures_use_its_code_not_its_untrained_variance():
     from vae_core.card_figures import reconstruction_and_kl
-    from vae_core.model import VAE
+    from vae_core.models.vae import VAE
 
     model = VAE(tiny_config(objective="ae").model).eval()
     encode = model.encode

@@ -19,7 +19,7 @@ import torch
 
 from .config import ExperimentConfig, ModelConfig, TrainConfig
 from .data import DSprites
-from .model import VAE
+from .models.vae import VAE
 from .objectives import compute_loss
 from .train import batch_for_step, dataset_info, train
 

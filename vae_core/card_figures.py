@@ -82,7 +82,7 @@ def sharpness(model, dataset, n: int = 512, seed: int = 7, batch: int = 128) -> 
         data.append(laplacian_variance(x).cpu())
         if not kind(model.config.kind).continuous_latent:  # a grid of codes: decoded from code grids
             rec = model.decode_indices(model.encode_indices(x).cpu())
-            from .vqvae import prior_code_grids
+            from .models.vqvae import prior_code_grids
 
             samp = model.decode_indices(prior_code_grids(model, len(x), seed + start))
         else:

@@ -29,7 +29,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from .atomic import atomic_write_bytes, atomic_write_files
 from .config import ConfigError, ExperimentConfig
 from .kinds import kind
-from .model import VAE
+from .models.vae import VAE
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

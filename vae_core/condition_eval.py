@@ -1,7 +1,7 @@
 """How well a conditional VAE separates its condition from its latent, measured: a judge trained on the data says
 which condition a decode shows (swap accuracy), a fresh probe reads the condition back from the latent (leak),
 and the disentanglement metrics score the latent given the true condition. Used by vae_core.evaluate; apart from
-the model (vae_core.cvae) so that training needs none of it."""
+the model (vae_core.models.cvae) so that training needs none of it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cvae import CVAE, condition_column, condition_values
+from .models.cvae import CVAE, condition_column, condition_values
 
 
 @torch.inference_mode()

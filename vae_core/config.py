@@ -154,7 +154,8 @@ class TrainConfig:
     l1: float = 0.0
     # The rest of the family (vae_core.family)
     condition: str | None = None  # cvae: the factor (or "label") the model is conditioned on
-    # cvae: weight of the penalty that keeps the condition out of the latent (vae_core.cvae.adversary_terms; 0: off)
+    # cvae: weight of the penalty that keeps the condition out of the latent
+    # (vae_core.models.cvae.adversary_terms; 0: off)
     adversary: float = 0.0
     commitment: float = 0.25  # vq-vae: weight of the commitment loss (van den Oord et al. 2017)
     revive_every: int = 100  # vq-vae: every this many steps, codes unused since are moved onto encoder outputs (0: off)

@@ -24,7 +24,7 @@ from torch import nn
 
 from .checkpoints import WEIGHTS_FILE, CheckpointError, atomic_write_bytes, load_model, safe_file
 from .kinds import KINDS, kind
-from .model import VAE
+from .models.vae import VAE
 
 DECODER_ONNX = "decoder.onnx"
 FORMAT = "vae-explorer decoder 1"

@@ -1,7 +1,7 @@
 """The rest of the VAE family behind one interface: build a model folder's network, train a step, evaluate it.
 
 `ModelConfig.kind` names the network: "vae" (the plain VAE, also the autoencoder and beta-VAE's relatives),
-"cvae" (`vae_core.cvae`), "vq-vae" (`vae_core.vqvae`) and "vae-gan" (`vae_core.vaegan`). The training and
+"cvae" (`vae_core.models.cvae`), "vq-vae" (`vae_core.models.vqvae`) and "vae-gan" (`vae_core.models.vaegan`). The training and
 evaluation commands and the checkpoint loader ask this module, so each kind trains, ships and loads through the
 same folders and commands as the VAE.
 """

@@ -2,14 +2,16 @@
 
 Pages and commands ask a record (`kind("cvae").conditional`, `objective("ae").has_kl`), never compare names, so a
 new kind is one record here and one network module. This module imports nothing of the project: `config` builds
-its choices from it, and the networks are imported only when `Kind.build` is called.
+its choices from it, and the networks (`vae_core.models`, one file per kind) are imported only when `Kind.build` is
+called. The records live here rather than at the end of each kind's file because every kind file imports
+`config`, which validates against these records: kept apart, nothing imports in a circle.
 
 | kind | network | latent |
 | --- | --- | --- |
-| vae | `vae_core.model.VAE` (the autoencoder and every VAE objective) | continuous, N(mu, sigma^2) |
-| cvae | `vae_core.cvae.CVAE` (condition as extra input planes and beside z) | continuous, given a condition |
-| vq-vae | `vae_core.vqvae.VQVAE` (a grid of codebook indices) | discrete |
-| vae-gan | `vae_core.vaegan.VAEGAN` (a VAE beside a discriminator) | continuous |
+| vae | `vae_core.models.vae.VAE` (the autoencoder and every VAE objective) | continuous, N(mu, sigma^2) |
+| cvae | `vae_core.models.cvae.CVAE` (condition as extra input planes and beside z) | continuous, given a condition |
+| vq-vae | `vae_core.models.vqvae.VQVAE` (a grid of codebook indices) | discrete |
+| vae-gan | `vae_core.models.vaegan.VAEGAN` (a VAE beside a discriminator) | continuous |
 """
 
 from __future__ import annotations
@@ -58,19 +60,22 @@ class Objective:
 
 
 KINDS = {k.name: k for k in (
-    Kind("vae", "vae_core.model:VAE", continuous_latent=True, decodes_from_z=True, conditional=False,
+    Kind("vae", "vae_core.models.vae:VAE", continuous_latent=True, decodes_from_z=True, conditional=False,
          adversarial=False),
-    Kind("cvae", "vae_core.cvae:CVAE", continuous_latent=True, decodes_from_z=False, conditional=True,
-         adversarial=False, train_terms="vae_core.cvae:train_terms", card_figures="vae_core.cvae:card_figures",
+    Kind("cvae", "vae_core.models.cvae:CVAE", continuous_latent=True, decodes_from_z=False, conditional=True,
+         adversarial=False, train_terms="vae_core.models.cvae:train_terms",
+         card_figures="vae_core.models.cvae:card_figures",
          card_fields=(("condition", "train.condition"), ("condition_values", "model.condition_names"),
-                                         ("adversary", "train.adversary"))),
-    Kind("vq-vae", "vae_core.vqvae:VQVAE", continuous_latent=False, decodes_from_z=False, conditional=False,
-         adversarial=False, train_terms="vae_core.vqvae:train_terms", card_figures="vae_core.vqvae:card_figures",
+                      ("adversary", "train.adversary"))),
+    Kind("vq-vae", "vae_core.models.vqvae:VQVAE", continuous_latent=False, decodes_from_z=False, conditional=False,
+         adversarial=False, train_terms="vae_core.models.vqvae:train_terms",
+         card_figures="vae_core.models.vqvae:card_figures",
          card_fields=(("codebook_size", "model.codebook_size"), ("code_dim", "model.code_dim"),
-                                         ("vq_ema", "model.vq_ema"), ("commitment", "train.commitment"),
-                                         ("revive_every", "train.revive_every"))),
-    Kind("vae-gan", "vae_core.vaegan:VAEGAN", continuous_latent=True, decodes_from_z=True, conditional=False,
-         adversarial=True, train_terms="vae_core.vaegan:train_terms",
+                      ("vq_ema", "model.vq_ema"), ("commitment", "train.commitment"),
+                      ("revive_every", "train.revive_every"))),
+    Kind("vae-gan", "vae_core.models.vaegan:VAEGAN", continuous_latent=True, decodes_from_z=True, conditional=False,
+         adversarial=True, train_terms="vae_core.models.vaegan:train_terms",
+         card_figures=None,
          card_fields=(("gan_weight", "train.gan_weight"), ("feature_weight", "train.feature_weight"))),
 )}
 

@@ -113,7 +113,7 @@ def dataset_bound(model, dataset, k: int = DEFAULT_K, n: int = DEFAULT_IMAGES, s
     images, factors = dataset.sample(n, rng)
     conditions = None
     if condition is not None:
-        from .cvae import condition_column
+        from .models.cvae import condition_column
 
         conditions = condition_column(dataset, condition, factors)
     bounds = image_bounds(model, images, k, seed, conditions=conditions)

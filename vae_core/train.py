@@ -44,7 +44,7 @@ from .config import (
 from .corruption import corrupt
 from .data import dataset_names, get_dataset
 from .kinds import KINDS, card_fields, objective
-from .model import VAE
+from .models.vae import VAE
 from .objectives import compute_loss
 from .resume import load_resume_state, load_shipped_state, save_resume_state
 
@@ -345,7 +345,7 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
     kind = objective(args.objective).kind
     names = ()
     if KINDS[kind].conditional:
-        from .cvae import condition_values
+        from .models.cvae import condition_values
 
         names = condition_values(dataset, args.condition)
     model_cfg = ModelConfig(**{

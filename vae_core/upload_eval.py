@@ -3,7 +3,7 @@ pretrained/dsprites-vae).
 
 Every upload of `vae_core.upload_corpus` is turned into the model's input twice, side by side: the plain way
 (centre crop, resize, binarise: what the app did before `vae_core.prepare`) and prepared. Each input is
-reconstructed at its posterior mean, and a shape classifier trained on dSprites (`vae_core.cvae`'s condition
+reconstructed at its posterior mean, and a shape classifier trained on dSprites (`vae_core.models.cvae`'s condition
 judge) says which shape the reconstruction shows. Prints the share judged right, per kind of upload, and the
 preparation's time. Importable without streamlit.
 """

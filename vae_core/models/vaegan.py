@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import ModelConfig
-from .model import VAE
-from .objectives import gaussian_kl_per_dim, reconstruction_nll
+from ..config import ModelConfig
+from ..objectives import gaussian_kl_per_dim, reconstruction_nll
+from .vae import VAE
 
 
 class Discriminator(nn.Module):

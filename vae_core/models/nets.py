@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 
 def _final_size(config: ModelConfig) -> int:

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import ModelConfig
-from .model import VAE
+from ..config import ModelConfig
+from ..objectives import gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
 from .nets import Decoder, Encoder
-from .objectives import gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
+from .vae import VAE
 
 
 class ConditionError(ValueError):
@@ -206,7 +206,7 @@ def cvae_terms(model: CVAE, x: torch.Tensor, c: torch.Tensor, beta: float, weigh
                gaussian_std: float, generator=None, free_bits: float = 0.0, adversary: float = 0.0) -> dict:
     """One batch's CVAE loss: recon + weight * beta * KL, both networks given the true condition; with a
     condition adversary, plus `adversary` times what it reads of the condition (`adversary_terms`)."""
-    from .objectives import beta_vae_loss
+    from ..objectives import beta_vae_loss
 
     out = model(x, c, generator=generator)
     terms = beta_vae_loss(out["logits"], x, out["mu"], out["logvar"], likelihood, beta, weight, free_bits,
@@ -221,7 +221,7 @@ def cvae_terms(model: CVAE, x: torch.Tensor, c: torch.Tensor, beta: float, weigh
 
 def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
     """`Kind.train_terms`: one batch's terms, given the condition column of the batch's factors or labels."""
-    from .objectives import kl_weight
+    from ..objectives import kl_weight
 
     t, m = exp.train, exp.model
     c = torch.from_numpy(condition_column(dataset, t.condition, factors)).to(x.device)

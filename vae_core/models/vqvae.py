@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
-from .objectives import reconstruction_nll
+from ..config import ModelConfig
+from ..objectives import reconstruction_nll
 
 EMA_DECAY = 0.99
 EMA_EPS = 1e-5
