@@ -1,6 +1,7 @@
 """The latent-space explorer: `streamlit run app/streamlit_app.py`.
 
-The router: it frames every page with the sidebar's model picker and card, then runs the chosen page.
+The router: it frames every page with the sidebar's model picker and card, picks the page files for the chosen
+model's kind, then runs the chosen page.
 """
 
 import sys
@@ -14,21 +15,32 @@ import streamlit as st
 
 from app import models, state
 
+
+def pages(h: models.Handle | None) -> list:
+    """The pages for the chosen model. A VQ-VAE's code is a grid of discrete indices: its Explore (a code-grid
+    editor) and Reconstruct are page files of their own, at the same addresses; the pages that need a continuous
+    latent stay in its menu and say why they do not apply."""
+    continuous = h is None or h.kind_info.continuous_latent
+    return [
+        st.Page("views/explore.py" if continuous else "views/vq_explore.py", title="Explore",
+                icon=":material/tune:", default=True),
+        st.Page("views/traversals.py", title="Traversals", icon=":material/grid_on:"),
+        st.Page("views/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+        st.Page("views/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+        st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/compare:"),
+        st.Page("views/reconstruct.py" if continuous else "views/vq_reconstruct.py", title="Reconstruct",
+                icon=":material/image_search:", url_path="reconstruct"),
+        st.Page("views/lesson.py", title="Lessons", icon=":material/school:"),
+    ]
+
+
 models.configure_torch()
 st.set_page_config(page_title="VAE latent-space explorer", page_icon=":material/explore:", layout="wide")
-page = st.navigation([
-    st.Page("views/explore.py", title="Explore", icon=":material/tune:", default=True),
-    st.Page("views/traversals.py", title="Traversals", icon=":material/grid_on:"),
-    st.Page("views/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
-    st.Page("views/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-    st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/compare:"),
-    st.Page("views/reconstruct.py", title="Reconstruct", icon=":material/image_search:"),
-    st.Page("views/lesson.py", title="Lessons", icon=":material/school:"),
-])
+handle = state.sidebar()  # first: which page files there are depends on the chosen model's kind
+page = st.navigation(pages(handle))
 # a frame around every picture: a white image (a blank decode, a white background) would vanish into the page
 st.markdown("<style>[data-testid='stImage'] img { border: 1px solid #d0d3da; border-radius: 0.25rem; }</style>",
             unsafe_allow_html=True)
 if "lesson" in st.query_params and page.url_path == "":  # `/?lesson=beta`: one link opens a lesson for a class
     st.switch_page("views/lesson.py", query_params=st.query_params.to_dict())
-state.sidebar()
 page.run()

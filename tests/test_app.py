@@ -75,9 +75,19 @@ def open_app(page: str = "explore", model: str | None = "grey64", query: dict | 
     at.query_params.update({**({"model": model} if model else {}), **(query or {})})
     at.run()
     if page != "explore":
-        at.switch_page(f"views/{page}.py").run()
+        go_to(at, page)
     assert_healthy(at)
     return at
+
+
+def go_to(at: AppTest, address: str) -> AppTest:
+    """Open the page at `address` (its URL path, as a person's link names it) and run it: the router picks the
+    page file by the model's kind (a VQ-VAE's Reconstruct is views/vq_reconstruct.py at /reconstruct)."""
+    app_dir = Path(APP).resolve().parent
+    files = [Path(info["script_path"]).resolve().relative_to(app_dir) for info in at._registered_pages.values()
+             if info.get("url_pathname") == address and info.get("script_path")]  # AppTest's record of st.navigation
+    assert files, f"no page at /{address}"
+    return at.switch_page(str(files[0])).run()
 
 
 def assert_healthy(at: AppTest) -> None:
@@ -326,7 +336,7 @@ def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
     assert_healthy(at)
     means = load_projection(models_root / "grey64").means
     assert slider(at, "z0").value == pytest.approx(round(means[3, 0] / 0.05) * 0.05, abs=1e-6)
-    at.switch_page("views/latent_map.py").run()
+    go_to(at, "latent_map")
     next(b for b in at.button if b.label.startswith("Interpolate")).click().run()
     assert_healthy(at)
     assert at.radio(key="interp_A_src").value == "From the map"

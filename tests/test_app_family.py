@@ -15,7 +15,7 @@ from vae_core.family import build_model
 from vae_core.train import dataset_info
 
 from .app_fixtures import TINY
-from .test_app import CapturingStorage, assert_healthy, image_urls, picture
+from .test_app import CapturingStorage, assert_healthy, go_to, image_urls, picture
 from .test_app import open_app as open_app_at
 
 PAGES = ("explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct")
@@ -155,7 +155,7 @@ def test_evaluate_measures_the_cvae_swap_and_explore_reports_it(family_root, tmp
     assert f"{swap['own']:.0%} are judged right" in note
     assert f"for {leak['accuracy']:.0%} of held-out images (chance {leak['chance']:.0%})" in note
     assert "adversary" not in note  # tiny-cvae trained without one
-    at.switch_page("views/reconstruct.py").run()
+    go_to(at, "reconstruct")
     bound = next(c.value for c in at.caption if "No per-image importance-weighted bound" in c.value)
     assert f"−IWAE {card['iwae']['nll_nats_per_image']:,.1f} nats/image (k = 3)" in bound
 
@@ -173,7 +173,7 @@ def test_cvae_condition_changes_the_image_and_the_note_says_why():
     assert at.query_params["condition"] == "heart"
     assert not np.array_equal(before, picture(at.image[0].value[0]))
     assert all(np.array_equal(a, picture(b)) for a, b in zip(strip, at.image[1].value))  # whatever is chosen
-    at.switch_page("views/traversals.py").run()
+    go_to(at, "traversals")
     assert any("heart" in c.value for c in at.caption)  # other pages decode under the chosen condition
 
 
@@ -229,7 +229,7 @@ def test_a_hostile_cvae_card_leaves_explore_and_reconstruct_working(family_root,
     at = open_app(model="odd-cvae")
     assert_healthy(at)
     assert "How far" not in next(c.value for c in at.caption if "Content versus style" in c.value)
-    at.switch_page("views/reconstruct.py").run()
+    go_to(at, "reconstruct")
     assert_healthy(at)
     bound = next(c.value for c in at.caption if "No per-image importance-weighted bound" in c.value)
     assert "−IWAE" not in bound

@@ -4,7 +4,8 @@
 import pandas as pd
 import streamlit as st
 
-from app import card, charts, family, models, state, widgets
+from app import card, charts, models, state, widgets
+from app.family import cvae
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
@@ -46,7 +47,7 @@ for i, col, name, h in chosen:
                     "dimensions to traverse, no KL per dimension and no factor-by-latent information to show. "
                     "Its codebook usage is on Explore and in the table below.")
             continue
-        family.condition_note(h)
+        cvae.condition_note(h)
         order, active, kl = models.dims(h)
         example = models.dataset_example(h, 0)
         z = widgets.encode_one(h, example, "").z if example is not None else [0.0] * h.latent_dim

@@ -3,15 +3,13 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, family, links, live, models, state, widgets
+from app import charts, links, live, models, state, widgets
+from app.family import cvae
 from app.text import plain
 from vae_core.explore import decode, prior_sample
 from vae_core.manifold import grid_position
 
 h = state.require_model()
-if not h.kind_info.continuous_latent:  # a grid of discrete codes: the page is a code-grid editor
-    family.vq_explore(h)
-    st.stop()
 order, active, kl = models.dims(h)
 names = models.latent_names(h)  # each slider named by the factor it carries, where the data has factors
 limits = models.limits(h)
@@ -52,7 +50,7 @@ def server_sliders(post: dict | None):
     left, right = st.columns([3, 2], gap="large")
     with left:
         if h.kind_info.conditional:
-            family.condition_selector(h)
+            cvae.condition_selector(h)
         if post:
             st.caption(f"Encoded {plain(post['source'])}: under each slider, the posterior mean μ and spread σ of its code.")
         for d in order:
@@ -64,7 +62,7 @@ def server_sliders(post: dict | None):
     with right:
         widgets.show_image(decode(h.model, z[None])[0], "decoded image", px=384)
         if h.kind_info.conditional:
-            family.condition_strip(h, z)
+            cvae.condition_strip(h, z)
         if post and post.get("image") is not None:
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
 

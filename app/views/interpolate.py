@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from app import family, state, widgets
+from app.family import cvae
 from vae_core.explore import decode
 from vae_core.imaging import encode_gif, encode_png, image_grid
 from vae_core.latent import interpolate
@@ -12,7 +13,7 @@ from vae_core.latent import interpolate
 h = state.require_model()
 family.not_for(h, "Interpolate")
 st.title("Interpolate")
-family.condition_note(h)
+cvae.condition_note(h)
 st.caption("Each endpoint is encoded to its posterior mean; the path between the two codes is decoded step by "
            "step. Spherical interpolation keeps the typical length of a Gaussian sample, so the middle of the "
            "path does not drift toward the (often blurry) origin.")

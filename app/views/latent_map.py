@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, family, models, state, widgets
+from app.family import cvae
 from vae_core.explore import decode
 from vae_core.projection import encode_means, images_for_rows, place_points
 
@@ -14,7 +15,7 @@ family.not_for(h, "Latent map")
 dataset, note = models.dataset_for(h)
 proj, live = models.map_projection(h)
 st.title("Latent map")
-family.condition_note(h)
+cvae.condition_note(h)
 if (problem := models.projection(h)[1]) is not None:
     st.warning(f"The shipped projection cannot be used: {problem}")
 if proj is None:

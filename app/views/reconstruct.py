@@ -4,7 +4,8 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, family, models, state, widgets
+from app import charts, models, state, widgets
+from app.family import cvae, vaegan
 from vae_core.corruption import code_sparsity
 from vae_core.explore import denoise, elbo_terms, percentile_rank
 from vae_core.likelihood import image_bounds
@@ -12,9 +13,6 @@ from vae_core.likelihood import image_bounds
 IWAE_CHOICES = (1, 10, 100, 1000)
 
 h = state.require_model()
-if not h.kind_info.continuous_latent:
-    family.vq_reconstruct(h)
-    st.stop()
 t = h.config.train
 st.title("Reconstruct")
 st.caption("A VAE reconstructs what resembles its training data well and anything else badly, so its "
@@ -67,7 +65,7 @@ with c2:
                        "data by.")
 
     if h.kind_info.conditional:
-        family.inferred_condition_note(h, picked.image)
+        cvae.inferred_condition_note(h, picked.image)
 
 if h.kind_info.conditional:
     st.caption("No denoising demo: a conditional VAE decodes under a condition, so its reconstruction of a "
@@ -99,7 +97,7 @@ else:
         e[1].metric("reconstruction vs clean", f"{result['cleaned_error']:.4f}",
                     delta=f"{result['cleaned_error'] - result['noisy_error']:+.4f}", delta_color="inverse",
                     help="mean squared error per pixel; below the noisy copy's means the model removed noise")
-family.sharpness_comparison(h, picked.image)
+vaegan.sharpness_comparison(h, picked.image)
 errors = models.data_errors(h)
 if errors is None:
     st.info(f"No comparison with the training data: {models.dataset_for(h)[1]}.")

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app import family, models, state, widgets
+from app.family import cvae
 from app.text import plain
 from vae_core.explore import traversal_images
 from vae_core.imaging import encode_gif, encode_labelled_png, image_grid
@@ -15,7 +16,7 @@ family.not_for(h, "Traversals")
 order, active, kl = models.dims(h)
 names = models.latent_names(h)
 st.title("Traversals")
-family.condition_note(h)
+cvae.condition_note(h)
 st.caption("Each row moves one latent dimension from left to right while all the others stay at the starting "
            "point. In a disentangled model each row changes one thing (position, size, shape...).")
 left, right = st.columns(2, gap="large")
