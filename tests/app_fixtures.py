@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from vae_core import checkpoints as ckpt
-from vae_core.config import DatasetInfo, ExperimentConfig, ModelConfig, TrainConfig
-from vae_core.data import GROUND_TRUTH, get_dataset
+from vae_core.data import get_dataset
 from vae_core.models.vae import VAE
 from vae_core.projection import write_projection
 
-TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}
+from .helpers import tiny_config
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -94,27 +94,13 @@ def running_app(log_path: Path, env: dict[str, str], start_timeout_s: float = 60
                 proc.kill()
 
 
-def tiny_experiment(dataset: str = "dsprites", image_size: int = 64, channels: int = 1, latent_dim: int = 4,
-                    likelihood: str = "bernoulli") -> ExperimentConfig:
-    info = DatasetInfo(dataset)
-    if dataset in GROUND_TRUTH:
-        ds = GROUND_TRUTH[dataset]()
-        info = DatasetInfo(dataset, tuple(ds.factor_names), tuple(ds.factor_sizes))
-    return ExperimentConfig(
-        model=ModelConfig(image_size=image_size, channels=channels, latent_dim=latent_dim, likelihood=likelihood,
-                          **TINY),
-        train=TrainConfig(dataset=dataset, objective="beta-vae", beta=4.0, steps=10, batch_size=8),
-        dataset=info,
-    )
-
-
 def make_model(root: Path, name: str, dataset: str = "dsprites", image_size: int = 64, channels: int = 1,
                latent_dim: int = 4, projection: int = 300, seed: int = 0) -> Path:
     """An untrained tiny model folder with a card (per-dimension KL, one dimension collapsed) and, when
     `projection` > 0 and the dataset fits, a projection.npz of that many points with stand-in UMAP coordinates."""
     torch.manual_seed(seed)
-    exp = tiny_experiment(dataset, image_size, channels, latent_dim,
-                          "bernoulli" if channels == 1 else "gaussian")
+    exp = tiny_config(image_size, channels, latent_dim, dataset, "bernoulli" if channels == 1 else "gaussian",
+                      objective="beta-vae", beta=4.0)
     model = VAE(exp.model).eval()
     kl = [round(1.5 / (d + 1), 4) for d in range(latent_dim - 1)] + [0.001]
     card = {"name": name, "dataset": dataset, "objective": "beta-vae", "beta": 4.0, "steps": 10,

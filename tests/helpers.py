@@ -9,18 +9,29 @@ import zlib
 from PIL import Image
 
 from vae_core.config import DatasetInfo, ExperimentConfig, ModelConfig, TrainConfig
+from vae_core.data import GROUND_TRUTH
 
 TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}
 
 
-def tiny_config(image_size: int = 64, channels: int = 1, latent_dim: int = 4, **train) -> ExperimentConfig:
-    """A config small enough to train in a second on the CPU."""
-    dataset = DatasetInfo("dsprites", ("color", "shape", "scale", "orientation", "posX", "posY"),
-                          (1, 3, 6, 40, 32, 32)) if channels == 1 else DatasetInfo("faces")
+def tiny_config(image_size: int = 64, channels: int = 1, latent_dim: int = 4, dataset: str | None = None,
+                likelihood: str = "bernoulli", model: dict | None = None, **train) -> ExperimentConfig:
+    """A config small enough to train in a second on the CPU: every test's tiny model starts here.
+
+    dataset: None is dSprites' factors for one channel and faces for three; a named dataset with factors (a
+    procedural one) records them, as a trained folder would. model: more ModelConfig fields (a kind's own);
+    the rest are TrainConfig fields."""
+    dataset = dataset or ("dsprites" if channels == 1 else "faces")
+    info = DatasetInfo(dataset)
+    if dataset in GROUND_TRUTH:
+        truth = GROUND_TRUTH[dataset]()
+        info = DatasetInfo(dataset, tuple(truth.factor_names), tuple(truth.factor_sizes))
     return ExperimentConfig(
-        model=ModelConfig(image_size=image_size, channels=channels, latent_dim=latent_dim, **TINY),
-        train=TrainConfig(**{"objective": "vae", "steps": 10, "batch_size": 8, "log_every": 2, **train}),
-        dataset=dataset,
+        model=ModelConfig(image_size=image_size, channels=channels, latent_dim=latent_dim, likelihood=likelihood,
+                          **{**TINY, **(model or {})}),
+        train=TrainConfig(**{"dataset": dataset, "objective": "vae", "steps": 10, "batch_size": 8, "log_every": 2,
+                             **train}),
+        dataset=info,
     )
 
 

@@ -62,10 +62,16 @@ def models_root(tmp_path_factory):
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 
+def serve_models(monkeypatch, root) -> None:
+    """The app under test lists the model folders in `root` (beside pretrained/), and every picture it shows
+    is kept in MEDIA for the test to read back (`picture`)."""
+    monkeypatch.setenv(MODELS_ENV, str(root))
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
+
+
 @pytest.fixture(autouse=True)
 def _env(models_root, monkeypatch):
-    monkeypatch.setenv(MODELS_ENV, str(models_root))
-    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
+    serve_models(monkeypatch, models_root)
 
 
 def open_app(page: str = "explore", model: str | None = "grey64", query: dict | None = None,

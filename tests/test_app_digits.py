@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from vae_core import checkpoints as ckpt
-from vae_core.checkpoints import MODELS_ENV
 
 from .app_fixtures import make_model
-from .test_app import CapturingStorage, assert_healthy, open_app, picture, slider
+from .test_app import assert_healthy, open_app, picture, serve_models, slider
 
 PAGES = ["explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct"]
 
@@ -32,8 +31,7 @@ def family_root(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _env(family_root, monkeypatch):
-    monkeypatch.setenv(MODELS_ENV, str(family_root))
-    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
+    serve_models(monkeypatch, family_root)
 
 
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")

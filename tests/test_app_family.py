@@ -9,13 +9,11 @@ from streamlit.testing.v1 import AppTest
 
 from vae_core import checkpoints as ckpt
 from vae_core import kinds
-from vae_core.config import ExperimentConfig, ModelConfig, TrainConfig
 from vae_core.data import get_dataset
 from vae_core.family import build_model
-from vae_core.train import dataset_info
 
-from .app_fixtures import TINY
-from .test_app import CapturingStorage, assert_healthy, go_to, image_urls, picture
+from .helpers import tiny_config
+from .test_app import assert_healthy, go_to, image_urls, picture, serve_models
 from .test_app import open_app as open_app_at
 
 PAGES = ("explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct")
@@ -26,13 +24,11 @@ def _make(root, name, kind, dataset="dsprites", **model):
     data = get_dataset(dataset)
     record = kinds.kind(kind)
     extra = {"condition_names": ("square", "ellipse", "heart")} if record.conditional else {}
-    cfg = ModelConfig(image_size=64, channels=data.channels, latent_dim=3, kind=kind,
-                      likelihood="bernoulli" if data.channels == 1 else "gaussian", **TINY, **extra, **model)
     objective = {"vae": "vae"}.get(kind, kind)
-    exp = ExperimentConfig(model=cfg, train=TrainConfig(dataset=dataset, objective=objective, steps=10,
-                                                        condition="shape" if record.conditional else None),
-                           dataset=dataset_info(data))
-    net = build_model(cfg).eval()
+    exp = tiny_config(64, data.channels, 3, dataset, "bernoulli" if data.channels == 1 else "gaussian",
+                      model={"kind": kind, **extra, **model}, objective=objective,
+                      condition="shape" if record.conditional else None)
+    net = build_model(exp.model).eval()
     figures = {"recon": 100.0, "kl": 1.0, "kl_per_dim": [0.5, 0.4, 0.1], "active_dims": 3}
     if not record.continuous_latent:
         figures = {"recon": 100.0, "kl": 266.2, "perplexity": 5.5, "unused_codes": 8, "samples": 100,
@@ -57,8 +53,7 @@ pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 @pytest.fixture(autouse=True)
 def _env(family_root, monkeypatch):
-    monkeypatch.setenv(ckpt.MODELS_ENV, str(family_root))
-    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
+    serve_models(monkeypatch, family_root)
 
 
 def open_app(page="explore", model="tiny-vq", query=None) -> AppTest:

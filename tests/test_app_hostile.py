@@ -19,6 +19,7 @@ from vae_core import checkpoints as ckpt
 from .app_fixtures import make_model
 from .helpers import _forge, unescaped
 from .test_app import open_app as open_app_at
+from .test_app import serve_models
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ LIVE_MARKDOWN = re.compile(r"(?<!\\)(\]\(|!\[|<[a-z])")  # a link, an image or a
 
 @pytest.fixture(autouse=True)
 def _env(hostile_root, monkeypatch):
-    monkeypatch.setenv(ckpt.MODELS_ENV, str(hostile_root))
+    serve_models(monkeypatch, hostile_root)
 
 
 def open_app(query: dict | None = None, page: str = "explore") -> AppTest:

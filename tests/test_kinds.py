@@ -9,7 +9,7 @@ import pytest
 from vae_core import kinds
 from vae_core.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
 
-from .app_fixtures import TINY
+from .helpers import TINY
 
 
 def _config(kind: str, **model) -> ModelConfig:

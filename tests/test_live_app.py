@@ -14,7 +14,7 @@ from vae_core.checkpoints import MODELS_ENV
 from vae_core.export import DECODER_ONNX, export_decoder
 
 from .app_fixtures import make_model
-from .test_app import open_app
+from .test_app import open_app, serve_models
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 @pytest.fixture(autouse=True)
 def _env(models_root, monkeypatch):
-    monkeypatch.setenv(MODELS_ENV, str(models_root))
+    serve_models(monkeypatch, models_root)
 
 
 def open_explore(model: str) -> AppTest:
