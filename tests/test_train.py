@@ -204,3 +204,14 @@ def test_every_training_field_has_an_option_of_its_name():
     missing = [f.name for cls in (TrainConfig, ModelConfig) for f in fields(cls)
                if f.name not in options and f.name not in set_by_hand]
     assert missing == []
+
+
+def test_the_help_groups_each_kinds_settings_apart():
+    """`--help` reads by topic: a VQ-VAE's flags under its own heading, none of them left in the general list."""
+    from vae_core.train import build_parser
+
+    groups = {g.title: {a.dest for a in g._group_actions} for g in build_parser()._action_groups}
+    assert {"codebook_size", "code_dim", "vq_ema", "commitment", "revive_every"} <= groups["VQ-VAE"]
+    assert {"condition", "adversary"} <= groups["conditional VAE"]
+    assert {"gan_weight", "feature_weight"} <= groups["VAE-GAN"]
+    assert groups["options"] == {"help"}  # every setting has its group

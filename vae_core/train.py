@@ -279,56 +279,65 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     m = ModelConfig()
     p = argparse.ArgumentParser(prog="python -m vae_core.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, help="the model folder to write (e.g. pretrained/NAME)")
-    p.add_argument("--dataset", default=d.dataset, help=f"one of: {', '.join(dataset_names())}")
-    p.add_argument("--data-root", default=None, help="folder holding mnist / fashion-mnist IDX files")
-    p.add_argument("--download", action="store_true", help="download mnist / fashion-mnist (needs internet)")
-    p.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
-    p.add_argument("--beta", type=float, default=None, help="KL weight (TC weight for beta-tcvae); default 1 "
-                   "(vae), 4 (beta-vae), 6 (beta-tcvae)")
-    p.add_argument("--gamma", type=float, default=d.gamma, help="capacity-vae: weight of |KL - C|")
-    p.add_argument("--capacity-max", type=float, default=d.capacity_max)
-    p.add_argument("--capacity-steps", type=int, default=d.capacity_steps)
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="KL warm-up length (0: off)")
-    p.add_argument("--cycles", type=int, default=d.cycles, help="cyclical KL annealing cycles (0: off)")
-    p.add_argument("--free-bits", type=float, default=d.free_bits, help="per-dimension KL floor in nats")
-    p.add_argument("--corruption", default=d.corruption, choices=CORRUPTIONS,
-                   help="ae: denoising autoencoder input corruption")
-    p.add_argument("--corruption-level", type=float, default=d.corruption_level,
-                   help="gaussian: noise std in pixel units; mask: fraction of pixels dropped")
-    p.add_argument("--l1", type=float, default=d.l1, help="ae: sparse autoencoder's L1 weight on the code")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument("--latent-dim", type=int, default=m.latent_dim)
-    p.add_argument("--image-size", type=int, default=None, choices=(32, 64), help="default: the dataset's")
-    p.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
-    p.add_argument("--gaussian-std", type=float, default=m.gaussian_std)
-    p.add_argument("--condition", default=None, help="cvae: the factor (or 'label') to condition on, e.g. shape")
-    p.add_argument("--adversary", type=float, default=d.adversary,
-                   help="cvae: weight of the penalty on what a classifier can read of the condition from the latent "
-                   "(0: off)")
-    p.add_argument("--codebook-size", type=int, default=m.codebook_size, help="vq-vae: number of codes")
-    p.add_argument("--code-dim", type=int, default=m.code_dim, help="vq-vae: dimension of each code")
-    p.add_argument("--vq-ema", action="store_true", help="vq-vae: update the codebook by moving averages")
-    p.add_argument("--commitment", type=float, default=d.commitment, help="vq-vae: commitment weight")
-    p.add_argument("--revive-every", type=int, default=d.revive_every,
-                   help="vq-vae: revive codes unused for this many steps (0: off)")
-    p.add_argument("--gan-weight", type=float, default=d.gan_weight, help="vae-gan: adversarial weight")
-    p.add_argument("--feature-weight", type=float, default=d.feature_weight,
-                   help="vae-gan: weight of the discriminator-feature reconstruction")
-    p.add_argument("--init-from", default=None, metavar="FOLDER",
-                   help="start from the matching weights of this model folder (e.g. a VAE-GAN from its VAE)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
-    p.add_argument("--reset-optimizer-at", type=int, action="append", default=[], metavar="STEP",
+    g = p.add_argument_group('run', 'where the model goes, and how the run is continued')
+    g.add_argument("--out", required=True, help="the model folder to write (e.g. pretrained/NAME)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    g.add_argument("--reset-optimizer-at", type=int, action="append", default=[], metavar="STEP",
                    help="clear Adam's moments at this step (repeatable); lets --resume continue a folder that "
                    "has weights but no resume file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    g.add_argument("--init-from", default=None, metavar="FOLDER",
+                   help="start from the matching weights of this model folder (e.g. a VAE-GAN from its VAE)")
+    g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    g.add_argument("--log-every", type=int, default=d.log_every)
+    g.add_argument("--seed", type=int, default=d.seed)
+    g = p.add_argument_group('data')
+    g.add_argument("--dataset", default=d.dataset, help=f"one of: {', '.join(dataset_names())}")
+    g.add_argument("--data-root", default=None, help="folder holding mnist / fashion-mnist IDX files")
+    g.add_argument("--download", action="store_true", help="download mnist / fashion-mnist (needs internet)")
+    g.add_argument("--image-size", type=int, default=None, choices=(32, 64), help="default: the dataset's")
+    g = p.add_argument_group('model')
+    g.add_argument("--latent-dim", type=int, default=m.latent_dim)
+    g.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
+    g.add_argument("--gaussian-std", type=float, default=m.gaussian_std)
+    g = p.add_argument_group('optimisation')
+    g.add_argument("--steps", type=int, default=d.steps)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--lr", type=float, default=d.lr)
+    g = p.add_argument_group('objective', 'the VAE objectives and their schedules')
+    g.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
+    g.add_argument("--beta", type=float, default=None, help="KL weight (TC weight for beta-tcvae); default 1 "
+                   "(vae), 4 (beta-vae), 6 (beta-tcvae)")
+    g.add_argument("--gamma", type=float, default=d.gamma, help="capacity-vae: weight of |KL - C|")
+    g.add_argument("--capacity-max", type=float, default=d.capacity_max)
+    g.add_argument("--capacity-steps", type=int, default=d.capacity_steps)
+    g.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="KL warm-up length (0: off)")
+    g.add_argument("--cycles", type=int, default=d.cycles, help="cyclical KL annealing cycles (0: off)")
+    g.add_argument("--free-bits", type=float, default=d.free_bits, help="per-dimension KL floor in nats")
+    g = p.add_argument_group('denoising and sparse autoencoders', 'objective ae')
+    g.add_argument("--corruption", default=d.corruption, choices=CORRUPTIONS,
+                   help="ae: denoising autoencoder input corruption")
+    g.add_argument("--corruption-level", type=float, default=d.corruption_level,
+                   help="gaussian: noise std in pixel units; mask: fraction of pixels dropped")
+    g.add_argument("--l1", type=float, default=d.l1, help="ae: sparse autoencoder's L1 weight on the code")
+    g = p.add_argument_group('conditional VAE', 'objective cvae')
+    g.add_argument("--condition", default=None, help="cvae: the factor (or 'label') to condition on, e.g. shape")
+    g.add_argument("--adversary", type=float, default=d.adversary,
+                   help="cvae: weight of the penalty on what a classifier can read of the condition from the latent "
+                   "(0: off)")
+    g = p.add_argument_group('VQ-VAE', 'objective vq-vae')
+    g.add_argument("--codebook-size", type=int, default=m.codebook_size, help="vq-vae: number of codes")
+    g.add_argument("--code-dim", type=int, default=m.code_dim, help="vq-vae: dimension of each code")
+    g.add_argument("--vq-ema", action="store_true", help="vq-vae: update the codebook by moving averages")
+    g.add_argument("--commitment", type=float, default=d.commitment, help="vq-vae: commitment weight")
+    g.add_argument("--revive-every", type=int, default=d.revive_every,
+                   help="vq-vae: revive codes unused for this many steps (0: off)")
+    g = p.add_argument_group('VAE-GAN', 'objective vae-gan')
+    g.add_argument("--gan-weight", type=float, default=d.gan_weight, help="vae-gan: adversarial weight")
+    g.add_argument("--feature-weight", type=float, default=d.feature_weight,
+                   help="vae-gan: weight of the discriminator-feature reconstruction")
     return p
 
 
