@@ -12,8 +12,9 @@ import streamlit as st
 from app import models
 from app.text import plain
 from vae_core.explore import elbo_terms, prior_sample, upscale_factor
-from vae_core.imaging import ACCEPTED_NAMES, MAX_FILE_BYTES, ImageError, encode_png, image_grid, load_rgba
+from vae_core.imaging import ACCEPTED_NAMES, MAX_FILE_BYTES, ImageError, encode_png, image_grid
 from vae_core.prepare import STEPS, Prepared, prepare
+from vae_core.upload_worker import decode_upload
 
 UPLOAD_MB = MAX_FILE_BYTES // (1024 * 1024)
 _UPLOAD_KWARGS = ({"max_upload_size": UPLOAD_MB}
@@ -55,7 +56,7 @@ def show_images(images: np.ndarray, captions: list[str] | None = None, px: int =
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _prepare(data: bytes, dataset: str, image_size: int, channels: int, skip: frozenset[str]) -> Prepared:
-    return prepare(load_rgba(data, image_size), dataset, image_size, channels, skip)
+    return prepare(decode_upload(data, image_size), dataset, image_size, channels, skip)
 
 
 @dataclass

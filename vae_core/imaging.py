@@ -93,7 +93,7 @@ def load_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = M
             if image.width < 1 or image.height < 1:
                 raise ImageError("the image has no pixels")
             return _to_8bit(_shrink(image, size_hint), keep_alpha=keep_alpha)
-    except ImageError:
+    except (ImageError, MemoryError):  # MemoryError: a capped worker (vae_core.upload_worker) says so itself
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own, larger cap
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
