@@ -260,3 +260,15 @@ def test_a_vq_card_with_missing_or_string_figures_keeps_explore_working(family_r
     monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
     at = open_app_at("explore", "odd-card-vq")
     assert any("appears once the model is evaluated" in c.value for c in at.caption)
+
+
+def test_switching_between_a_vq_vae_and_a_vae_keeps_the_page():
+    """The router swaps the page files by kind; the address (/reconstruct) and so the page stay."""
+    at = open_app("reconstruct", model="tiny-vq")
+    assert at.title[0].value == "Reconstruct" and at.radio(key="vqrec_src")
+    at.selectbox(key="model").set_value("tiny-faces-vae").run()
+    assert_healthy(at)
+    assert at.title[0].value == "Reconstruct" and not [r for r in at.radio if r.key == "vqrec_src"]
+    at.selectbox(key="model").set_value("tiny-vq").run()
+    assert_healthy(at)
+    assert at.title[0].value == "Reconstruct" and at.radio(key="vqrec_src")
