@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from vae_core import checkpoints as ckpt
 from vae_core.models.vae import VAE
 
+from .app_fixtures import make_broken, make_model
 from .helpers import tiny_config
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download browsers here
@@ -42,3 +45,30 @@ def browser():
             "--disable-sync", "--no-first-run"])
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    """The app tests' model folders (built once per test module): a dSprites model with a projection, faces
+    models with and without one, a size no dataset fits, and folders broken in each way the app must report."""
+    root = tmp_path_factory.mktemp("models")
+    make_model(root, "grey64")  # dsprites, 4 dims (the last collapsed), with projection.npz
+    make_model(root, "faces64", dataset="faces", channels=3, latent_dim=5)
+    make_model(root, "faces64-noproj", dataset="faces", channels=3, latent_dim=5, projection=0)
+    make_model(root, "colour32", dataset="faces", channels=3, image_size=32, latent_dim=3)  # no data fits it
+    make_broken(root)
+    bad = make_model(root, "bad-projection", latent_dim=3, projection=0)
+    (bad / "projection.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    corrupt = make_model(root, "corrupt-weights", latent_dim=3, projection=0)
+    (corrupt / "model.safetensors").write_bytes((corrupt / "model.safetensors").read_bytes()[:500])
+    ae = make_model(root, "ae64", latent_dim=3, projection=0)
+    config = json.loads((ae / "config.json").read_text())
+    config["train"].update(objective="ae", beta=0.0)
+    (ae / "config.json").write_text(json.dumps(config))
+    card = json.loads((ae / "card.json").read_text())
+    card.update(objective="ae", steps="[Session expired, log in](https://example.com) ![](http://example.com/p.png)")
+    card["final"]["kl"] = 3771.0
+    (ae / "card.json").write_text(json.dumps(card))
+    sweep = [{"beta": b, "recon": 40.0 + 10 * b, "mig": 0.05 * b} for b in (1, 2, 4, 8)]
+    (root / "beta_sweep.json").write_text(json.dumps(sweep))
+    return root

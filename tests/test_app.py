@@ -18,9 +18,8 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
-from vae_core.projection import load_projection
 
-from .app_fixtures import make_broken, make_model, png_bytes
+from .app_fixtures import png_bytes
 from .helpers import unescaped
 
 APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
@@ -32,31 +31,6 @@ class CapturingStorage(MemoryMediaFileStorage):
         file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
         MEDIA[file_id] = self.get_file(file_id).content
         return file_id
-
-
-@pytest.fixture(scope="module")
-def models_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    make_model(root, "grey64")  # dsprites, 4 dims (the last collapsed), with projection.npz
-    make_model(root, "faces64", dataset="faces", channels=3, latent_dim=5)
-    make_model(root, "faces64-noproj", dataset="faces", channels=3, latent_dim=5, projection=0)
-    make_model(root, "colour32", dataset="faces", channels=3, image_size=32, latent_dim=3)  # no data fits it
-    make_broken(root)
-    bad = make_model(root, "bad-projection", latent_dim=3, projection=0)
-    (bad / "projection.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    corrupt = make_model(root, "corrupt-weights", latent_dim=3, projection=0)
-    (corrupt / "model.safetensors").write_bytes((corrupt / "model.safetensors").read_bytes()[:500])
-    ae = make_model(root, "ae64", latent_dim=3, projection=0)
-    config = json.loads((ae / "config.json").read_text())
-    config["train"].update(objective="ae", beta=0.0)
-    (ae / "config.json").write_text(json.dumps(config))
-    card = json.loads((ae / "card.json").read_text())
-    card.update(objective="ae", steps="[Session expired, log in](https://example.com) ![](http://example.com/p.png)")
-    card["final"]["kl"] = 3771.0
-    (ae / "card.json").write_text(json.dumps(card))
-    sweep = [{"beta": b, "recon": 40.0 + 10 * b, "mig": 0.05 * b} for b in (1, 2, 4, 8)]
-    (root / "beta_sweep.json").write_text(json.dumps(sweep))
-    return root
 
 
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")
@@ -330,78 +304,6 @@ def test_interpolation_path_starts_and_ends_at_the_reconstructions(method):
     assert len(at.get("download_button")) == 2
 
 
-def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
-    at = open_app("latent_map")
-    spec = at.get("plotly_chart")[0].proto.spec
-    assert '"customdata"' in spec and "UMAP" in spec
-    at.session_state["map_selection"] = {"points": [{"customdata": 3}, {"customdata": [7]}, {"customdata": -1}]}
-    at.run()
-    assert_healthy(at)
-    assert len(image_urls(at)) == 2 and "posX" in at.image[0].captions[0]
-    next(b for b in at.button if b.label.startswith("Open the first")).click().run()
-    assert_healthy(at)
-    means = load_projection(models_root / "grey64").means
-    assert slider(at, "z0").value == pytest.approx(round(means[3, 0] / 0.05) * 0.05, abs=1e-6)
-    go_to(at, "latent_map")
-    next(b for b in at.button if b.label.startswith("Interpolate")).click().run()
-    assert_healthy(at)
-    assert at.radio(key="interp_A_src").value == "From the map"
-    assert [s.value for s in at.subheader][-1] == "From map point 3 to map point 7"
-
-
-def _map_traces(at: AppTest) -> list[dict]:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
-
-
-def _values(array) -> list:
-    """A plotly array from a figure's JSON: a list, or a typed array ({"dtype", "bdata"})."""
-    if isinstance(array, dict):
-        import base64
-
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return list(array)
-
-
-def test_map_classes_are_named_and_drawn_interleaved(models_root):
-    at = open_app("latent_map")
-    box = next(s for s in at.selectbox if s.label == "Colour by")
-    box.set_value("shape").run()
-    assert_healthy(at)
-    traces = _map_traces(at)
-    assert [t["name"] for t in traces if t.get("showlegend", True)] == ["square", "ellipse", "heart"]
-    data = next(t for t in traces if t.get("showlegend") is False)
-    factors = load_projection(models_root / "grey64").factors[:, 1]
-    drawn = np.asarray([factors[r] for r in _values(data["customdata"])])
-    assert len(drawn) == len(factors) and (np.diff(drawn) != 0).sum() > 10  # not drawn class by class
-    box.set_value("scale").run()  # an ordered factor: one continuous scale, not six unrelated colours
-    data = next(t for t in _map_traces(at) if t.get("showlegend") is False)
-    assert "colorbar" in data["marker"] and _values(data["marker"]["color"]) == [
-        load_projection(models_root / "grey64").factors[r, 2] for r in _values(data["customdata"])]
-
-
-def test_uploads_are_placed_on_the_map():
-    at = open_app("latent_map")
-    at.file_uploader[0].set_value([("a.png", png_bytes(seed=1), "image/png"), ("b.txt", b"no", "text/plain")]).run()
-    assert_healthy(at)
-    assert "your images" in at.get("plotly_chart")[0].proto.spec and "a.png" in at.get("plotly_chart")[0].proto.spec
-    assert len(at.error) == 1 and "b.txt" in at.error[0].value
-
-
-def test_broken_projection_is_reported_and_replaced_by_a_live_pca():
-    at = open_app("latent_map", model="bad-projection")
-    warning = at.main.warning[0].value
-    assert "projection.npz" in warning and "not a readable projection" in warning
-    assert "live PCA" in at.info[0].value and at.get("plotly_chart")
-
-
-def test_map_without_projection_is_a_live_pca():
-    at = open_app("latent_map", model="faces64-noproj")
-    assert "live PCA of 2,000 images" in at.info[0].value and "vae_core.evaluate" in at.info[0].value
-    assert at.radio[0].options == ["PCA"]
-    at = open_app("latent_map", model="colour32")
-    assert "No map" in at.info[0].value
-
-
 def test_disentanglement_compares_two_models():
     at = open_app("disentanglement")
     at.selectbox(key="dis_0").set_value("grey64")
@@ -435,33 +337,6 @@ def test_reconstruct_places_an_example_in_the_error_distribution():
 def test_every_page_works_for_a_model_without_data(page):
     at = open_app(page, model="colour32")
     assert not at.error
-
-
-def test_a_box_anywhere_on_the_map_decodes_the_latent_under_its_centre(models_root):
-    """The map as a canvas: the centre of a box maps back to a latent through the nearest map points."""
-    from vae_core.explore import decode
-    from vae_core.projection import place_points
-
-    at = open_app("latent_map")
-    proj = load_projection(models_root / "grey64")
-    coords = proj.umap
-    x, y = float(coords[:, 0].mean()) + 0.3, float(coords[:, 1].mean()) - 0.2
-    at.session_state["map_selection"] = {"points": [], "box": [{"x": [x - 1, x + 1], "y": [y - 0.5, y + 0.5]}],
-                                         "model": "grey64"}
-    at.run()
-    assert_healthy(at)
-    shown = next(i for i in at.image if any((c or "").startswith("decoded at (") for c in i.captions))
-    z = place_points(np.array([[x, y]]), coords, proj.means, k=8)[0].astype(np.float32)
-    from app import models
-    from vae_core.checkpoints import list_models
-
-    model = models.open_model(next(e for e in list_models() if e.name == "grey64")).model
-    expected = (np.clip(decode(model, z[None])[0], 0, 1) * 255 + 0.5).astype(np.uint8)
-    got = picture(shown.value[0])
-    k = got.shape[0] // 64
-    np.testing.assert_array_equal(got[::k, ::k], expected[0])
-    next(b for b in at.button if b.label == "Open this point in Explore").click().run()
-    assert slider(at, "z0").value == pytest.approx(round(z[0] / 0.05) * 0.05, abs=1e-6)
 
 
 @pytest.mark.skipif(not (PRETRAINED_DIR / "dsprites-vae").is_dir(), reason="needs the shipped dsprites-vae")
