@@ -11,7 +11,7 @@ from vae_core import checkpoints as ckpt
 from vae_core.models.vae import VAE
 
 from .app_fixtures import make_broken, make_model
-from .helpers import tiny_config
+from .helpers import TINY_CARD, tiny_config
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download browsers here
 
@@ -23,7 +23,7 @@ def tiny_model_folder(tmp_path):
     exp = tiny_config()
     model = VAE(exp.model).eval()
     folder = tmp_path / "tiny"
-    ckpt.save_model(folder, model, exp, {"objective": "vae"})
+    ckpt.save_model(folder, model, exp, TINY_CARD)
     return folder, model
 
 

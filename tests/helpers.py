@@ -12,6 +12,7 @@ from vae_core.config import DatasetInfo, ExperimentConfig, ModelConfig, TrainCon
 from vae_core.data import GROUND_TRUTH
 
 TINY = {"conv_channels": (4, 4, 8, 8), "hidden_dim": 16}
+TINY_CARD = {"objective": "vae"}  # the card of conftest's tiny_model_folder
 
 
 def tiny_config(image_size: int = 64, channels: int = 1, latent_dim: int = 4, dataset: str | None = None,

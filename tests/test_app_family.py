@@ -24,7 +24,7 @@ def _make(root, name, kind, dataset="dsprites", **model):
     data = get_dataset(dataset)
     record = kinds.kind(kind)
     extra = {"condition_names": ("square", "ellipse", "heart")} if record.conditional else {}
-    objective = {"vae": "vae"}.get(kind, kind)
+    objective = kind  # each of these kinds has an objective of its own name
     exp = tiny_config(64, data.channels, 3, dataset, "bernoulli" if data.channels == 1 else "gaussian",
                       model={"kind": kind, **extra, **model}, objective=objective,
                       condition="shape" if record.conditional else None)

@@ -7,6 +7,8 @@ from safetensors.torch import save_file
 
 from vae_core import checkpoints as ckpt
 
+from .helpers import TINY_CARD
+
 
 def test_save_load_round_trip_is_bit_exact(tiny_model_folder):
     folder, model = tiny_model_folder
@@ -15,7 +17,7 @@ def test_save_load_round_trip_is_bit_exact(tiny_model_folder):
         assert torch.equal(a, b), name
     z = torch.randn(2, 4)
     assert torch.equal(model.decode(z), loaded.model.decode(z))
-    assert loaded.config.model.latent_dim == 4 and loaded.card == {"objective": "vae"}
+    assert loaded.config.model.latent_dim == 4 and loaded.card == TINY_CARD
     assert not loaded.model.training
 
 

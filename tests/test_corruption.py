@@ -116,8 +116,9 @@ def test_training_feeds_the_corrupted_batch_and_scores_against_the_clean_one(tmp
 
 def test_the_command_line_records_the_options(tmp_path):
     out = tmp_path / "dae"
-    assert main(["--dataset", "digits", "--objective", "ae", "--corruption", "gaussian", "--corruption-level",
-                 "0.3", "--l1", "0.01", "--steps", "2", "--batch-size", "4", "--out", str(out), "--quiet"]) == 0
+    status = main(["--dataset", "digits", "--objective", "ae", "--corruption", "gaussian", "--corruption-level",
+                   "0.3", "--l1", "0.01", "--steps", "2", "--batch-size", "4", "--out", str(out), "--quiet"])
+    assert status == 0
     t = ckpt.load_config(out).train
     assert (t.corruption, t.corruption_level, t.l1) == ("gaussian", 0.3, 0.01)
     assert ckpt.read_card(out)["schedule"]["corruption"] == "gaussian"

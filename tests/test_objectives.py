@@ -77,8 +77,9 @@ def test_tcvae_decomposition_sums_to_the_sampled_kl_estimate():
     assert (heavier["total"] - t["total"]).item() == pytest.approx(5 * t["tc"].item(), rel=1e-4)
 
 
-@pytest.mark.parametrize("objective", ["ae", "vae", "beta-vae", "capacity-vae", "beta-tcvae"])
-def test_every_objective_returns_named_finite_terms(objective):
+@pytest.mark.parametrize("objective, own_terms", [("ae", set()), ("vae", set()), ("beta-vae", set()),
+                                                  ("capacity-vae", set()), ("beta-tcvae", {"mi", "tc", "dwkl"})])
+def test_every_objective_returns_named_finite_terms(objective, own_terms):
     g = torch.Generator().manual_seed(2)
     outputs = {"mu": torch.randn(8, 3, generator=g), "logvar": torch.randn(8, 3, generator=g) * 0.1,
                "z": torch.randn(8, 3, generator=g), "logits": torch.randn(8, 1, 16, 16, generator=g)}
@@ -89,5 +90,4 @@ def test_every_objective_returns_named_finite_terms(objective):
     assert terms["kl_per_dim"].shape == (3,)
     if kinds.objective(objective).autoencoder:
         assert terms["total"] == terms["recon"]
-    if objective == "beta-tcvae":
-        assert {"mi", "tc", "dwkl"} <= set(terms)
+    assert own_terms <= set(terms)

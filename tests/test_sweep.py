@@ -13,7 +13,16 @@ from vae_core.data import get_dataset
 from vae_core.evaluate import evaluate_folder
 from vae_core.metrics import FactorCodes, mig, representation_from_model
 from vae_core.models.vae import VAE
-from vae_core.sweep import SWEEP_BETAS, SWEEP_FILE, SWEEP_SETTINGS, describe, main, sweep_point, train_command
+from vae_core.sweep import (
+    SWEEP_BETAS,
+    SWEEP_FILE,
+    SWEEP_OBJECTIVE,
+    SWEEP_SETTINGS,
+    describe,
+    main,
+    sweep_point,
+    train_command,
+)
 from vae_core.train import build_parser, config_from_args
 
 from .helpers import tiny_config
@@ -34,7 +43,7 @@ def test_every_beta_is_a_valid_training_command(beta, tmp_path):
     command = train_command(beta, tmp_path)
     args = build_parser().parse_args(command[3:])
     exp = config_from_args(args, get_dataset(args.dataset))
-    assert exp.train.beta == beta and exp.train.objective == "beta-vae" and "--resume" in command
+    assert exp.train.beta == beta and exp.train.objective == SWEEP_OBJECTIVE and "--resume" in command
     assert args.out.endswith(f"beta-{beta:g}")
 
 

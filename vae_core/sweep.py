@@ -24,7 +24,8 @@ from .kinds import objective
 from .zoo import resumable_training
 
 SWEEP_BETAS: tuple[float, ...] = (1, 2, 4, 8, 16)
-SWEEP_SETTINGS = "--dataset dsprites --objective beta-vae --seed 0 --steps 26000"
+SWEEP_OBJECTIVE = "beta-vae"  # the runs differ only in --beta, its KL weight
+SWEEP_SETTINGS = f"--dataset dsprites --objective {SWEEP_OBJECTIVE} --seed 0 --steps 26000"
 SWEEP_FILE = "beta_sweep.json"
 DEFAULT_RUNS_DIR = Path("runs") / "beta-sweep"
 
