@@ -31,6 +31,7 @@ DECODE_SECONDS = 2.0  # a decode running longer is stopped
 DECODE_MEMORY_BYTES = 400 * 1024 * 1024  # what a decode may add to a worker's address space
 CONCURRENT_DECODES = 2  # the development machine has two cores: more at once would only queue in the kernel
 QUEUE_SECONDS = 10.0  # how long an upload waits for a free worker before it is told to try again
+STARTUP_SECONDS = 1.0  # allowed on top for a worker started for this upload
 
 _REQUEST = struct.Struct("<iQ")  # size hint (0: none), file length; then the file's bytes
 _ANSWER = struct.Struct("<BQ")  # status, payload length; then the payload
@@ -116,23 +117,20 @@ def decode_upload(data: bytes, size_hint: int | None = None, seconds: float = DE
     if not Path("/proc/self/statm").exists():
         return load_rgba(data, size_hint)
     try:
-        worker = _idle.get(timeout=queue_seconds)
+        pooled = _idle.get(timeout=queue_seconds)  # a slot: its worker, or None before the first use
     except queue.Empty:
         raise ImageError("the server is decoding other uploads just now; try again in a moment") from None
-    own_limit = memory_bytes != DECODE_MEMORY_BYTES  # a worker of its own for another limit (tests, tools)
-    slot = worker
-    try:
-        if own_limit or worker is None or worker.process.poll() is not None:
-            worker = _Worker(memory_bytes)
-        # a fresh worker first imports the decoder (about 0.2 s): that is not the upload's time
-        answer = worker.ask(data, size_hint, seconds + (0.0 if worker is slot else 1.0))
-        if answer is None or answer[0] == _NO_MEMORY:
-            worker.stop()
-            worker = None
-        if own_limit and worker is not None:
-            worker.stop()
+    own = memory_bytes != DECODE_MEMORY_BYTES  # another cap (tests, tools): a worker of its own, in this slot
+    fresh = own or pooled is None or pooled.process.poll() is not None
+    worker = _Worker(memory_bytes) if fresh else pooled
+    answer = None
+    try:  # a fresh worker first imports the decoder (about 0.2 s): that is not the upload's time
+        answer = worker.ask(data, size_hint, seconds + (STARTUP_SECONDS if fresh else 0.0))
     finally:
-        _idle.put(slot if own_limit else worker)
+        spent = answer is None or answer[0] == _NO_MEMORY  # killed past its time, or out of memory: replaced
+        if own or spent:
+            worker.stop()
+        _idle.put(pooled if own else None if spent else worker)
     if answer is None:
         raise ImageError(f"the image took longer than {seconds:g} s to decode; save it as an ordinary PNG or "
                          "JPEG (not progressive), or resize it, and upload it again")
