@@ -161,7 +161,7 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     links.set_unbound({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})
     data = {
         "model": name, "order": [int(d) for d in order], "active": [bool(a) for a in active],
-        "labels": [widgets.dim_label(d, kl, bool(active[d]), names) for d in range(h.latent_dim)],
+        "labels": [widgets.dim_label(d, kl, bool(active[d]), names, markdown=False) for d in range(h.latent_dim)],
         "limits": [float(v) for v in limits], "step": state.STEP, "z": [float(v) for v in z],
         "size": h.image_size, "channels": h.channels, "px": IMAGE_PX,
         # the server's picture of this point (a few KB), shown at once while the browser's decoder loads

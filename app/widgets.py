@@ -145,10 +145,14 @@ def pick_image(key: str, h: models.Handle, sources: tuple[str, ...], extra: dict
     return encode_one(h, uploads[0].image, uploads[0].name) if uploads else None
 
 
-def dim_label(d: int, kl: np.ndarray | None, active: bool, names: list | None = None) -> str:
-    """A latent's label: z3 · posX · 2.91 nats, with the factor it carries where the data has factors."""
-    carried = plain(names[d].name, 40) if names is not None and d < len(names) and names[d].name != "inactive" \
-        else None
+def dim_label(d: int, kl: np.ndarray | None, active: bool, names: list | None = None, markdown: bool = True) -> str:
+    """A latent's label: z3 · posX · 2.91 nats, with the factor it carries where the data has factors.
+
+    markdown: escaped for Streamlit's labels (factor names come from a model folder); False for the live
+    component, which sets its labels as text (escapes would show there: "skin\\_tone")."""
+    carried = None
+    if names is not None and d < len(names) and names[d].name != "inactive":
+        carried = plain(names[d].name, 40) if markdown else " ".join(names[d].name.split())[:40]
     head = f"z{d} · {carried}" if carried else f"z{d}"
     if kl is None:
         return head

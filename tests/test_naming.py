@@ -68,3 +68,14 @@ def test_the_sliders_are_named_from_the_card(tmp_path, monkeypatch, torch_thread
     assert slider(at, "z2").label.startswith("z2 · posX ·")
     assert slider(at, "z0").label.startswith("z0 · scale ·")
     assert slider(at, "z3").label.startswith("z3 · inactive")  # the tiny models' last dimension is collapsed
+
+
+def test_a_factor_name_is_escaped_for_streamlit_labels_and_plain_for_the_live_component():
+    """Seen on faces-vae in Chromium: the live sliders read "skin\\_tone" (markdown escapes shown as text)."""
+    from app.widgets import dim_label
+    from vae_core.naming import LatentName
+
+    names = [LatentName(0, "skin_tone", ("skin_tone",), 0.5, 0.2)]
+    kl = np.array([3.49])
+    assert dim_label(0, kl, True, names, markdown=False) == "z0 · skin_tone · 3.49 nats"
+    assert dim_label(0, kl, True, names) == "z0 · skin\\_tone · 3.49 nats"
