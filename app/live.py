@@ -1,20 +1,21 @@
 """Live dragging on Explore: latent sliders and a 2-D pad decoded in the browser while the pointer moves.
 
-A components-v2 component (app/live_decoder/static/live.js) runs the model's `decoder.onnx` (made by
-`python -m vae_core.export`) in onnxruntime-web, bundled in that folder: nothing is fetched at run time. The
+A components-v2 component (app/live_decoder/static/live.js) runs the model's decoder as ONNX in onnxruntime-web,
+bundled in that folder: nothing is fetched at run time. The ONNX file is derived from the folder's weights once per
+model and process (`vae_core.export.derived_decoder`, checked against PyTorch), never read from the folder. The
 point comes back to Python when the pointer is released, so the rest of the page and the URL follow.
 
 Streamlit serves a v2 component's files from an `asset_dir` declared by an installed package's pyproject.toml;
 this app is not installed as one, so the two asset folders are registered with the runtime's component manager
 directly (`register_from_manifest`): the component's own files, and a folder of content-addressed copies of the
-models' decoder.onnx files, gzipped (so only those are served, and a browser may cache them for good). Where any of this
-is not possible (no current decoder.onnx, the assets missing, an API that changed, a browser that cannot run
-WebAssembly) the page keeps its server-side sliders and says why.
+models' derived decoders, gzipped (so only those are served, and a browser may cache them for good). Where any of
+this is not possible (a decoder that cannot be exported, the assets missing, an API that changed, a browser that
+cannot run WebAssembly) the page keeps its server-side sliders and says why.
 
 The drag loop, in order (the point lives in `st.session_state["z0"]`, `"z1"`, ... and nowhere else on the server):
 
 1. `explorer` sends the point, the slider layout and a server-drawn preview to the component (`data`).
-2. live.js draws the preview, loads `decoder.onnx`, then decodes on every pointer move, in the browser only.
+2. live.js draws the preview, loads the decoder, then decodes on every pointer move, in the browser only.
 3. On release it reports the point (`setStateValue("z", ...)`); Streamlit reruns the page with it.
 4. `_apply_release` (the `on_z_change` callback, before the rerun's script) stores it with `state.set_point`.
 5. The rerun writes the point into the address (`links.set_unbound`) and sends it back in `data`; live.js
@@ -26,6 +27,7 @@ from __future__ import annotations
 import atexit
 import base64
 import gzip
+import hashlib
 import shutil
 import tempfile
 import weakref
@@ -36,9 +38,9 @@ import streamlit as st
 
 from app import links, models, state, widgets
 from app.text import plain
-from vae_core.checkpoints import atomic_write_bytes
+from vae_core.checkpoints import CheckpointError, atomic_write_bytes
 from vae_core.explore import decode
-from vae_core.export import DECODER_ONNX, PARITY_TOLERANCE, check_parity, onnx_status
+from vae_core.export import derived_decoder
 from vae_core.imaging import encode_png
 
 PROJECT = "vae_explorer"
@@ -93,21 +95,14 @@ def _mount():
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _published(path: str, stamp: float, onnx_stamp: float) -> tuple[str | None, str | None]:
-    """(served file name, None) for a model folder's current decoder.onnx, else (None, the reason)."""
+def _published(path: str, stamp: float) -> tuple[str | None, str | None]:
+    """(served file name, None) for the decoder derived from a model folder's weights, else (None, the reason)."""
     h = models.handle_at(path, stamp)
-    status = onnx_status(path, h.config.model)
-    if status.path is None:
-        return None, status.reason
-    data = status.path.read_bytes()
-    try:  # metadata can be copied: the graph itself must decode like these weights, once per model and process
-        diff = check_parity(h.model, data, n=16)
-    except Exception as exc:  # noqa: BLE001  onnxruntime refuses the file: not a decoder to serve
-        return None, f"{DECODER_ONNX} cannot be run ({type(exc).__name__}); re-export it"
-    if not diff <= PARITY_TOLERANCE:
-        return None, (f"{DECODER_ONNX} does not decode like the weights in this folder (differs by {diff:.2g}); "
-                      f"re-export it with `python -m vae_core.export {path}`")
-    name = f"{status.digest}.onnx.gz"  # gzipped once here: served as it is, not gzipped on every request
+    try:
+        data = derived_decoder(h.model, path)
+    except CheckpointError as exc:
+        return None, f"its decoder could not be exported for the browser ({exc})"
+    name = f"{hashlib.sha256(data).hexdigest()}.onnx.gz"  # gzipped once here: served as it is, not per request
     target = serve_dir() / name
     if not target.exists():
         atomic_write_bytes(target, gzip.compress(data, compresslevel=6, mtime=0))
@@ -115,11 +110,10 @@ def _published(path: str, stamp: float, onnx_stamp: float) -> tuple[str | None, 
 
 
 def model_file(h: models.Handle) -> tuple[str | None, str | None]:
-    onnx_stamp = models._mtime(Path(h.path) / DECODER_ONNX)
     try:
-        return _published(h.path, h.stamp, onnx_stamp)
+        return _published(h.path, h.stamp)
     except OSError as exc:
-        return None, f"{DECODER_ONNX} could not be prepared for the browser ({exc})"
+        return None, f"its decoder could not be prepared for the browser ({exc})"
 
 
 def _apply_release(limits: np.ndarray) -> None:

@@ -1,5 +1,5 @@
 """The live-drag component's Python side under AppTest: when Explore uses it, when it falls back and says why,
-and the gzipped copy of decoder.onnx it serves."""
+and the gzipped decoder it derives from the weights and serves."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import live
-from vae_core.checkpoints import MODELS_ENV
-from vae_core.export import DECODER_ONNX, export_decoder
+from vae_core.checkpoints import MODELS_ENV, CheckpointError, load_model
+from vae_core.export import DECODER_ONNX, decoder_onnx_bytes, export_decoder, weights_digest
 
 from .app_fixtures import make_model
 from .test_app import open_app, serve_models
@@ -20,8 +20,8 @@ from .test_app import open_app, serve_models
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("live_app_models")
-    export_decoder(make_model(root, "with-onnx", projection=0))
-    make_model(root, "without-onnx", projection=0)
+    make_model(root, "live", projection=0)
+    make_model(root, "no-live", projection=0, seed=1)
     return root
 
 
@@ -31,6 +31,14 @@ pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 @pytest.fixture(autouse=True)
 def _env(models_root, monkeypatch):
     serve_models(monkeypatch, models_root)
+    real = live.derived_decoder
+
+    def derived_decoder(model, folder, n=16):  # "no-live": a decoder the exporter cannot handle
+        if str(folder).endswith("no-live"):
+            raise CheckpointError("an operator this exporter does not know")
+        return real(model, folder, n)
+
+    monkeypatch.setattr(live, "derived_decoder", derived_decoder)
 
 
 def open_explore(model: str) -> AppTest:
@@ -41,39 +49,56 @@ def live_note(at: AppTest) -> str:
     return " ".join(i.value for i in at.info if "Live dragging is off" in i.value)
 
 
-def test_a_model_with_decoder_onnx_gets_the_live_component(models_root):
-    at = open_explore("with-onnx")
+def test_a_model_gets_the_live_component_with_a_decoder_derived_from_its_weights(models_root):
+    folder = models_root / "live"
+    assert not (folder / DECODER_ONNX).exists()  # nothing shipped: derived on first use
+    at = open_explore("live")
     assert not live_note(at)
     assert len(at.slider) == 0  # the component draws its own sliders
     assert at.toggle(key=live.MODE_KEY).value is True
-    name, reason = live._published(str(models_root / "with-onnx"), 0.0, 0.0)
+    name, reason = live._published(str(folder), 0.0)
     assert reason is None and name.endswith(".onnx.gz")
-    served = live.serve_dir() / name
-    assert gzip.decompress(served.read_bytes()) == (models_root / "with-onnx" / DECODER_ONNX).read_bytes()
+    served = gzip.decompress((live.serve_dir() / name).read_bytes())
+    assert served == decoder_onnx_bytes(load_model(folder).model, weights_digest(folder))
+    assert not (folder / DECODER_ONNX).exists()  # the model folder is not written to
     # switched off: the server sliders, at the same point
     at.toggle(key=live.MODE_KEY).set_value(False).run()
     assert not at.exception
     assert len(at.slider) == 4 and not live_note(at)
 
 
-def test_without_decoder_onnx_the_page_says_why_and_keeps_its_sliders():
-    at = open_explore("without-onnx")
-    assert "no decoder.onnx" in live_note(at) and "python -m vae_core.export" in live_note(at)
+def test_a_decoder_that_cannot_be_exported_says_why_and_keeps_the_sliders():
+    at = open_explore("no-live")
+    assert "could not be exported for the browser (an operator this exporter does not know)" in live_note(at)
     assert len(at.slider) == 4
 
 
-def test_a_stale_decoder_onnx_is_not_used(models_root, tmp_path, monkeypatch):
-    folder = make_model(tmp_path, "stale", projection=0, seed=1)
-    export_decoder(folder)
-    (folder / DECODER_ONNX).write_bytes((models_root / "with-onnx" / DECODER_ONNX).read_bytes())  # other weights
+@pytest.mark.parametrize("planted", ["stale", "forged"])
+def test_a_folder_s_own_decoder_onnx_is_never_served(models_root, tmp_path, monkeypatch, planted):
+    """A stale export, or another graph under this folder's metadata and weights hash: the app serves what it
+    derives from the weights, whatever file the folder holds."""
+    import onnx
+
+    folder = make_model(tmp_path, planted, projection=0, seed=1)
+    other = make_model(tmp_path / "elsewhere", "other", projection=0, seed=2)
+    export_decoder(other)
+    proto = onnx.load_from_string((other / DECODER_ONNX).read_bytes())
+    if planted == "forged":
+        for prop in proto.metadata_props:
+            if prop.key == "weights_sha256":
+                prop.value = weights_digest(folder)
+    (folder / DECODER_ONNX).write_bytes(proto.SerializeToString())
     monkeypatch.setenv(MODELS_ENV, str(tmp_path))
-    at = open_explore("stale")
-    assert "stale" in live_note(at)
-    assert len(at.slider) == 4
+    at = open_explore(planted)
+    assert not live_note(at) and len(at.slider) == 0
+    name, _ = live._published(str(folder), 0.0)
+    served = gzip.decompress((live.serve_dir() / name).read_bytes())
+    assert served == decoder_onnx_bytes(load_model(folder).model, weights_digest(folder))
+    assert served != (folder / DECODER_ONNX).read_bytes()
 
 
 def test_a_failure_reported_by_the_browser_turns_the_session_to_the_server_sliders():
-    at = open_explore("with-onnx")
+    at = open_explore("live")
     at.session_state[live.FAILED_KEY] = "WebAssembly is not available"
     at.run()
     assert "this browser could not decode (WebAssembly is not available)" in live_note(at)
@@ -88,7 +113,7 @@ def test_missing_component_files_fall_back_with_the_build_command(monkeypatch, t
 
 def test_switching_live_decoding_off_and_on_again_raises_nothing():
     """Classroom repro: the server sliders bind z0.. to the URL; switched back on, the live page must not write them."""
-    at = open_explore("with-onnx")
+    at = open_explore("live")
     at.toggle(key=live.MODE_KEY).set_value(False).run()
     assert len(at.slider) == 4
     at.toggle(key=live.MODE_KEY).set_value(True).run()
@@ -100,9 +125,9 @@ def test_switching_live_decoding_off_and_on_again_raises_nothing():
 
 
 def test_a_model_without_live_decoding_then_one_with_it_raises_nothing():
-    at = open_explore("without-onnx")
+    at = open_explore("no-live")
     assert len(at.slider) == 4
-    at.selectbox(key="model").set_value("with-onnx").run()
+    at.selectbox(key="model").set_value("live").run()
     assert not at.exception, at.exception
     assert len(at.slider) == 0
 
@@ -112,26 +137,6 @@ def test_the_served_folder_is_private_to_this_process():
     folder = live.serve_dir()
     assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.getuid()
     assert folder.name != f"vae-explorer-live-{os.getuid()}" and live.serve_dir() == folder
-
-
-def test_a_forged_decoder_onnx_with_copied_metadata_is_not_served(models_root, tmp_path, monkeypatch):
-    """Another graph under this folder's metadata and weights hash: the app decodes with both and refuses it."""
-    import onnx
-
-    from vae_core.export import weights_digest
-
-    folder = make_model(tmp_path, "forged", projection=0, seed=1)
-    other = make_model(tmp_path / "elsewhere", "other", projection=0, seed=2)
-    export_decoder(other)
-    proto = onnx.load_from_string((other / DECODER_ONNX).read_bytes())
-    for prop in proto.metadata_props:
-        if prop.key == "weights_sha256":
-            prop.value = weights_digest(folder)
-    (folder / DECODER_ONNX).write_bytes(proto.SerializeToString())
-    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
-    at = open_explore("forged")
-    assert "does not decode like the weights in this folder" in live_note(at)
-    assert len(at.slider) == 4
 
 
 def test_every_new_runtime_gets_the_component_registered_even_at_a_reused_address(monkeypatch):

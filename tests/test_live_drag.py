@@ -1,6 +1,6 @@
 """Live dragging on Explore in the real app and Debian's headless Chromium: the picture is decoded in the browser
 while the pointer moves (pixels change before the release), Python gets the point on release (the URL follows),
-and the fallbacks (no decoder.onnx, a browser without WebAssembly) keep the server-side sliders with a note.
+and the fallback (a browser without WebAssembly) keeps the server-side sliders with a note.
 
 Frame rate and first-frame latency go to tests/artifacts/live_drag.json.
 """
@@ -15,12 +15,11 @@ import urllib.request
 import pytest
 
 from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
-from vae_core.export import export_decoder
 
 from .app_fixtures import ArtifactFigures, browser_page, make_model, running_app
 from .test_browser import BROWSER_MARKS, no_exception, settle, shot
 
-SHIPPED = [n for n in ("faces-vae", "dsprites-beta-vae") if (PRETRAINED_DIR / n / "decoder.onnx").exists()]
+SHIPPED = [n for n in ("faces-vae", "dsprites-beta-vae") if (PRETRAINED_DIR / n).is_dir()]
 FIGURES = ArtifactFigures("live_drag.json")
 LIVE = "[data-testid='stBidiComponentIsolated']"
 
@@ -29,11 +28,10 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The app over a tiny model with a decoder.onnx, one without, and the shipped models."""
+    """The app over two tiny models (no decoder.onnx in their folders: the app derives it) and the shipped ones."""
     root = tmp_path_factory.mktemp("live_models")
-    export_decoder(make_model(root, "tiny-live", projection=0))
-    export_decoder(make_model(root, "tiny-live-2d", latent_dim=2, projection=0, seed=1))
-    make_model(root, "tiny-no-onnx", projection=0)
+    make_model(root, "tiny-live", projection=0)
+    make_model(root, "tiny-live-2d", latent_dim=2, projection=0, seed=1)
     with running_app(root / "streamlit.log", {MODELS_ENV: str(root)}) as (base, _):
         yield base
 
@@ -115,7 +113,7 @@ def frame_figures(pg, since: float, moves: int) -> dict:
             "decode_ms_p50": round(statistics.median(f["run"] for f in frames), 2)}
 
 
-@pytest.mark.skipif(not SHIPPED, reason="no shipped model with a decoder.onnx in pretrained/")
+@pytest.mark.skipif(not SHIPPED, reason="faces-vae and dsprites-beta-vae are not in pretrained/")
 @pytest.mark.parametrize("model", SHIPPED)
 def test_slider_drag_decodes_in_the_browser_and_python_gets_the_release(server, page, model):
     s = open_live(page, server, model)
@@ -159,7 +157,7 @@ def test_slider_drag_decodes_in_the_browser_and_python_gets_the_release(server, 
     assert saturated["fps"] >= 30, saturated
 
 
-@pytest.mark.skipif(not SHIPPED, reason="no shipped model with a decoder.onnx in pretrained/")
+@pytest.mark.skipif(not SHIPPED, reason="faces-vae and dsprites-beta-vae are not in pretrained/")
 def test_pad_drag_moves_two_latents(server, page):
     model = SHIPPED[0]
     open_live(page, server, model)
@@ -251,16 +249,6 @@ def test_the_rerun_after_a_release_decodes_nothing_anew(server, page):
     settle(page, f"{LIVE} canvas.image")
     page.wait_for_timeout(500)
     assert len(stats(page)["frames"]) == drawn
-
-
-def test_without_decoder_onnx_the_server_sliders_stay_with_a_note(server, page):
-    page.goto(f"{server}/?model=tiny-no-onnx")
-    settle(page, "[data-testid='stImage'] img")
-    note = page.locator("[data-testid='stAlert']:has-text('Live dragging is off')")
-    assert "no decoder.onnx" in note.inner_text() and "vae_core.export" in note.inner_text()
-    assert page.locator("[data-testid='stSlider']").count() == 4
-    assert page.locator(LIVE).count() == 0
-    no_exception(page)
 
 
 def test_a_browser_without_webassembly_falls_back(server, browser):

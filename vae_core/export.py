@@ -1,11 +1,14 @@
-"""The decoder as ONNX, for decoding in the browser: `python -m vae_core.export pretrained/NAME`.
+"""The decoder as ONNX, for decoding in the browser.
 
-`decoder.onnx` in a model folder maps latents `z` (B, latent_dim) float32 to images `image` (B, C, H, W) in
-[0, 1] (the sigmoid of the decoder's logits, as `VAE.decode_image`). It is written atomically and records in
-its metadata the SHA-256 of the `model.safetensors` it was exported from, so a retrained model's stale export
-is recognised (`onnx_status`) and never shown as if it were the new one. The legacy TorchScript exporter is
-used (`dynamo=False`): the network is a plain feed-forward stack, and it keeps onnxscript out of the
-dependencies. `check_parity` runs the file in onnxruntime against the PyTorch decoder.
+`decoder_onnx_bytes` maps latents `z` (B, latent_dim) float32 to images `image` (B, C, H, W) in [0, 1] (the
+sigmoid of the decoder's logits, as `VAE.decode_image`), and records in its metadata the SHA-256 of the
+`model.safetensors` it was exported from. The app does not ship or read a folder's `decoder.onnx`: it derives the
+file from the weights on first use (`derived_decoder`, about 0.1 s; the export is byte for byte reproducible), so a
+stale or forged file in a folder is never served and the zoo carries no second copy of each decoder.
+`python -m vae_core.export pretrained/NAME` still writes `decoder.onnx` into a folder, atomically, for use outside
+the app. The legacy TorchScript exporter is used (`dynamo=False`): the network is a plain feed-forward stack, and
+it keeps onnxscript out of the dependencies. `check_parity` runs the file in onnxruntime against the PyTorch
+decoder.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import hashlib
 import io
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,6 @@ from .models.vae import VAE
 DECODER_ONNX = "decoder.onnx"
 FORMAT = "vae-explorer decoder 1"
 OPSET = 17
-MAX_ONNX_BYTES = 100_000_000
 PARITY_TOLERANCE = 1e-4  # max abs difference of pixel values in [0, 1]
 
 
@@ -73,24 +74,33 @@ def decoder_onnx_bytes(model: VAE, weights_sha256: str = "") -> bytes:
     return proto.SerializeToString()
 
 
-def export_decoder(folder: str | Path, check: bool = True) -> Path:
-    """Write `decoder.onnx` into a model folder (atomically) and, with `check`, verify it against PyTorch.
+def derived_decoder(model: VAE, folder: str | Path, n: int = 16) -> bytes:
+    """The decoder the browser runs, exported from `model` (loaded from `folder`) and checked against it in
+    onnxruntime on `n` random latents and the origin.
+
+    Raises:
+        CheckpointError: the kind's decoder is not a function of z alone, or the export differs from PyTorch.
+    """
+    if not kind(model.config.kind).decodes_from_z:
+        live = ", ".join(k.name for k in KINDS.values() if k.decodes_from_z)
+        raise CheckpointError(f"a {model.config.kind} decoder is not a function of z alone, so it "
+                              f"is not exported; only these kinds are: {live}")
+    data = decoder_onnx_bytes(model, weights_digest(folder))
+    diff = check_parity(model, data, n=n)
+    if not diff <= PARITY_TOLERANCE:
+        raise CheckpointError(f"the ONNX export differs from the PyTorch decoder by {diff:.3g} "
+                              f"(tolerance {PARITY_TOLERANCE})")
+    return data
+
+
+def export_decoder(folder: str | Path) -> Path:
+    """Write `decoder.onnx` into a model folder (atomically), verified against PyTorch on 64 latents.
 
     Raises:
         CheckpointError: the folder cannot be loaded, or the export differs from the PyTorch decoder.
     """
     folder = Path(folder)
-    loaded = load_model(folder)
-    if not kind(loaded.config.model.kind).decodes_from_z:
-        live = ", ".join(k.name for k in KINDS.values() if k.decodes_from_z)
-        raise CheckpointError(f"a {loaded.config.model.kind} decoder is not a function of z alone, so it "
-                              f"is not exported; only these kinds are: {live}")
-    data = decoder_onnx_bytes(loaded.model, weights_digest(folder))
-    if check:
-        diff = check_parity(loaded.model, data)
-        if not diff <= PARITY_TOLERANCE:
-            raise CheckpointError(f"{folder / DECODER_ONNX}: ONNX decoder differs from PyTorch by {diff:.3g} "
-                                  f"(tolerance {PARITY_TOLERANCE})")
+    data = derived_decoder(load_model(folder).model, folder, n=64)
     atomic_write_bytes(folder / DECODER_ONNX, data)
     return folder / DECODER_ONNX
 
@@ -113,15 +123,6 @@ def check_parity(model: VAE, onnx_data: bytes, n: int = 64, seed: int = 0, scale
     return float(np.abs(got - expected).max())
 
 
-@dataclass
-class OnnxStatus:
-    """Whether a model folder's decoder.onnx can be used: `path` when it can, else `reason` why not."""
-
-    path: Path | None
-    reason: str | None
-    digest: str | None = None  # the file's own SHA-256, for content-addressed serving
-
-
 def onnx_metadata(data: bytes) -> dict[str, str]:
     import onnx
 
@@ -132,46 +133,19 @@ def onnx_metadata(data: bytes) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
 
 
-def onnx_status(folder: str | Path, config=None) -> OnnxStatus:
-    """Check a folder's decoder.onnx without running it: present, a regular file inside the folder, ours,
-    shaped for this model's config (when given) and exported from the weights now in the folder."""
-    folder = Path(folder)
-    hint = f"run `python -m vae_core.export {folder}` to make it"
-    if not (folder / DECODER_ONNX).exists():
-        return OnnxStatus(None, f"this model folder has no {DECODER_ONNX}; {hint}")
-    try:
-        path = safe_file(folder, DECODER_ONNX, MAX_ONNX_BYTES)
-        data = path.read_bytes()
-        meta = onnx_metadata(data)
-        if meta.get("format") != FORMAT:
-            raise CheckpointError(f"not a decoder exported by vae_core.export (format {meta.get('format')!r})")
-        if config is not None:
-            want = {"latent_dim": config.latent_dim, "channels": config.channels, "image_size": config.image_size}
-            for key, value in want.items():
-                if meta.get(key) != str(value):
-                    raise CheckpointError(f"{key} is {meta.get(key)}, config.json says {value}")
-        if meta.get("weights_sha256") != weights_digest(folder):
-            raise CheckpointError(f"exported from other weights than the {WEIGHTS_FILE} now in the folder "
-                                  f"(stale); {hint}")
-    except CheckpointError as exc:
-        return OnnxStatus(None, f"{DECODER_ONNX}: {exc}".replace(f"{folder / DECODER_ONNX}: ", ""))
-    return OnnxStatus(path, None, hashlib.sha256(data).hexdigest())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vae_core.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="model folders")
-    parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     args = parser.parse_args(argv)
     failed = 0
     for folder in args.folders:
         try:
-            path = export_decoder(folder, check=not args.no_check)
+            path = export_decoder(folder)
         except CheckpointError as exc:
             print(f"{folder}: {exc}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path}: {path.stat().st_size:,} bytes" + ("" if args.no_check else ", parity checked"))
+        print(f"{path}: {path.stat().st_size:,} bytes, parity checked")
     return 1 if failed else 0
 
 

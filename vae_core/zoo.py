@@ -5,8 +5,8 @@ draw is a function of (seed, step) and no schedule depends on the planned length
 has exactly the weights of a run asked for k steps: the shipped models are reproducible from these lines (bit for
 bit on the CPU with the same number of threads; on a GPU, whose convolution kernels are not bitwise deterministic,
 close but not equal).
-Rebuilding resumes folders that are part-way, then re-evaluates each (`vae_core.evaluate`) and exports its
-decoder for the browser (`vae_core.export`).
+Rebuilding resumes folders that are part-way, then re-evaluates each (`vae_core.evaluate`). The browser's decoder
+is not part of a folder: the app derives it from the weights (`vae_core.export.derived_decoder`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .checkpoints import PRETRAINED_DIR, load_config, read_card
-from .kinds import kind
+from .checkpoints import PRETRAINED_DIR, read_card
 
 ZOO: dict[str, str] = {
     "dsprites-ae": "--dataset dsprites --objective ae --steps 26000",
@@ -67,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(train_command(name, args.out_dir), check=True)
         if not args.no_evaluate:
             subprocess.run([sys.executable, "-m", "vae_core.evaluate", str(args.out_dir / name)], check=True)
-        if kind(load_config(args.out_dir / name).model.kind).decodes_from_z:
-            subprocess.run([sys.executable, "-m", "vae_core.export", str(args.out_dir / name)], check=True)
     return 0
 
 
