@@ -17,6 +17,7 @@ from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from app import live
 from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
 
 from .app_fixtures import png_bytes
@@ -49,9 +50,13 @@ def _env(models_root, monkeypatch):
 
 
 def open_app(page: str = "explore", model: str | None = "grey64", query: dict | None = None,
-             timeout: float = 60) -> AppTest:
-    """The app at `page` with `model` chosen (None: whatever `query` says), run once and checked healthy."""
+             timeout: float = 60, live_drag: bool = False) -> AppTest:
+    """The app at `page` with `model` chosen (None: whatever `query` says), run once and checked healthy.
+    Explore's live dragging is switched off unless `live_drag` (its server sliders are widgets AppTest can read and
+    move; the live component is tested in test_live_app and, in a browser, test_live_drag)."""
     at = AppTest.from_file(APP, default_timeout=timeout)
+    if not live_drag:
+        at.session_state[live.MODE_KEY] = False
     at.query_params.update({**({"model": model} if model else {}), **(query or {})})
     at.run()
     if page != "explore":

@@ -42,7 +42,7 @@ def _env(models_root, monkeypatch):
 
 
 def open_explore(model: str) -> AppTest:
-    return open_app("explore", model)
+    return open_app("explore", model, live_drag=True)
 
 
 def live_note(at: AppTest) -> str:

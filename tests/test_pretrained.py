@@ -52,7 +52,7 @@ def test_shipped_model_loads_decodes_and_has_a_complete_card(folder):
 
 
 def test_the_zoo_fits_its_budget():
-    assert sum(_size(f) for f in SHIPPED) <= 60_000_000
+    assert sum(_size(f) for f in SHIPPED) <= 35 * 2**20  # 35 MiB: the repository travels whole to a GPU job
 
 
 @pytest.mark.slow
