@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: setup app test test-all bench lint pretrained beta-sweep clean
+.PHONY: setup app test test-all bench bench-browser lint pretrained beta-sweep clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-all: setup
 
 bench: setup
 	$(BIN)/python -m vae_core.bench --metrics
+
+# the classroom table, measured in headless Chromium against the app as `make app` starts it
+bench-browser: setup
+	$(BIN)/python benchmarks/browser.py
 
 pretrained: setup
 	$(BIN)/python -m vae_core.zoo

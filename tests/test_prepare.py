@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from vae_core.imaging import load_rgba, preprocess_upload
 from vae_core.prepare import prepare
-from vae_core.upload_corpus import KINDS, SHAPES, corpus, draw
+from vae_core.upload_corpus import FACE_KINDS, KINDS, MOODS, SHAPES, corpus, draw, face_corpus
 
 
 def _png(image: Image.Image) -> bytes:
@@ -109,3 +109,21 @@ def test_uploads_come_out_as_the_shape_they_show():
 
     result = evaluate(PRETRAINED_DIR / "dsprites-vae", per_kind_and_shape=3)
     assert result["prepared"] >= 0.9 and result["prepared"] > result["plain"]
+
+
+def test_the_drawn_faces_cover_every_kind_and_mood_and_are_the_same_on_every_run():
+    uploads = face_corpus(1)
+    assert {(u.kind, u.mood) for u in uploads} == {(k, m) for k in FACE_KINDS for m in MOODS}
+    assert [u.data for u in uploads] == [u.data for u in face_corpus(1)]
+    assert len(face_corpus()) >= 100
+    transparent = next(u for u in uploads if u.kind == "transparent")
+    assert Image.open(io.BytesIO(transparent.data)).mode == "RGBA"
+
+
+def test_the_faces_mouths_are_read_as_frown_neutral_and_smile_by_their_curvature():
+    from vae_core.data import get_dataset
+    from vae_core.upload_eval import mood_of_mouth
+
+    dataset = get_dataset("faces")
+    assert [MOODS[m] for m in mood_of_mouth(dataset)] == ["frown", "frown", "neutral", "smile", "smile"]
+    assert dataset.mouth_names == ("strong frown", "frown", "neutral", "smile", "big smile")

@@ -41,6 +41,7 @@ class Subject:
     light_on_dark: bool  # white subjects on black (dSprites, digits); else a picture on its own background
     binary: bool  # pixels are 0 or 1
     fill: float  # the subject's larger bounding-box side as a share of the frame
+    centre_y: float = 0.5  # the height of the subject's centre in the frame, as a share of it from the top
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)  # what transparency is composited onto
     crop: bool = True  # subjects sit where the dataset puts them (False: data of unknown layout, left as it is)
 
@@ -52,8 +53,9 @@ SUBJECTS = {
     "digits": Subject(light_on_dark=True, binary=False, fill=0.75),
     "mnist": Subject(light_on_dark=True, binary=False, fill=20 / 28),
     "fashion-mnist": Subject(light_on_dark=True, binary=False, fill=0.9),
-    # faces fill about nine tenths of the frame (hair to shoulders) on a light background (vae_core.data.faces)
-    "faces": Subject(light_on_dark=False, binary=False, fill=0.92, background=(0.78, 0.86, 0.92)),
+    # faces: the head (top of the hair y = 4.5 to the chin y = 49.5 of 64) spans 0.70 of the frame, its centre at
+    # 0.42 of the height, the neck and shoulders below it (vae_core.data.faces); a drawn head is placed there
+    "faces": Subject(light_on_dark=False, binary=False, fill=0.70, centre_y=0.42, background=(0.78, 0.86, 0.92)),
 }
 DEFAULT_SUBJECT = Subject(light_on_dark=False, binary=False, fill=1.0, crop=False)
 
@@ -149,12 +151,12 @@ def subject_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def place(image: np.ndarray, box: tuple[int, int, int, int], fill: float, size: int,
-          background: np.ndarray) -> np.ndarray:
-    """(H, W, C) -> (size, size, C): the box's content scaled so its larger side spans `fill` of the frame, centred,
-    on `background` (C,)."""
+          background: np.ndarray, centre_y: float = 0.5) -> np.ndarray:
+    """(H, W, C) -> (size, size, C): the box's content scaled so its larger side spans `fill` of the frame, centred
+    across and with its centre at `centre_y` of the height, on `background` (C,)."""
     top, bottom, left, right = box
     side = max(1, round(max(bottom - top, right - left) / fill))  # the square of the original that becomes the frame
-    y0, x0 = round((top + bottom - side) / 2), round((left + right - side) / 2)
+    y0, x0 = round((top + bottom) / 2 - centre_y * side), round((left + right - side) / 2)
     h, w, c = image.shape
     canvas = np.empty((side, side, c), np.float32)
     canvas[:] = background
@@ -217,7 +219,7 @@ def prepare(rgba: np.ndarray, dataset: str, image_size: int, channels: int, skip
         background = edge
     box = subject_box(mask)
     if subject.crop and "cropped" not in skip and box is not None and mask.mean() < 0.95:
-        framed = place(picture, box, subject.fill, image_size, background)
+        framed = place(picture, box, subject.fill, image_size, background, subject.centre_y)
         steps.append(("cropped", framed, "cropped to the subject and placed as the dataset places its subjects"))
     else:
         framed = resize(centre_square(picture), image_size)

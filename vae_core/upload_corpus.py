@@ -1,10 +1,14 @@
 """Uploads as people make them, drawn by code of their own (PIL's ImageDraw, not the dataset renderers), each
-with the shape it shows: the corpus that measures upload preparation (`python -m vae_core.upload_eval`).
+with what it shows: the corpora that measure upload preparation (`python -m vae_core.upload_eval`).
 
-Kinds: white on black, black on white paper, an outline, a photographed marker drawing (uneven paper light,
-blue-black ink, blur, sensor noise, JPEG), a shape off-centre in a large canvas, a tiny image, a transparent
-PNG (dark ink on nothing), and a low-quality JPEG. Shapes: square, ellipse and heart, at random sizes,
-positions and angles.
+Shapes (`corpus`): white on black, black on white paper, an outline, a photographed marker drawing (uneven paper
+light, blue-black ink, blur, sensor noise, JPEG), a shape off-centre in a large canvas, a tiny image, a transparent
+PNG (dark ink on nothing), and a low-quality JPEG. Shapes: square, ellipse and heart, at random sizes, positions
+and angles.
+
+Faces (`face_corpus`): a cartoon face in a style of its own (a round head with a thick black outline, a cap of
+hair, dot or ring eyes, no nose, the mouth a single arc) frowning, neutral or smiling: flat colour, a phone photo
+of it (blur, noise, JPEG), small in a large canvas, or on a transparent background.
 """
 
 from __future__ import annotations
@@ -101,4 +105,80 @@ def corpus(per_kind_and_shape: int = 5, seed: int = 0) -> list[Upload]:
             for i in range(per_kind_and_shape):
                 rng = np.random.default_rng([seed, k, s, i])
                 out.append(Upload(draw(shape, kind, rng), shape, kind, f"{kind}-{shape}-{i}"))
+    return out
+
+
+MOODS = ("frown", "neutral", "smile")
+FACE_KINDS = ("flat", "photo", "off-centre", "transparent")
+
+
+@dataclass(frozen=True)
+class FaceUpload:
+    data: bytes
+    mood: str
+    kind: str
+    name: str
+
+
+def _colour(rng: np.random.Generator, low: int, high: int) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(low, high, 3))
+
+
+def draw_face(mood: str, kind: str, rng: np.random.Generator) -> bytes:
+    """One drawn face with `mood`, uploaded in the manner `kind`."""
+    if kind == "off-centre":
+        w, h = int(rng.integers(800, 1400)), int(rng.integers(600, 1000))
+        size = rng.uniform(0.3, 0.45) * min(w, h)
+        cx, cy = rng.uniform(size, w - size), rng.uniform(size, h - size)
+    else:
+        w = h = int(rng.integers(240, 640))
+        size = rng.uniform(0.7, 0.85) * w
+        cx, cy = w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2 + rng.uniform(-0.03, 0.03) * h
+    rx, ry = size / 2 * rng.uniform(0.72, 0.88), size / 2
+    line = max(2, int(size * 0.025))
+    image = Image.new("RGBA", (w, h), (0, 0, 0, 0) if kind == "transparent" else (*_colour(rng, 170, 256), 255))
+    pen = ImageDraw.Draw(image)
+    skin = tuple(int(v) for v in np.array([235, 200, 170]) * rng.uniform(0.45, 1.05)) + (255,)
+    hair = (*_colour(rng, 10, 160), 255)
+    pen.ellipse((cx - rx * 1.08, cy - ry * 1.05, cx + rx * 1.08, cy + ry * 0.1), fill=hair, outline=(0, 0, 0, 255),
+                width=line)  # a cap of hair behind the head
+    pen.ellipse((cx - rx, cy - ry * 0.8, cx + rx, cy + ry), fill=skin, outline=(0, 0, 0, 255), width=line)
+    eye_y, eye_dx, eye_r = cy - ry * 0.05, rx * 0.38, rx * rng.uniform(0.08, 0.14)
+    dots = rng.random() < 0.5
+    for ex in (cx - eye_dx, cx + eye_dx):
+        if dots:
+            pen.ellipse((ex - eye_r, eye_y - eye_r, ex + eye_r, eye_y + eye_r), fill=(20, 20, 20, 255))
+        else:
+            pen.ellipse((ex - eye_r * 1.4, eye_y - eye_r * 1.4, ex + eye_r * 1.4, eye_y + eye_r * 1.4),
+                        fill=(255, 255, 255, 255), outline=(0, 0, 0, 255), width=max(1, line // 2))
+            pen.ellipse((ex - eye_r * 0.6, eye_y - eye_r * 0.6, ex + eye_r * 0.6, eye_y + eye_r * 0.6),
+                        fill=(20, 20, 20, 255))
+    mouth_w, mouth_y, bend = rx * rng.uniform(0.45, 0.6), cy + ry * 0.5, ry * rng.uniform(0.12, 0.2)
+    ink, thick = (*_colour(rng, 60, 140)[:1], 20, 30, 255), max(3, int(size * rng.uniform(0.03, 0.045)))
+    box = (cx - mouth_w, mouth_y - bend, cx + mouth_w, mouth_y + bend)
+    if mood == "smile":  # the lower half of an ellipse: corners up
+        pen.arc((box[0], box[1] - bend, box[2], box[3] - bend), 15, 165, fill=ink, width=thick)
+    elif mood == "frown":  # the upper half: corners down
+        pen.arc((box[0], box[1] + bend, box[2], box[3] + bend), 195, 345, fill=ink, width=thick)
+    else:
+        pen.line((box[0] + mouth_w * 0.15, mouth_y, box[2] - mouth_w * 0.15, mouth_y), fill=ink, width=thick)
+    if kind == "transparent":
+        return _encode(image, "PNG")
+    image = image.convert("RGB")
+    if kind == "photo":
+        arr = np.asarray(image.filter(ImageFilter.GaussianBlur(rng.uniform(1, 2.5))), np.float32)
+        arr = arr * rng.uniform(0.85, 1.0) + rng.normal(0, 5, arr.shape)
+        return _encode(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)), "JPEG",
+                       quality=int(rng.integers(55, 85)))
+    return _encode(image, "PNG")
+
+
+def face_corpus(per_kind_and_mood: int = 9, seed: int = 0) -> list[FaceUpload]:
+    """len(FACE_KINDS) * len(MOODS) * per_kind_and_mood drawn faces (108 by default), the same on every run."""
+    out = []
+    for k, kind in enumerate(FACE_KINDS):
+        for m, mood in enumerate(MOODS):
+            for i in range(per_kind_and_mood):
+                rng = np.random.default_rng([seed, 100 + k, m, i])
+                out.append(FaceUpload(draw_face(mood, kind, rng), mood, kind, f"{kind}-{mood}-{i}"))
     return out

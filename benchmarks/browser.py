@@ -1,0 +1,204 @@
+"""The app's browser benchmark: `make bench-browser` (python benchmarks/browser.py) prints the classroom table.
+
+Starts the app as `make app` does, over the shipped models, and drives it in headless Chromium (Playwright,
+/usr/bin/chromium), timing what a person waits for:
+
+- first page usable after launch: from starting the server to Explore's decoded picture on screen;
+- page navigation within a session: a click on a page link to that page's script finishing (each page twice, in
+  a cycle, after a first visit to each), p50 and p95;
+- Reconstruct's first visit per model;
+- an upload placed on the latent map, "Colour by" changed on the map;
+- Randomise / Dataset example / Reset on Explore;
+- a server-side slider step (live dragging off) to the new picture.
+
+A wait ends when the page's script has run and finished after the action (Streamlit's `data-test-script-state`,
+watched in the page so a short rerun is not missed), or when the picture changed. Not a test: figures depend on
+the machine, so they are printed, with the machine's load beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+PAGES = ["Traversals", "Interpolate", "Latent map", "Disentanglement", "Reconstruct", "Explore"]
+GOALS = {
+    "first page usable after launch": "<= 3 s",
+    "page navigation p50": "",
+    "page navigation p95": "<= 1 s",
+    "Reconstruct, first visit per model": "<= 1 s",
+    "upload placed on the map": "<= 300 ms",
+    "Randomise / Dataset example / Reset": "<= 200 ms",
+    "changing 'Colour by' on the map": "<= 300 ms",
+    "server-side slider step to new image": "<= 150 ms",
+}
+
+WATCH = """() => {
+  window.__runs = [];
+  const app = document.querySelector("[data-testid='stApp']");
+  new MutationObserver(() => window.__runs.push([app.getAttribute('data-test-script-state'), performance.now()]))
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+# resolves with the time the script finished after `since`, once it has run and finished since then
+FINISHED = """([since, quiet]) => new Promise(resolve => {
+  const check = () => {
+    const runs = window.__runs.filter(r => r[1] >= since);
+    const started = runs.findIndex(r => r[0] === 'running');
+    const ended = runs.slice(started + 1).find(r => r[0] === 'notRunning');
+    if (started >= 0 && ended && performance.now() - ended[1] > quiet) {
+      const later = runs.slice(runs.indexOf(ended) + 1);
+      if (!later.some(r => r[0] === 'running')) return resolve(runs.filter(r => r[0] === 'notRunning').pop()[1]);
+    }
+    setTimeout(check, 10);
+  };
+  check();
+})"""
+
+
+def _start(port: int, log) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _healthy(base: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=1).read() == b"ok":
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"the app did not answer at {base}")
+
+
+def _timed(pg, action, quiet: float = 150) -> float:
+    """Seconds from `action` to the script that it caused having finished (and staying finished `quiet` ms)."""
+    since = pg.evaluate("() => performance.now()")
+    action()
+    done = pg.evaluate(FINISHED, [since, quiet])
+    return (done - since) / 1000
+
+
+def _open(pg, base: str, query: str) -> None:
+    pg.goto(f"{base}/?{query}")
+    pg.wait_for_selector("h1", timeout=120_000)
+    pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
+    pg.evaluate(WATCH)
+
+
+def _nav(pg, title: str) -> None:
+    pg.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+
+
+def _png(size: int = 256) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), "white")
+    ImageDraw.Draw(image).ellipse((70, 90, 190, 150), fill="black")
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def measure(port: int, rounds: int = 2) -> dict[str, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    base = f"http://127.0.0.1:{port}"
+    out: dict[str, list[float]] = {k: [] for k in GOALS}
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "app.log", "w") as log, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        began = time.perf_counter()
+        server = _start(port, log)
+        try:
+            _healthy(base)
+            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+            pg.goto(f"{base}/")
+            pg.wait_for_selector("[data-testid='stBidiComponentIsolated'], [data-testid='stImage'] img",
+                                 timeout=120_000)
+            out["first page usable after launch"].append(time.perf_counter() - began)
+            pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
+            pg.evaluate(WATCH)
+            for title in PAGES:  # first visits (a model's first Reconstruct among them)
+                seconds = _timed(pg, lambda t=title: _nav(pg, t))
+                if title == "Reconstruct":
+                    out["Reconstruct, first visit per model"].append(seconds)
+            for _ in range(rounds):
+                for title in PAGES:
+                    out["page navigation p50"].append(_timed(pg, lambda t=title: _nav(pg, t)))
+            out["page navigation p95"] = out["page navigation p50"]
+            for model in ("dsprites-vae", "faces-beta-vae", "digits-vae"):  # not yet opened in this server
+                _open(pg, base, f"model={model}")
+                out["Reconstruct, first visit per model"].append(_timed(pg, lambda: _nav(pg, "Reconstruct")))
+            _open(pg, base, "model=dsprites-beta-vae")
+            for label in ("Randomise (prior sample)", "Dataset example", "Reset to the prior mean") * rounds:
+                out["Randomise / Dataset example / Reset"].append(
+                    _timed(pg, lambda lb=label: pg.get_by_role("button", name=lb).click()))
+            pg.get_by_text("Decode in the browser while dragging").click()  # the server sliders
+            pg.wait_for_selector("[data-testid='stSlider']", timeout=60_000)
+            pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+            thumb = pg.locator("[data-testid='stSlider'] [role='slider']").first
+            for key in ("ArrowRight", "ArrowLeft") * (2 * rounds):
+                out["server-side slider step to new image"].append(
+                    _timed(pg, lambda k=key: (thumb.focus(), thumb.press(k)), quiet=100))
+            _open(pg, f"{base}/latent_map", "model=dsprites-beta-vae")
+            colour = pg.locator("[data-testid='stSelectbox']", has_text="Colour by")
+            for option in ("scale", "posX", "shape", "posY") * rounds:
+                def choose(o=option):
+                    colour.click()
+                    pg.get_by_role("option", name=o, exact=True).click()
+                out["changing 'Colour by' on the map"].append(_timed(pg, choose))
+            upload = pg.locator("[data-testid='stFileUploaderDropzoneInput']").first
+            for n in range(rounds):
+                files = [{"name": f"drawing-{n}.png", "mimeType": "image/png", "buffer": _png(200 + 8 * n)}]
+                out["upload placed on the map"].append(_timed(pg, lambda f=files: upload.set_input_files(f)))
+            errors = pg.locator("[data-testid='stException']").count()
+            if errors:
+                raise SystemExit(f"a traceback on the page: {pg.inner_text('body')[-1500:]}")
+        finally:
+            server.terminate()
+            server.wait(20)
+            browser.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/browser.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8611)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    if not os.path.exists(CHROMIUM):
+        raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    load = os.getloadavg()[0]
+    figures = measure(args.port, args.rounds)
+    width = max(map(len, GOALS))
+    print(f"{'figure':<{width}}  {'measured':>22}  goal")
+    for name, goal in GOALS.items():
+        values = figures[name]
+        if name == "page navigation p95":
+            value = statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+            text = f"{value:.2f} s"
+        elif name == "page navigation p50":
+            text = f"{statistics.median(values):.2f} s"
+        elif len(values) == 1:
+            text = f"{values[0]:.2f} s"
+        else:
+            text = f"{min(values):.2f}-{max(values):.2f} s"
+        print(f"{name:<{width}}  {text:>22}  {goal}")
+    print(f"(headless Chromium, {os.cpu_count()} cores, load average {load:.2f} at the start)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
