@@ -148,7 +148,7 @@ def measure(port: int, rounds: int = 2) -> dict[str, list[float]]:
             pg.get_by_text("Decode in the browser while dragging").click()  # the server sliders
             pg.wait_for_selector("[data-testid='stSlider']", timeout=60_000)
             pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-            thumb = pg.locator("[data-testid='stSlider'] [role='slider']").first
+            thumb = pg.locator("[data-testid='stSlider'] input[type='range']").first
             for key in ("ArrowRight", "ArrowLeft") * (2 * rounds):
                 out["server-side slider step to new image"].append(
                     _timed(pg, lambda k=key: (thumb.focus(), thumb.press(k)), quiet=100))
