@@ -8,6 +8,7 @@ torch.inference_mode. Arrays derived from it (a data sample's latents, its proje
 from __future__ import annotations
 
 import gc
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +89,22 @@ def condition_key(h: Handle) -> str:
     return f"condition::{h.name}"
 
 
-def configure_torch() -> None:
-    """One intra-op thread per request: a slider's single-image decode gains nothing from more, and idle
-    OpenMP workers spinning after each call would take the CPU from the server (measured: median latency from
-    slider key to new image 150 ms instead of 170 ms on a loaded 2-core machine)."""
-    torch.set_num_threads(1)
-    _freeze_startup_objects()
-    protect_shared_caches()
+def configure_process() -> None:
+    """At the top of every run; the work is done once per process, under a lock, before any page's own code.
+
+    One intra-op thread per request: a slider's single-image decode gains nothing from more, and idle OpenMP
+    workers spinning after each call would take the CPU from the server (measured: median latency from slider key
+    to new image 150 ms instead of 170 ms on a loaded 2-core machine). The libraries the pages import lazily are
+    imported here first: two sessions importing pandas at once for the first time (a class opening
+    Disentanglement together) made one of them fail with "partially initialized module 'pandas'" (seen under
+    the load test's page visits)."""
+    with _process_lock:
+        torch.set_num_threads(1)
+        if not _frozen:
+            import pandas  # noqa: F401  the sidebar's table, and the pages' frames
+            import plotly.graph_objects  # noqa: F401
+        _freeze_startup_objects()
+        protect_shared_caches()
 
 
 def protect_shared_caches() -> None:
@@ -114,6 +124,7 @@ def _clear_own_session(session) -> None:
 
 
 _frozen = False
+_process_lock = threading.Lock()
 
 
 def _freeze_startup_objects() -> None:

@@ -34,7 +34,7 @@ def pages(h: models.Handle | None) -> list:
     ]
 
 
-models.configure_torch()
+models.configure_process()
 st.set_page_config(page_title="VAE latent-space explorer", page_icon=":material/explore:", layout="wide")
 handle = state.sidebar()  # first: which page files there are depends on the chosen model's kind
 page = st.navigation(pages(handle))

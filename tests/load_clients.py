@@ -69,7 +69,7 @@ class Session:
     base: str  # http://127.0.0.1:PORT
     query: str
     rng: random.Random
-    latencies: dict = field(default_factory=lambda: {"load": [], "slider": [], "upload": []})
+    latencies: dict = field(default_factory=lambda: {"load": [], "slider": [], "upload": [], "page": []})
     errors: list = field(default_factory=list)
     session_id: str = ""
     page_hash: str = ""
@@ -82,13 +82,16 @@ class Session:
     refused: int = 0
     texts: list = field(default_factory=list)
     drawn_images: int = 0
+    pages: dict = field(default_factory=dict)  # url path -> page script hash, from the app's navigation
+    explore_hash: str = ""
 
     async def _send(self, ws, msg: BackMsg) -> None:
         await ws.send(msg.SerializeToString())
 
-    async def _until_finished(self, ws, kind: str, started: float, expect: str | None = None) -> None:
+    async def _until_finished(self, ws, kind: str, started: float, expect: str | None = None,
+                              image: bool = True) -> None:
         """Read messages until the run ends; record the widgets the page drew and any error on it, and check
-        that the run drew an image and (when given) a text containing `expect`."""
+        that the run drew an image (unless not `image`) and (when given) a text containing `expect`."""
         self.texts, self.drawn_images = [], 0
         while True:
             fwd = ForwardMsg()
@@ -97,12 +100,15 @@ class Session:
             if which == "new_session":
                 self.session_id = fwd.new_session.initialize.session_id or self.session_id
                 self.page_hash = fwd.new_session.page_script_hash
+            elif which == "navigation":
+                self.pages = {p.url_pathname: p.page_script_hash for p in fwd.navigation.app_pages}
+                self.page_hash = fwd.navigation.page_script_hash or self.page_hash
             elif which == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 self._element(fwd.delta.new_element, fwd.delta.fragment_id, kind)
             elif which == "script_finished":
                 if fwd.script_finished not in FINISHED_OK:
                     self.errors.append(f"{kind}: script finished with status {fwd.script_finished}")
-                if not self.drawn_images:
+                if image and not self.drawn_images:
                     self.errors.append(f"{kind}: the run drew no image")
                 if expect and not any(expect in t for t in self.texts):
                     self.errors.append(f"{kind}: no {expect!r} on the page")
@@ -157,8 +163,25 @@ class Session:
         msg.rerun_script.query_string = self.query
         await self._send(ws, msg)
         await self._until_finished(ws, "load", started)
+        self.explore_hash = self.page_hash
         if not self.sliders:
             self.errors.append("load: no sliders on the page")
+
+    async def visit_page(self, ws) -> None:
+        """Switch to another page of the app and back to Explore, as a person clicking two links: each
+        switch is one timed "page" run."""
+        others = sorted(p for p in self.pages if p and self.pages[p] != self.explore_hash)
+        if not others:
+            self.errors.append("page: the app listed no other page")
+            return
+        for target in (self.rng.choice(others), None):
+            msg = BackMsg()
+            msg.rerun_script.query_string = self.query
+            msg.rerun_script.page_script_hash = self.pages[target] if target else self.explore_hash
+            started = time.perf_counter()
+            await self._send(ws, msg)
+            await self._until_finished(ws, "page", started, image=False)
+        self.page_hash = self.explore_hash
 
     async def move_slider(self, ws) -> None:
         wid = self.rng.choice(sorted(self.sliders))
@@ -217,9 +240,9 @@ class Session:
 
 
 async def run_session(port: int, query: str, seconds: float, seed: int, think: tuple[float, float],
-                      upload_share: float, bad_share: float) -> Session:
-    """One person: open the page, then move sliders and upload images, some of them bad files (with pauses
-    between), until time is up."""
+                      upload_share: float, bad_share: float, page_share: float = 0.0) -> Session:
+    """One person: open the page, then move sliders, upload images (some of them bad files) and visit other
+    pages (with pauses between), until time is up."""
     session = Session(f"http://127.0.0.1:{port}", query, random.Random(seed))
     try:
         await asyncio.to_thread(session.fetch_xsrf)
@@ -231,8 +254,11 @@ async def run_session(port: int, query: str, seconds: float, seed: int, think: t
             n = 0
             while time.perf_counter() < end and session.sliders:
                 await asyncio.sleep(session.rng.uniform(*think))
-                if session.uploader and session.rng.random() < upload_share:
+                roll = session.rng.random()
+                if session.uploader and roll < upload_share:
                     await session.upload(ws, seed * 1000 + n, bad=session.rng.random() < bad_share)
+                elif roll < upload_share + page_share:
+                    await session.visit_page(ws)
                 else:
                     await session.move_slider(ws)
                 n += 1
@@ -242,12 +268,13 @@ async def run_session(port: int, query: str, seconds: float, seed: int, think: t
 
 
 async def run_sessions(port: int, sessions: int, seconds: float, query: str = "", think=(0.5, 2.0),
-                       upload_share: float = 0.15, bad_share: float = 0.2, stagger: float = 5.0) -> list[Session]:
+                       upload_share: float = 0.15, bad_share: float = 0.2, stagger: float = 5.0,
+                       page_share: float = 0.0) -> list[Session]:
     """`sessions` people arriving over `stagger` seconds, each active for `seconds`."""
 
     async def one(i):
         await asyncio.sleep(stagger * i / max(sessions, 1))
-        return await run_session(port, query, seconds, i, think, upload_share, bad_share)
+        return await run_session(port, query, seconds, i, think, upload_share, bad_share, page_share)
 
     return list(await asyncio.gather(*(one(i) for i in range(sessions))))
 
@@ -260,10 +287,10 @@ def summarise(sessions: list[Session]) -> dict:
         return {"n": len(arr), "p50_s": round(float(np.percentile(arr, 50)), 3),
                 "p95_s": round(float(np.percentile(arr, 95)), 3), "max_s": round(float(arr.max()), 3)}
 
-    kinds = ("load", "slider", "upload")
+    kinds = ("load", "slider", "upload", "page")
     every = {k: [v for s in sessions for v in s.latencies[k]] for k in kinds}
     return {"sessions": len(sessions), "by_kind": {k: stats(every[k]) for k in kinds},
-            "interactions": stats(every["slider"] + every["upload"]),
+            "interactions": stats(every["slider"] + every["upload"] + every["page"]),
             "images_uploaded": sum(s.images for s in sessions),
             "bad_files_refused_with_a_message": sum(s.refused for s in sessions),
             "errors": [e for s in sessions for e in s.errors][:50],

@@ -392,3 +392,15 @@ def test_reconstruct_compares_with_the_errors_recorded_in_the_projection(monkeyp
     monkeypatch.setattr(models, "data_sample", no_encoding)
     at = open_app("reconstruct")
     assert "of 300 training images" in at.subheader[-1].value
+
+
+def test_the_libraries_pages_import_lazily_are_imported_once_before_any_page():
+    """Two sessions importing pandas at once for the first time made one fail ("partially initialized module
+    'pandas'"): the first run imports them under a lock, before a page's own code."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from app import models; assert 'pandas' not in sys.modules; models.configure_process(); "
+            "print('pandas' in sys.modules and 'plotly.graph_objects' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=APP.parent.parent)
+    assert out.stdout.strip() == "True"

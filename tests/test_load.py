@@ -1,9 +1,12 @@
 """A classroom at once: the real app (`streamlit run`) and 30 websocket sessions that move sliders and upload
-photos for a minute on loopback. Writes tests/artifacts/load_report.json: response times (p50, p95, max) per
-kind of action, errors, and the server's memory before, during and after.
+photos (and bad files) for a minute on loopback. Writes tests/artifacts/load_report.json: response times (p50,
+p95, max) per kind of action, errors, and the server's memory before, during and after.
 
 Slow (about 90 s): run with `make test-all` or `pytest -m slow tests/test_load.py`. LOAD_SESSIONS, LOAD_SECONDS
 and LOAD_P95_LIMIT_S change the size and the bar (the issue's target: p95 at most 1 s on a 2-core machine).
+LOAD_PAGE_SHARE=0.1 makes a tenth of the actions a visit to another page and back (mixed traffic): measured on
+2026-12-02, beside a training run, interactions p95 7.4 s and page runs p95 7.7 s with 30 sessions, so that bar
+is not met yet (the server peaked at 914 MB, within the 1 GB asked).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ ARTIFACT = ROOT / "tests" / "artifacts" / "load_report.json"
 SESSIONS = int(os.environ.get("LOAD_SESSIONS", "30"))
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 P95_LIMIT_S = float(os.environ.get("LOAD_P95_LIMIT_S", "1.0"))
+PAGE_SHARE = float(os.environ.get("LOAD_PAGE_SHARE", "0"))  # share of actions that visit another page and back
 # A model whose sliders decode on the server (a CVAE's decoder also takes the condition, so it never runs in the
 # browser): with live dragging every move would stay in the browser and the server would see only releases.
 QUERY = "model=dsprites-cvae"
@@ -67,7 +71,7 @@ def test_thirty_sessions_for_a_minute(server):
     async def load():
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_memory(stop))
-        sessions = await run_sessions(port, SESSIONS, SECONDS, query=QUERY)
+        sessions = await run_sessions(port, SESSIONS, SECONDS, query=QUERY, page_share=PAGE_SHARE)
         stop.set()
         await sampler
         return sessions
@@ -99,7 +103,9 @@ def test_thirty_sessions_for_a_minute(server):
               if s.latencies["load"] and s.sliders and (s.latencies["slider"] or s.latencies["upload"])]
     assert len(sessions) == len(driven) == SESSIONS, f"{len(driven)} of {len(sessions)} sessions driven"
     assert report["by_kind"]["slider"]["n"] >= SESSIONS * 5 and report["images_uploaded"] >= SESSIONS // 2
+    assert report["by_kind"]["page"]["n"] >= (SESSIONS if PAGE_SHARE else 0)
     # memory: bounded, and not growing with requests once every session is open
+    assert memory["peak_during_load_mb"] < 1024  # the whole server within 1 GB (#19)
     assert memory["peak_during_load_mb"] < memory["after_one_session_mb"] + 600
     assert memory["growth_second_half_mb"] < 100
     assert report["interactions"]["p95_s"] <= P95_LIMIT_S, report["by_kind"]
