@@ -78,19 +78,30 @@ def no_exception(pg) -> None:
     assert pg.locator("[data-testid='stException']").count() == 0, pg.inner_text("body")[-2000:]
 
 
+LIVE = "[data-testid='stBidiComponentIsolated'] canvas.image"  # the live component's decoded picture
+
+
+def server_sliders(pg) -> None:
+    """Switch live dragging off, as a person would: the server's own sliders and picture."""
+    pg.get_by_text("Decode in the browser while dragging").click()
+    settle(pg, "[data-testid='stSlider'] input[type='range']")
+    settle(pg, "[data-testid='stImage'] img")
+
+
 def test_first_page_after_server_start(server, page):
-    open_page(page, server, "explore", "[data-testid='stImage'] img")
+    open_page(page, server, "explore", LIVE)  # the decoder derived from the weights, decoding in the browser
     TIMINGS.record("first_page_s_after_server_start", round(time.perf_counter() - server[1], 2))
     no_exception(page)
-    assert page.locator("input[type='range']").count() == 4
+    assert page.locator(f"{LIVE.split()[0]} input[type='range']").count() == 4
     page.get_by_text("Unavailable models (1)").click()
     page.wait_for_selector("[data-testid='stSidebar'] >> text=broken-model is unavailable")
     shot(page, "explore")
 
 
 def test_slider_release_to_new_image(server, page):
-    open_page(page, server, "explore", "[data-testid='stImage'] img")
-    slider = page.locator("input[type='range']").first
+    open_page(page, server, "explore", LIVE)
+    server_sliders(page)
+    slider = page.locator("[data-testid='stSlider'] input[type='range']").first
     times = []
     for i in range(8):
         before = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
@@ -110,7 +121,7 @@ def test_slider_release_to_new_image(server, page):
     page.get_by_role("button", name="Reset to the prior mean").click()  # the page opens on a dataset example
     page.wait_for_function("() => location.search.includes('z1=0')")
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-    page.locator("input[type='range']").nth(1).focus()
+    page.locator("[data-testid='stSlider'] input[type='range']").nth(1).focus()
     for _ in range(6):
         page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => location.search.includes('z1=-0.3')")
@@ -119,7 +130,8 @@ def test_slider_release_to_new_image(server, page):
     assert "model=grey64" in link
     shared = page.context.new_page()  # a shared link opens on exactly this picture
     shared.goto(link)
-    settle(shared, "[data-testid='stImage'] img")
+    settle(shared, LIVE)
+    server_sliders(shared)
     assert shared.locator("[data-testid='stImage'] img").first.get_attribute("src") == picture
 
 
@@ -142,7 +154,7 @@ def test_each_page_opens_without_exception(server, page, name):
 
 def test_map_page_from_the_navigation(server, page):
     """What a person waits for: from clicking "Latent map" in the sidebar to the drawn map."""
-    open_page(page, server, "explore", "[data-testid='stImage'] img")
+    open_page(page, server, "explore", LIVE)
     page.wait_for_timeout(500)
     began = time.perf_counter()
     page.locator("[data-testid='stSidebarNav']").get_by_text("Latent map").click()
@@ -194,8 +206,9 @@ def test_map_box_selection_and_upload(server, page, tmp_path):
     no_exception(page)
     shot(page, "latent_map_upload")
     page.get_by_text("Open the first in Explore").click()
-    page.wait_for_selector("text=Encoded map point", timeout=30_000)  # the page switch can be slow under load
-    settle(page, "[data-testid='stImage'] img")
+    # the page switch can be slow under load; the live component draws the encoded point's image beside its own
+    page.wait_for_selector("[data-testid='live-input'][alt^='input: map point']", timeout=30_000)
+    settle(page, LIVE)
     no_exception(page)
 
 
