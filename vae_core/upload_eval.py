@@ -35,15 +35,21 @@ def judged_shapes(judge, images: np.ndarray) -> np.ndarray:
         return judge(torch.from_numpy(images).float()).argmax(1).numpy()
 
 
-def evaluate(folder, per_kind_and_shape: int = 5, judge_steps: int = 800, seed: int = 0) -> dict:
+def _model_and_judge(folder, dataset_name: str, factor: str, judge_steps: int, seed: int):
+    """(the loaded model, its dataset, a judge of `factor` trained on that dataset, the judge's accuracy)."""
     from .condition_eval import train_condition_judge
 
     loaded = load_model(folder)
+    if loaded.config.train.dataset != dataset_name:
+        raise ValueError(f"{folder}: this corpus is for {dataset_name} models, not {loaded.config.train.dataset}")
+    dataset = get_dataset(dataset_name)
+    judge, accuracy = train_condition_judge(dataset, factor, steps=judge_steps, seed=seed)
+    return loaded, dataset, judge, accuracy
+
+
+def evaluate(folder, per_kind_and_shape: int = 5, judge_steps: int = 800, seed: int = 0) -> dict:
+    loaded, _, judge, judge_accuracy = _model_and_judge(folder, "dsprites", "shape", judge_steps, seed)
     exp = loaded.config
-    if exp.train.dataset != "dsprites":
-        raise ValueError(f"{folder}: the shape corpus is for dSprites models, not {exp.train.dataset}")
-    dataset = get_dataset("dsprites")
-    judge, judge_accuracy = train_condition_judge(dataset, "shape", steps=judge_steps, seed=seed)
     uploads = corpus(per_kind_and_shape, seed)
     plain, prepared, ms = [], [], []
     size, channels = exp.model.image_size, exp.model.channels
@@ -76,14 +82,8 @@ def mood_of_mouth(dataset) -> np.ndarray:
 
 
 def evaluate_faces(folder, per_kind_and_mood: int = 9, judge_steps: int = 800, seed: int = 0) -> dict:
-    from .condition_eval import train_condition_judge
-
-    loaded = load_model(folder)
+    loaded, dataset, judge, judge_accuracy = _model_and_judge(folder, "faces", "mouth", judge_steps, seed)
     exp = loaded.config
-    if exp.train.dataset != "faces":
-        raise ValueError(f"{folder}: the drawn faces are for faces models, not {exp.train.dataset}")
-    dataset = get_dataset("faces")
-    judge, judge_accuracy = train_condition_judge(dataset, "mouth", steps=judge_steps, seed=seed)
     moods = mood_of_mouth(dataset)
     uploads = face_corpus(per_kind_and_mood, seed)
     size, channels = exp.model.image_size, exp.model.channels
