@@ -25,7 +25,7 @@ ZOO: dict[str, str] = {
     "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 48000 --reset-optimizer-at 16000",
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --seed 1 --steps 26000",
     "faces-vae": "--dataset faces --objective vae --beta 1 --steps 42000 --reset-optimizer-at 6000",
-    "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 6000",
+    "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 30000 --reset-optimizer-at 6000",
     "digits-vae": "--dataset digits --objective vae --beta 1 --latent-dim 10 --steps 8000",
     "digits-vae-2d": "--dataset digits --objective vae --beta 1 --latent-dim 2 --steps 8000",
     "dsprites-cvae": "--dataset dsprites --objective cvae --condition shape --steps 28000 --reset-optimizer-at 8000",
