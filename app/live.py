@@ -102,6 +102,8 @@ def _published(path: str, stamp: float) -> tuple[str | None, str | None]:
         data = derived_decoder(h.model, path)
     except CheckpointError as exc:
         return None, f"its decoder could not be exported for the browser ({exc})"
+    except Exception:  # noqa: BLE001  the exporter or onnxruntime failing: fall back, never break the page
+        return None, "its decoder could not be exported for the browser (the exporter failed on this network)"
     name = f"{hashlib.sha256(data).hexdigest()}.onnx.gz"  # gzipped once here: served as it is, not per request
     target = serve_dir() / name
     if not target.exists():

@@ -160,3 +160,15 @@ def test_every_new_runtime_gets_the_component_registered_even_at_a_reused_addres
         del holder.bidi_component_registry
         gc.collect()
     assert len(seen) < 20  # addresses were reused, so the test exercised the case it is about
+
+
+def test_an_exporter_that_crashes_falls_back_with_a_note(monkeypatch):
+    def crash(model, folder, n=16):
+        raise RuntimeError("an internal error deep in the exporter")
+
+    monkeypatch.setattr(live, "derived_decoder", crash)
+    live._published.clear()
+    at = open_explore("live")
+    assert "the exporter failed on this network" in live_note(at) and "RuntimeError" not in live_note(at)
+    assert len(at.slider) == 4
+    live._published.clear()

@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import io
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -32,6 +33,7 @@ DECODER_ONNX = "decoder.onnx"
 FORMAT = "vae-explorer decoder 1"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4  # max abs difference of pixel values in [0, 1]
+_EXPORTING = threading.Lock()
 
 
 class _ImageDecoder(nn.Module):
@@ -85,7 +87,8 @@ def derived_decoder(model: VAE, folder: str | Path, n: int = 16) -> bytes:
         live = ", ".join(k.name for k in KINDS.values() if k.decodes_from_z)
         raise CheckpointError(f"a {model.config.kind} decoder is not a function of z alone, so it "
                               f"is not exported; only these kinds are: {live}")
-    data = decoder_onnx_bytes(model, weights_digest(folder))
+    with _EXPORTING:  # the exporter keeps process-wide state: one export at a time, whichever thread asks
+        data = decoder_onnx_bytes(model, weights_digest(folder))
     diff = check_parity(model, data, n=n)
     if not diff <= PARITY_TOLERANCE:
         raise CheckpointError(f"the ONNX export differs from the PyTorch decoder by {diff:.3g} "
