@@ -193,12 +193,11 @@ class Stack:
 
         for i, m in enumerate(self.members):
             model = self.member_model(i)
-            exp = m.exp
-            card = _training_card(exp, m.out, model, self.dataset, 1, self.step, self.wall, self.device)
+            card = _training_card(m.exp, m.out, model, self.dataset, 1, self.step, self.wall, self.device)
             card["stacked_with"] = [o.name for o in self.members if o is not m]
             if figures and self.done:
-                card["final"] = card_figures.figures(model, self.dataset, exp, EVAL_SAMPLES, 12345)
-            ckpt.save_model(m.out, model, exp, card)
+                card["final"] = card_figures.figures(model, self.dataset, m.exp, EVAL_SAMPLES, 12345)
+            ckpt.save_model(m.out, model, m.exp, card)
             _write_log(m.out, self.rows[i])
 
 
