@@ -15,6 +15,11 @@ A wait starts at the person's input (the pointer, key or file event in the page)
 has run and finished after it (Streamlit's `data-test-script-state`,
 watched in the page so a short rerun is not missed), or when the picture changed. Not a test: figures depend on
 the machine, so they are printed, with the machine's load beside them.
+
+Beside each wait, the CPU seconds it cost on each side (the median per action): the server (its process and the
+upload workers it started) and the browser (Chromium's processes, which here draw in software, on the same
+cores). In a classroom the browser's part runs on each student's own machine; the server's part is what the
+class shares.
 """
 
 from __future__ import annotations
@@ -87,15 +92,51 @@ def _healthy(base: str, timeout: float = 60) -> None:
     raise SystemExit(f"the app did not answer at {base}")
 
 
-def _timed(pg, action, quiet: float = 150) -> float:
-    """Seconds from the person's input in `action` (its last pointer, key or file event; the driver's own
-    locating and scrolling before it are not counted) to the script it caused having finished (and staying
-    finished `quiet` ms)."""
-    since = pg.evaluate("() => performance.now()")
-    action()
-    done = pg.evaluate(FINISHED, [since, quiet])
-    start = pg.evaluate("() => window.__input")
-    return (done - max(since, start)) / 1000
+def _cpu_seconds(server: int) -> tuple[float, float]:
+    """CPU seconds (user and system) used so far by the server's process tree, and by the other processes this
+    one started (Chromium and its driver): read from /proc, so Linux only."""
+    parent, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a process that ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        parent[pid], cpu[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def root(pid: int) -> int | None:  # the server or this process, whichever the process descends from
+        while pid > 1:
+            if pid in (server, os.getpid()):
+                return pid
+            pid = parent.get(pid, 0)
+        return None
+
+    sides = {server: 0.0, os.getpid(): 0.0}
+    for pid, seconds in cpu.items():
+        if pid != os.getpid() and (r := root(pid)) is not None:
+            sides[r] += seconds
+    return sides[server], sides[os.getpid()]
+
+
+class Clock:
+    """Times what a person waits for, and what each side's CPU spent on it."""
+
+    def __init__(self, server: subprocess.Popen):
+        self.server = server.pid
+        self.cpu: dict[str, list[tuple[float, float]]] = {}
+
+    def timed(self, figure: str, pg, action, quiet: float = 150) -> float:
+        """Seconds from the person's input in `action` (its last pointer, key or file event; the driver's own
+        locating and scrolling before it are not counted) to the script it caused having finished (and staying
+        finished `quiet` ms)."""
+        before = _cpu_seconds(self.server)
+        since = pg.evaluate("() => performance.now()")
+        action()
+        done = pg.evaluate(FINISHED, [since, quiet])
+        start = pg.evaluate("() => window.__input")
+        after = _cpu_seconds(self.server)
+        self.cpu.setdefault(figure, []).append((after[0] - before[0], after[1] - before[1]))
+        return (done - max(since, start)) / 1000
 
 
 def _open(pg, base: str, query: str) -> None:
@@ -124,8 +165,10 @@ def measure(port: int, rounds: int = 2) -> dict[str, list[float]]:
 
     base = f"http://127.0.0.1:{port}"
     out: dict[str, list[float]] = {k: [] for k in GOALS}
+    by_page: dict[str, list[float]] = {}  # navigation to each page
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "app.log", "w") as log, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
+        browser_cpu = _cpu_seconds(-1)[1]
         began = time.perf_counter()
         server = _start(port, log)
         try:
@@ -135,41 +178,49 @@ def measure(port: int, rounds: int = 2) -> dict[str, list[float]]:
             pg.wait_for_selector("[data-testid='stBidiComponentIsolated'], [data-testid='stImage'] img",
                                  timeout=120_000)
             out["first page usable after launch"].append(time.perf_counter() - began)
+            first_cpu = _cpu_seconds(server.pid)
             pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
             pg.evaluate(WATCH)
+            clock = Clock(server)
+            clock.cpu["first page usable after launch"] = [(first_cpu[0], first_cpu[1] - browser_cpu)]
             for title in PAGES:  # first visits (a model's first Reconstruct among them)
-                seconds = _timed(pg, lambda t=title: _nav(pg, t))
+                first = "Reconstruct, first visit per model" if title == "Reconstruct" else "first visits"
+                seconds = clock.timed(first, pg, lambda t=title: _nav(pg, t))
                 if title == "Reconstruct":
-                    out["Reconstruct, first visit per model"].append(seconds)
+                    out[first].append(seconds)
             for _ in range(rounds):
                 for title in PAGES:
-                    out["page navigation p50"].append(_timed(pg, lambda t=title: _nav(pg, t)))
+                    seconds = clock.timed("page navigation p50", pg, lambda t=title: _nav(pg, t))
+                    out["page navigation p50"].append(seconds)
+                    by_page.setdefault(title, []).append(seconds)
             out["page navigation p95"] = out["page navigation p50"]
             for model in ("dsprites-vae", "faces-beta-vae", "digits-vae"):  # not yet opened in this server
                 _open(pg, base, f"model={model}")
-                out["Reconstruct, first visit per model"].append(_timed(pg, lambda: _nav(pg, "Reconstruct")))
+                out["Reconstruct, first visit per model"].append(
+                    clock.timed("Reconstruct, first visit per model", pg, lambda: _nav(pg, "Reconstruct")))
             _open(pg, base, "model=dsprites-beta-vae")
             for label in ("Randomise (prior sample)", "Dataset example", "Reset to the prior mean") * rounds:
-                out["Randomise / Dataset example / Reset"].append(
-                    _timed(pg, lambda lb=label: pg.get_by_role("button", name=lb).click()))
+                out["Randomise / Dataset example / Reset"].append(clock.timed(
+                    "Randomise / Dataset example / Reset", pg, lambda lb=label: pg.get_by_role("button", name=lb).click()))
             pg.get_by_text("Decode in the browser while dragging").click()  # the server sliders
             pg.wait_for_selector("[data-testid='stSlider']", timeout=60_000)
             pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
             thumb = pg.locator("[data-testid='stSlider'] input[type='range']").first
             for key in ("ArrowRight", "ArrowLeft") * (2 * rounds):
-                out["server-side slider step to new image"].append(
-                    _timed(pg, lambda k=key: (thumb.focus(), thumb.press(k)), quiet=100))
+                out["server-side slider step to new image"].append(clock.timed(
+                    "server-side slider step to new image", pg, lambda k=key: (thumb.focus(), thumb.press(k)), quiet=100))
             _open(pg, f"{base}/latent_map", "model=dsprites-beta-vae")
             colour = pg.locator("[data-testid='stSelectbox']", has_text="Colour by")
             for option in ("scale", "posX", "shape", "posY") * rounds:
                 def choose(o=option):
                     colour.click()
                     pg.get_by_role("option", name=o, exact=True).click()
-                out["changing 'Colour by' on the map"].append(_timed(pg, choose))
+                out["changing 'Colour by' on the map"].append(clock.timed("changing 'Colour by' on the map", pg, choose))
             upload = pg.locator("[data-testid='stFileUploaderDropzoneInput']").first
             for n in range(rounds):
                 files = [{"name": f"drawing-{n}.png", "mimeType": "image/png", "buffer": _png(200 + 8 * n)}]
-                out["upload placed on the map"].append(_timed(pg, lambda f=files: upload.set_input_files(f)))
+                out["upload placed on the map"].append(
+                    clock.timed("upload placed on the map", pg, lambda f=files: upload.set_input_files(f)))
             errors = pg.locator("[data-testid='stException']").count()
             if errors:
                 raise SystemExit(f"a traceback on the page: {pg.inner_text('body')[-1500:]}")
@@ -177,7 +228,7 @@ def measure(port: int, rounds: int = 2) -> dict[str, list[float]]:
             server.terminate()
             server.wait(20)
             browser.close()
-    return out
+    return out, clock.cpu, by_page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
     load = os.getloadavg()[0]
-    figures = measure(args.port, args.rounds)
+    figures, cpu, by_page = measure(args.port, args.rounds)
     width = max(map(len, GOALS))
-    print(f"{'figure':<{width}}  {'measured':>22}  goal")
+    print(f"{'figure':<{width}}  {'measured':>12}  {'goal':>9}  {'server CPU':>10}  {'browser CPU':>11}")
     for name, goal in GOALS.items():
         values = figures[name]
         if name == "page navigation p95":
@@ -202,8 +253,13 @@ def main(argv: list[str] | None = None) -> int:
             text = f"{values[0]:.2f} s"
         else:
             text = f"{min(values):.2f}-{max(values):.2f} s"
-        print(f"{name:<{width}}  {text:>22}  {goal}")
-    print(f"(headless Chromium, {os.cpu_count()} cores, load average {load:.2f} at the start)")
+        spent = cpu.get("page navigation p50" if name == "page navigation p95" else name, [])
+        sides = [f"{statistics.median(c[i] for c in spent):.2f} s" if spent else "" for i in (0, 1)]
+        print(f"{name:<{width}}  {text:>12}  {goal:>9}  {sides[0]:>10}  {sides[1]:>11}")
+    print("page navigation by page (median): " + ", ".join(
+        f"{title} {statistics.median(v):.2f} s" for title, v in by_page.items()))
+    print(f"(headless Chromium, {os.cpu_count()} cores, load average {load:.2f} at the start; CPU: the median per "
+          "action, the first page's since launch)")
     return 0
 
 

@@ -73,6 +73,13 @@ def test_map_classes_are_named_and_drawn_interleaved(models_root):
     factors = load_projection(models_root / "grey64").factors[:, 1]
     drawn = np.asarray([factors[r] for r in _values(data["customdata"])])
     assert len(drawn) == len(factors) and (np.diff(drawn) != 0).sum() > 10  # not drawn class by class
+    # each point's colour is its class's legend colour: a class index on a scale of one flat band per class
+    legend = {t["name"]: t["marker"]["color"] for t in traces if t.get("showlegend", True)}
+    bands = data["marker"]["colorscale"]
+    for row, position, text in zip(_values(data["customdata"]), _values(data["marker"]["color"]), data["text"]):
+        span = (position - data["marker"]["cmin"]) / (data["marker"]["cmax"] - data["marker"]["cmin"])
+        band = next(c for (lo, c), (hi, _) in zip(bands[::2], bands[1::2]) if lo <= span <= hi)
+        assert band == legend[text] and text == ["square", "ellipse", "heart"][int(factors[row])]
     box.set_value("scale").run()  # an ordered factor: one continuous scale, not six unrelated colours
     data = next(t for t in _map_traces(at) if t.get("showlegend") is False)
     assert "colorbar" in data["marker"] and _values(data["marker"]["color"]) == [

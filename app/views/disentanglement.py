@@ -9,8 +9,7 @@ from app.family import cvae
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
-from vae_core.explore import traversal_images
-from vae_core.imaging import encode_gif, encode_labelled_png, image_grid
+from vae_core.imaging import encode_gif
 from vae_core.latent import traversal_values
 from vae_core.sweep import describe as sweep_caption
 from vae_core.sweep import shipped_points
@@ -54,8 +53,7 @@ for i, col, name, h in chosen:
         values = traversal_values(7, "prior", quantile=0.98, latent_dim=h.latent_dim)
         names = models.latent_names(h)
         labels = [f"z{d} {names[d].name}" if names else f"z{d}" for d in order]  # what each row carries
-        st.image(encode_labelled_png(image_grid(traversal_images(h.model, z, values, order), len(order), 7), labels,
-                                     len(order), scale=2), "traversals, one row per dimension by KL (±2.3 σ of the "
+        st.image(models.traversal_sheet(h, z, values, order, labels), "traversals, one row per dimension by KL (±2.3 σ of the "
                  "prior), named by the factor each carries", width="stretch")
         if kl is not None:
             st.plotly_chart(charts.kl_bars(kl, order), key=f"kl_{i}")
@@ -66,8 +64,8 @@ for i, col, name, h in chosen:
             st.caption(f"Mutual information {mi[2]}. Click a cell to play its latent's traversal.")
             clicked = charts.clicked_latent(st.session_state.get(f"mi_{i}"), h.latent_dim)
             if clicked is not None:
-                row = traversal_images(h.model, z, traversal_values(15, "prior", quantile=0.98,
-                                                                    latent_dim=h.latent_dim), [clicked])
+                row = models.traversal(h, z, traversal_values(15, "prior", quantile=0.98, latent_dim=h.latent_dim),
+                                       [clicked])
                 st.image(encode_gif(row, scale=3, duration_ms=120), caption=f"z{clicked}'s traversal, playing",
                          width=192)
 st.subheader("Metrics from the model cards")

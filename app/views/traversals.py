@@ -6,7 +6,6 @@ import streamlit as st
 from app import family, models, state, widgets
 from app.family import cvae
 from app.text import plain
-from vae_core.explore import traversal_images
 from vae_core.imaging import encode_gif, encode_labelled_png, image_grid
 from vae_core.latent import traversal_values
 from vae_core.naming import truth_sweep
@@ -48,7 +47,7 @@ values = traversal_values(steps, kind.split()[0], quantile=quantile, k=k, latent
                           mu=models.as_tensor(start.z), logvar=models.as_tensor(start.logvar),
                           data_means=models.as_tensor(means))
 rows = [d for d in order if active[d] or not only_active] or order
-images = traversal_images(h.model, start.z, values, rows)
+images = models.traversal(h, start.z, values, rows)
 st.caption(f"{len(rows)} dimensions × {steps} steps, from {plain(start.label)}")
 if truth:  # the starting example's own factors where it is one, else the middle of the grid
     number = st.session_state.get("trav_n", 0) if st.session_state.get("trav_src") == "Dataset example" else None
