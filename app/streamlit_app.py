@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ on the path, not the 
 
 import streamlit as st
 
-from app import models, state
+from app import models, state, widgets
 
 
 def pages(h: models.Handle | None) -> list:
@@ -38,9 +38,10 @@ models.configure_process()
 st.set_page_config(page_title="VAE latent-space explorer", page_icon=":material/explore:", layout="wide")
 handle = state.sidebar()  # first: which page files there are depends on the chosen model's kind
 page = st.navigation(pages(handle))
-# a frame around every picture: a white image (a blank decode, a white background) would vanish into the page
-st.markdown("<style>[data-testid='stImage'] img { border: 1px solid #d0d3da; border-radius: 0.25rem; }</style>",
-            unsafe_allow_html=True)
+# a frame around every picture: a white image (a blank decode, a white background) would vanish into the page;
+# the uploaders' refused chips (widgets.UPLOAD_STYLE)
+st.markdown("<style>[data-testid='stImage'] img { border: 1px solid #d0d3da; border-radius: 0.25rem; }\n"
+            f"{widgets.UPLOAD_STYLE}</style>", unsafe_allow_html=True)
 if "lesson" in st.query_params and page.url_path == "":  # `/?lesson=beta`: one link opens a lesson for a class
     st.switch_page("views/lesson.py", query_params=st.query_params.to_dict())
 page.run()

@@ -17,6 +17,18 @@ from vae_core.prepare import STEPS, Prepared, prepare
 from vae_core.upload_worker import decode_upload
 
 UPLOAD_MB = MAX_FILE_BYTES // (1024 * 1024)
+STALE_ERROR_PREFIX = "upload-error-"
+# The browser refuses a file over UPLOAD_MB itself: it shows a chip with its own message and tells the server
+# nothing, so no rerun clears what the page says about the file before, and Streamlit keeps a refused chip beside
+# every later file of a one-file uploader. The style shows a refused chip only while it is the uploader's latest,
+# and hides the message about the earlier file while it is.
+_REFUSED_CHIP = "[data-testid='stFileChip'][aria-invalid='true']"
+UPLOAD_STYLE = (
+    f"[data-testid='stFileChips'] > div > div:has({_REFUSED_CHIP}):not(:last-child) {{ display: none; }}\n"
+    f"[data-testid='stElementContainer']:has([data-testid='stFileChips'] > div > div:last-child {_REFUSED_CHIP})"
+    f" ~ :is([class*='st-key-{STALE_ERROR_PREFIX}'], :has([class*='st-key-{STALE_ERROR_PREFIX}']))"
+    " { display: none; }"
+)
 _UPLOAD_KWARGS = ({"max_upload_size": UPLOAD_MB}
                   if "max_upload_size" in inspect.signature(st.file_uploader).parameters else {})
 
@@ -80,7 +92,10 @@ def upload_image(label: str, key: str, h: models.Handle, multiple: bool = False)
         try:
             prepared = _prepare(f.getvalue(), h.config.train.dataset, h.image_size, h.channels, skip)
         except ImageError as exc:
-            st.error(f"{plain(f.name)}: {plain(exc, 300)}")
+            # a one-file uploader's message is hidden by the page's style once the browser refuses a later file
+            # itself (too large): see UPLOAD_STYLE
+            with st.container(key=f"{STALE_ERROR_PREFIX}{key}") if not multiple else st.container():
+                st.error(f"{plain(f.name)}: {plain(exc, 300)}")
             continue
         show_preparation(prepared, f.name, skip_key, skip)
         uploads.append(Upload(prepared.image, f.name, f"{f.file_id}::{','.join(sorted(skip))}"))

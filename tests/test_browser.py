@@ -224,5 +224,34 @@ def test_bad_upload_shows_an_error_in_the_browser(server, page, tmp_path):
     shot(page, "reconstruct_bad_upload")
 
 
+def test_a_file_the_browser_refuses_as_too_large_hides_the_earlier_message_and_not_the_later_files(
+        server, page, tmp_path):
+    """The browser refuses a file over the size limit itself and tells the server nothing: what the page said
+    about the file before must not stay beside its refusal, nor the refused chip beside every later file."""
+    open_page(page, server, "reconstruct", "[data-testid='stImage'] img")
+    page.locator("[data-testid='stRadio']").first.get_by_text("Upload", exact=True).click()
+    settle(page, "[data-testid='stFileUploader']")
+    chooser = page.locator("[data-testid='stFileUploader'] input[type='file']")
+    (tmp_path / "notes.png").write_bytes(b"not an image at all")
+    chooser.set_input_files(str(tmp_path / "notes.png"))
+    page.wait_for_selector("[data-testid='stAlert']:has-text('not a readable image')", timeout=30_000)
+
+    (tmp_path / "huge.png").write_bytes(b"\0" * (21 * 1024 * 1024))
+    chooser.set_input_files(str(tmp_path / "huge.png"))
+    refused = page.locator("[data-testid='stFileChip'][aria-invalid='true']", has_text="huge.png")
+    refused.wait_for(state="visible", timeout=30_000)
+    page.wait_for_selector("[data-testid='stAlert']:has-text('not a readable image')", state="hidden",
+                           timeout=10_000)
+    shot(page, "reconstruct_refused_upload")
+
+    (tmp_path / "circle.png").write_bytes(png_bytes(seed=5))
+    chooser.set_input_files(str(tmp_path / "circle.png"))
+    settle(page, "[data-testid='stFileChip']:has-text('circle.png')")
+    page.wait_for_selector("[data-testid='stExpander']:has-text('circle.png')", timeout=30_000)
+    assert not refused.is_visible()
+    assert page.locator("[data-testid='stAlert']:visible").count() == 0
+    no_exception(page)
+
+
 def teardown_module(module):
     print("browser timings:", json.dumps(TIMINGS))  # also in tests/artifacts/browser_timings.json

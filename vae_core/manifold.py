@@ -9,7 +9,9 @@ out in its latent plane.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr, ndtri  # the standard normal cdf and its inverse (scipy.stats costs 1 s to import)
+
+# the standard normal cdf and its inverse (scipy.stats costs 1 s to import)
+from scipy.special import ndtr, ndtri
 
 MAX_GRID = 40  # cells per side; 1,600 decodes
 
