@@ -68,6 +68,8 @@ def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed:
     fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10}, dragmode="select",
                       legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
                       xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")  # the legend above: clear of a colour bar
+    fig.update_xaxes(automargin=True, zeroline=False)  # room for the axes' labels however the chart is drawn
+    fig.update_yaxes(automargin=True, zeroline=False)
     return fig
 
 

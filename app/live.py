@@ -5,10 +5,8 @@ bundled in that folder: nothing is fetched at run time. The ONNX file is derived
 model and process (`vae_core.export.derived_decoder`, checked against PyTorch), never read from the folder. The
 point comes back to Python when the pointer is released, so the rest of the page and the URL follow.
 
-Streamlit serves a v2 component's files from an `asset_dir` declared by an installed package's pyproject.toml;
-this app is not installed as one, so the two asset folders are registered with the runtime's component manager
-directly (`register_from_manifest`): the component's own files, and a folder of content-addressed copies of the
-models' derived decoders, gzipped (so only those are served, and a browser may cache them for good). Where any of
+Two folders are served (app.components): the component's own files, and a folder of content-addressed copies of
+the models' derived decoders, gzipped (so only those are served, and a browser may cache them for good). Where any of
 this is not possible (a decoder that cannot be exported, the assets missing, an API that changed, a browser that
 cannot run WebAssembly) the page keeps its server-side sliders and says why.
 
@@ -30,33 +28,26 @@ import gzip
 import hashlib
 import shutil
 import tempfile
-import weakref
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from app import links, models, state, widgets
+from app import components, links, models, state, widgets
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, atomic_write_bytes
 from vae_core.explore import decode
 from vae_core.export import derived_decoder
 from vae_core.imaging import encode_png
 
-PROJECT = "vae_explorer"
-COMPONENT = f"{PROJECT}.live_decoder"
-MODELS = f"{PROJECT}.live_models"  # live.js fetches ../vae_explorer.live_models/<sha256>.onnx.gz
+COMPONENT = f"{components.PROJECT}.live_decoder"
+MODELS = f"{components.PROJECT}.live_models"  # live.js fetches ../vae_explorer.live_models/<sha256>.onnx.gz
 ASSETS = Path(__file__).resolve().parent / "live_decoder"
 REQUIRED = ("live.js", "live.css", "ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm.gz")
 KEY = "explore_live"
 FAILED_KEY = "live_failed"  # the browser's reason when it could not decode; the session then stays server-side
 MODE_KEY = "live_mode"
 IMAGE_PX = 320
-
-# component manager (one per runtime) -> the mount function. Keyed weakly by the manager itself: an id() of a
-# runtime that has gone can be reused by the next one (AppTest starts many), which then lacked the registration.
-_mounts: weakref.WeakKeyDictionary[object, object] = weakref.WeakKeyDictionary()
-
 
 _serve_dir: Path | None = None
 
@@ -77,21 +68,8 @@ def _mount():
     if missing:
         return None, (f"the component's files are missing from {ASSETS / 'static'} ({', '.join(missing)}); "
                       f"run `npm ci && npm run build` in {ASSETS}")
-    try:
-        from streamlit.components.v2.manifest_scanner import ComponentConfig, ComponentManifest
-        from streamlit.runtime import Runtime
-
-        manager = Runtime.instance().bidi_component_registry
-        if manager not in _mounts:
-            manager.register_from_manifest(
-                ComponentManifest(PROJECT, "1", [ComponentConfig("live_decoder", asset_dir="static")]), ASSETS)
-            manager.register_from_manifest(
-                ComponentManifest(PROJECT, "1", [ComponentConfig("live_models", asset_dir=serve_dir().name)]),
-                serve_dir().parent)
-            _mounts[manager] = st.components.v2.component(COMPONENT, js="live.js", css="live.css")
-        return _mounts[manager], None
-    except Exception as exc:  # noqa: BLE001  an internal API that moved: fall back, never break the page
-        return None, f"this Streamlit cannot serve the component ({type(exc).__name__}: {exc})"
+    return components.mount("live_decoder", {"live_decoder": ASSETS / "static", "live_models": serve_dir()},
+                            js="live.js", css="live.css")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

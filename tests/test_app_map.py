@@ -32,7 +32,7 @@ def _env(models_root, monkeypatch):
 
 def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
     at = open_app("latent_map")
-    spec = at.get("plotly_chart")[0].proto.spec
+    spec = map_spec(at)
     assert '"customdata"' in spec and "UMAP" in spec
     at.session_state["map_selection"] = {"points": [{"customdata": 3}, {"customdata": [7]}, {"customdata": -1}]}
     at.run()
@@ -49,8 +49,15 @@ def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
     assert [s.value for s in at.subheader][-1] == "From map point 3 to map point 7"
 
 
+def map_spec(at: AppTest) -> str:
+    """The map's figure as JSON, as the page sent it to the browser's map component (app.map_chart)."""
+    (chart,) = at.get("bidi_component")
+    assert chart.proto.component_name == "vae_explorer.plotly_map"
+    return json.loads(chart.proto.json)["figure"]
+
+
 def _map_traces(at: AppTest) -> list[dict]:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    return json.loads(map_spec(at))["data"]
 
 
 def _values(array) -> list:
@@ -90,7 +97,7 @@ def test_uploads_are_placed_on_the_map():
     at = open_app("latent_map")
     at.file_uploader[0].set_value([("a.png", png_bytes(seed=1), "image/png"), ("b.txt", b"no", "text/plain")]).run()
     assert_healthy(at)
-    assert "your images" in at.get("plotly_chart")[0].proto.spec and "a.png" in at.get("plotly_chart")[0].proto.spec
+    assert "your images" in map_spec(at) and "a.png" in map_spec(at)
     assert len(at.error) == 1 and "b.txt" in at.error[0].value
 
 
@@ -98,7 +105,7 @@ def test_broken_projection_is_reported_and_replaced_by_a_live_pca():
     at = open_app("latent_map", model="bad-projection")
     warning = at.main.warning[0].value
     assert "projection.npz" in warning and "not a readable projection" in warning
-    assert "live PCA" in at.info[0].value and at.get("plotly_chart")
+    assert "live PCA" in at.info[0].value and map_spec(at)
 
 
 def test_map_without_projection_is_a_live_pca():
@@ -136,3 +143,14 @@ def test_a_box_anywhere_on_the_map_decodes_the_latent_under_its_centre(models_ro
     assert slider(at, "z0").value == pytest.approx(round(z[0] / 0.05) * 0.05, abs=1e-6)
 
 
+
+
+def test_where_the_map_component_cannot_be_served_streamlits_chart_draws_the_same_figure(monkeypatch):
+    from app import map_chart
+
+    monkeypatch.setattr(map_chart, "_mount", lambda: (None, "no component here"))
+    at = open_app("latent_map")
+    assert_healthy(at)
+    assert not at.get("bidi_component")
+    (chart,) = at.get("plotly_chart")
+    assert '"customdata"' in chart.proto.spec and "UMAP" in chart.proto.spec

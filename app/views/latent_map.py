@@ -5,7 +5,7 @@ import html
 import numpy as np
 import streamlit as st
 
-from app import charts, family, models, state, widgets
+from app import charts, family, map_chart, models, state, widgets
 from app.family import cvae
 from vae_core.explore import decode
 from vae_core.projection import encode_means, images_for_rows, place_points
@@ -40,8 +40,8 @@ fig = charts.latent_map(coords, proj, chosen, placed, [html.escape(u.name[:40]) 
                         value_names=getattr(dataset, f"{chosen}_names", None),
                         ordered=chosen is not None and chosen != "label"
                         and chosen not in getattr(dataset, "categorical_factors", (chosen,)))
-st.plotly_chart(fig, key="map_chart", selection_mode=("points", "box", "lasso"), on_select=lambda: st.session_state.update(
-    map_selection={**st.session_state["map_chart"]["selection"], "model": h.name}))  # kept when the map redraws
+map_chart.show(fig, "map_chart", on_select=lambda: st.session_state.update(
+    map_selection={**(st.session_state["map_chart"]["selection"] or {}), "model": h.name}))  # kept when it redraws
 st.caption("How to read it: nearby points have similar codes. UMAP keeps neighbourhoods, not distances: the gaps "
            "between clusters, their sizes and their positions mean little. PCA is a linear shadow: distances along "
            "its two axes are real, but points far apart in the other dimensions can land on top of each other. "

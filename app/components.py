@@ -1,0 +1,42 @@
+"""This app's components-v2 modules (Explore's live decoder, the latent map) and the folders served beside them.
+
+Streamlit serves a v2 component's files from an `asset_dir` declared by an installed package's pyproject.toml;
+this app is not installed as one, so each folder is registered with the runtime's component manager directly
+(`register_from_manifest`), once per manager. A module reaches a sibling folder by a relative address:
+`new URL("../vae_explorer.<folder>/<file>", import.meta.url)`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+
+import streamlit as st
+
+PROJECT = "vae_explorer"
+
+# component manager (one per runtime) -> {component name: its mount function}. Keyed weakly by the manager
+# itself: an id() of a runtime that has gone can be reused by the next one (AppTest starts many), which then
+# lacked the registration.
+_mounts: weakref.WeakKeyDictionary[object, dict[str, object]] = weakref.WeakKeyDictionary()
+
+
+def mount(name: str, folders: dict[str, Path], js: str, css: str | None = None, isolate_styles: bool = True):
+    """(the mount function of component `PROJECT.name`, None), registering `folders` (served name -> folder; one
+    of them named `name` holds `js` and `css`) first; (None, the reason) when this Streamlit cannot serve it.
+    `isolate_styles`: drawn in a shadow root (False for a library that styles its elements from the document)."""
+    try:
+        from streamlit.components.v2.manifest_scanner import ComponentConfig, ComponentManifest
+        from streamlit.runtime import Runtime
+
+        manager = Runtime.instance().bidi_component_registry
+        mounted = _mounts.setdefault(manager, {})
+        if name not in mounted:
+            for served, folder in folders.items():
+                manager.register_from_manifest(
+                    ComponentManifest(PROJECT, "1", [ComponentConfig(served, asset_dir=folder.name)]), folder.parent)
+            mounted[name] = st.components.v2.component(f"{PROJECT}.{name}", js=js, css=css,
+                                                        isolate_styles=isolate_styles)
+        return mounted[name], None
+    except Exception as exc:  # noqa: BLE001  an internal API that moved: fall back, never break the page
+        return None, f"this Streamlit cannot serve the component ({type(exc).__name__}: {exc})"
