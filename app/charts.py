@@ -60,11 +60,14 @@ def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed:
                     "title": colour, **({"tickvals": ticks.tolist(), "ticktext": [name_of(int(c)) for c in ticks]}
                                         if ticks is not None else {})}},
                 hovertemplate="%{text}<br>row %{customdata}<extra></extra>"))
-    if placed is not None and len(placed):
-        fig.add_trace(go.Scatter(x=placed[:, 0], y=placed[:, 1], mode="markers+text", name="your images",
-                                 text=placed_names, textposition="top center", customdata=[UPLOAD_ID] * len(placed),
-                                 marker={"size": 16, "symbol": "star", "color": "#d62728",
-                                         "line": {"width": 1.5, "color": "white"}}))
+    # always there, empty until something is placed: the browser then updates this trace alone (Plotly redraws
+    # every trace when their number changes)
+    placed = np.zeros((0, 2)) if placed is None else placed
+    fig.add_trace(go.Scatter(x=placed[:, 0].tolist(), y=placed[:, 1].tolist(), mode="markers+text",
+                             name="your images", text=placed_names or [], textposition="top center",
+                             customdata=[UPLOAD_ID] * len(placed), showlegend=bool(len(placed)),
+                             marker={"size": 16, "symbol": "star", "color": "#d62728",
+                                     "line": {"width": 1.5, "color": "white"}}))
     fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10}, dragmode="select",
                       legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
                       xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")  # the legend above: clear of a colour bar

@@ -7,7 +7,8 @@ Starts the app as `make app` does, over the shipped models, and drives it in hea
 - page navigation within a session: a click on a page link to that page's script finishing (each page twice, in
   a cycle, after a first visit to each), p50 and p95;
 - Reconstruct's first visit per model;
-- an upload placed on the latent map, "Colour by" changed on the map;
+- an upload placed on the latent map, "Colour by" changed on the map (to the new figure drawn, where that is
+  later than the script's end);
 - Randomise / Dataset example / Reset on Explore;
 - a server-side slider step (live dragging off) to the new picture.
 
@@ -73,6 +74,20 @@ FINISHED = """([since, quiet]) => new Promise(resolve => {
   check();
 })"""
 
+# the latent map's component counts its draws (app/plotly_map/map.js): resolves once it has drawn more than
+# `before`, with the time of the frame after that draw
+MAP_DRAWS = "() => Number(document.querySelector(\"[data-testid='map-chart']\")?.dataset.drawn || 0)"
+MAP_DRAWN = """(before) => new Promise(resolve => {
+  const began = performance.now();
+  const check = () => {
+    const n = Number(document.querySelector("[data-testid='map-chart']")?.dataset.drawn || 0);
+    if (n > before) return requestAnimationFrame(() => resolve(performance.now()));
+    if (performance.now() - began > 30000) return resolve(null);
+    setTimeout(check, 10);
+  };
+  check();
+})"""
+
 
 def _start(port: int, log) -> subprocess.Popen:
     return subprocess.Popen(
@@ -125,14 +140,20 @@ class Clock:
         self.server = server.pid
         self.cpu: dict[str, list[tuple[float, float]]] = {}
 
-    def timed(self, figure: str, pg, action, quiet: float = 150) -> float:
+    def timed(self, figure: str, pg, action, quiet: float = 150, map_drawn: bool = False) -> float:
         """Seconds from the person's input in `action` (its last pointer, key or file event; the driver's own
         locating and scrolling before it are not counted) to the script it caused having finished (and staying
-        finished `quiet` ms)."""
+        finished `quiet` ms); with `map_drawn`, to the latent map's new figure on screen if that is later."""
         before = _cpu_seconds(self.server)
         since = pg.evaluate("() => performance.now()")
+        drawn = pg.evaluate(MAP_DRAWS) if map_drawn else None
         action()
         done = pg.evaluate(FINISHED, [since, quiet])
+        if drawn is not None:
+            shown = pg.evaluate(MAP_DRAWN, drawn)
+            if shown is None:
+                raise SystemExit(f"{figure}: the latent map did not draw within 30 s")
+            done = max(done, shown)
         start = pg.evaluate("() => window.__input")
         after = _cpu_seconds(self.server)
         self.cpu.setdefault(figure, []).append((after[0] - before[0], after[1] - before[1]))
@@ -185,12 +206,13 @@ def measure(port: int, rounds: int = 2) -> dict[str, list[float]]:
             clock.cpu["first page usable after launch"] = [(first_cpu[0], first_cpu[1] - browser_cpu)]
             for title in PAGES:  # first visits (a model's first Reconstruct among them)
                 first = "Reconstruct, first visit per model" if title == "Reconstruct" else "first visits"
-                seconds = clock.timed(first, pg, lambda t=title: _nav(pg, t))
+                seconds = clock.timed(first, pg, lambda t=title: _nav(pg, t), map_drawn=title == "Latent map")
                 if title == "Reconstruct":
                     out[first].append(seconds)
             for _ in range(rounds):
                 for title in PAGES:
-                    seconds = clock.timed("page navigation p50", pg, lambda t=title: _nav(pg, t))
+                    seconds = clock.timed("page navigation p50", pg, lambda t=title: _nav(pg, t),
+                                          map_drawn=title == "Latent map")
                     out["page navigation p50"].append(seconds)
                     by_page.setdefault(title, []).append(seconds)
             out["page navigation p95"] = out["page navigation p50"]
@@ -210,17 +232,20 @@ def measure(port: int, rounds: int = 2) -> dict[str, list[float]]:
                 out["server-side slider step to new image"].append(clock.timed(
                     "server-side slider step to new image", pg, lambda k=key: (thumb.focus(), thumb.press(k)), quiet=100))
             _open(pg, f"{base}/latent_map", "model=dsprites-beta-vae")
+            pg.wait_for_selector("[data-testid='map-chart'][data-drawn]", timeout=60_000)
             colour = pg.locator("[data-testid='stSelectbox']", has_text="Colour by")
             for option in ("scale", "posX", "shape", "posY") * rounds:
                 def choose(o=option):
                     colour.click()
                     pg.get_by_role("option", name=o, exact=True).click()
-                out["changing 'Colour by' on the map"].append(clock.timed("changing 'Colour by' on the map", pg, choose))
+                out["changing 'Colour by' on the map"].append(
+                    clock.timed("changing 'Colour by' on the map", pg, choose, map_drawn=True))
             upload = pg.locator("[data-testid='stFileUploaderDropzoneInput']").first
             for n in range(rounds):
                 files = [{"name": f"drawing-{n}.png", "mimeType": "image/png", "buffer": _png(200 + 8 * n)}]
                 out["upload placed on the map"].append(
-                    clock.timed("upload placed on the map", pg, lambda f=files: upload.set_input_files(f)))
+                    clock.timed("upload placed on the map", pg, lambda f=files: upload.set_input_files(f),
+                                map_drawn=True))
             errors = pg.locator("[data-testid='stException']").count()
             if errors:
                 raise SystemExit(f"a traceback on the page: {pg.inner_text('body')[-1500:]}")
