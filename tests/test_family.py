@@ -163,6 +163,19 @@ def test_the_training_command_refuses_an_unknown_condition(tmp_path):
         TrainConfig(objective="cvae")
 
 
+def test_one_pass_under_each_condition_is_each_conditions_own_decode():
+    from vae_core.explore import decode, decode_under_each_condition
+
+    torch.manual_seed(0)
+    model = CVAE(small(kind="cvae", condition_names=SHAPES)).eval()
+    z = np.random.default_rng(0).normal(size=4).astype(np.float32)
+    strip = decode_under_each_condition(model, z)
+    assert strip.shape == (3, 1, 32, 32)
+    for c in range(3):
+        np.testing.assert_allclose(strip[c], decode(model.bound(c), z[None])[0], atol=1e-6)
+    assert not np.allclose(strip[0], strip[2])
+
+
 def test_cvae_sees_the_condition_in_both_networks():
     torch.manual_seed(0)
     model = CVAE(small(kind="cvae", condition_names=SHAPES))

@@ -30,6 +30,16 @@ def decode(model, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 @torch.inference_mode()
+def decode_under_each_condition(cvae, z: np.ndarray) -> np.ndarray:
+    """A conditional VAE's decoding of one latent point (latent_dim,) under each value of its condition, in one
+    batch: (K, C, H, W) in [0, 1], row k under condition k."""
+    k = cvae.num_conditions
+    device = next(cvae.parameters()).device
+    points = torch.from_numpy(np.repeat(np.asarray(z, dtype=np.float32)[None], k, axis=0)).to(device)
+    return cvae.decode_image(points, torch.arange(k, device=device)).cpu().numpy()
+
+
+@torch.inference_mode()
 def elbo_terms(model, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Per-image ELBO terms with z at the posterior mean (deterministic, so a score does not flicker).
 

@@ -9,7 +9,7 @@ import torch
 
 from app import models, widgets
 from app.text import plain
-from vae_core.explore import decode
+from vae_core.explore import decode_under_each_condition
 from vae_core.models.cvae import ConditionError, condition_index
 
 
@@ -39,13 +39,15 @@ def condition_selector(h: models.Handle) -> None:
                f"content. An encoded image is encoded under the condition its ELBO prefers.{_swap_measured(h)}")
 
 
-def condition_strip(h: models.Handle, z: np.ndarray) -> None:
-    """The point decoded under every value of the condition: the content-versus-style lesson at a glance."""
-    cvae = h.loaded.model
-    names = list(h.config.model.condition_names)
-    images = np.concatenate([decode(cvae.bound(c), z[None]) for c in range(len(names))])
+def under_each_condition(h: models.Handle, z: np.ndarray) -> np.ndarray:
+    """The point decoded under every value of the condition, in one pass of the decoder: (K, C, H, W)."""
+    return decode_under_each_condition(h.loaded.model, z)
+
+
+def condition_strip(h: models.Handle, images: np.ndarray) -> None:
+    """The point under every value of the condition (`under_each_condition`): content versus style at a glance."""
     st.caption(f"The same latent point under each {h.config.train.condition}:")
-    widgets.show_images(images, names, px=64)
+    widgets.show_images(images, list(h.config.model.condition_names), px=64)
 
 
 def _swap_measured(h: models.Handle) -> str:

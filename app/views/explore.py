@@ -59,10 +59,13 @@ def server_sliders(post: dict | None):
             if post:
                 st.caption(f"μ {post['mu'][d]:+.2f} · σ {post['sigma'][d]:.2f}")
     z = state.current_point(h)
+    # a conditional VAE's picture is its strip's image under the chosen condition: one pass of the decoder
+    strip = cvae.under_each_condition(h, z) if h.kind_info.conditional else None
     with right:
-        widgets.show_image(decode(h.model, z[None])[0], "decoded image", px=384)
-        if h.kind_info.conditional:
-            cvae.condition_strip(h, z)
+        widgets.show_image(decode(h.model, z[None])[0] if strip is None else strip[h.model.condition],
+                           "decoded image", px=384)
+        if strip is not None:
+            cvae.condition_strip(h, strip)
         if post and post.get("image") is not None:
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
 
