@@ -37,7 +37,7 @@ from app import components, links, models, state, widgets
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, atomic_write_bytes
 from vae_core.explore import decode
-from vae_core.export import derived_decoder
+from vae_core.export import cached_decoder, decoder_cache_dir, derived_decoder
 from vae_core.imaging import encode_png
 
 COMPONENT = f"{components.PROJECT}.live_decoder"
@@ -77,7 +77,7 @@ def _published(path: str, stamp: float) -> tuple[str | None, str | None]:
     """(served file name, None) for the decoder derived from a model folder's weights, else (None, the reason)."""
     h = models.handle_at(path, stamp)
     try:
-        data = derived_decoder(h.model, path)
+        data = cached_decoder(h.model, path, decoder_cache_dir(), derive=derived_decoder)
     except CheckpointError as exc:
         return None, f"its decoder could not be exported for the browser ({exc})"
     except Exception:  # noqa: BLE001  the exporter or onnxruntime failing: fall back, never break the page

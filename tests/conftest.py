@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
 
 from vae_core import checkpoints as ckpt
+from vae_core.export import CACHE_ENV
 from vae_core.models.vae import VAE
 
 from .app_fixtures import make_broken, make_model
 from .helpers import TINY_CARD, tiny_config
+
+# The tests derive every decoder afresh (they count and fake exports) and leave nothing in the home folder; the
+# cache of derived decoders has tests of its own (test_export), with folders of their own.
+os.environ[CACHE_ENV] = ""
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download browsers here
 

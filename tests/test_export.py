@@ -71,6 +71,50 @@ def test_the_derived_decoder_follows_the_weights_and_is_reproducible(tmp_path):
     assert check_parity(load_model(folder).model, first) > PARITY_TOLERANCE  # the old file no longer decodes like it
 
 
+def test_a_kept_decoder_is_served_only_while_it_decodes_like_the_weights(tmp_path):
+    from vae_core.export import cached_decoder
+
+    folder = make_model(tmp_path, "m", projection=0)
+    model = load_model(folder).model
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    calls = []
+
+    def derive(m, f, n=16):
+        calls.append(f)
+        return derived_decoder(m, f, n)
+
+    first = cached_decoder(model, folder, cache, derive=derive)
+    (kept,) = cache.iterdir()
+    assert kept.read_bytes() == first and len(calls) == 1
+    assert cached_decoder(model, folder, cache, derive=derive) == first and len(calls) == 1  # kept: not derived
+    other = VAE(model.config).eval()  # a decoder of other weights put in its place is not served
+    kept.write_bytes(decoder_onnx_bytes(other))
+    assert cached_decoder(model, folder, cache, derive=derive) == first and len(calls) == 2
+    kept.write_bytes(b"not an onnx file")  # nor a damaged one
+    assert cached_decoder(model, folder, cache, derive=derive) == first and len(calls) == 3
+    with torch.no_grad():  # retrained: another name, derived anew
+        model.decoder.fc[0].bias.add_(1.0)
+    ckpt.save_model(folder, model, load_config(folder))
+    assert cached_decoder(model, folder, cache, derive=derive) != first and len(calls) == 4
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_the_cache_folder_is_private_or_not_used(tmp_path, monkeypatch):
+    from vae_core.export import CACHE_ENV, decoder_cache_dir
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "new" / "decoders"))
+    made = decoder_cache_dir()
+    assert made == tmp_path / "new" / "decoders" and made.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv(CACHE_ENV, str(shared))
+    assert decoder_cache_dir() is None  # others could plant files there
+    monkeypatch.setenv(CACHE_ENV, "")
+    assert decoder_cache_dir() is None
+
+
 def test_a_decoder_that_disagrees_with_pytorch_is_refused(tmp_path, monkeypatch):
     from vae_core import export
 
