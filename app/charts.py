@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -34,8 +36,8 @@ def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed:
         classes = np.unique(values)
         names = proj.label_names if colour == "label" and proj.label_names else value_names
 
-        def name_of(c: int) -> str:
-            return str(names[c]) if names is not None and 0 <= c < len(names) else f"{colour} {c}"
+        def name_of(c: int) -> str:  # plotly reads tags in text (links among them): names from a folder are escaped
+            return label(names[c] if names is not None and 0 <= c < len(names) else f"{colour} {c}")
 
         # per point: its class's position among `classes`, and its name (numpy arrays: plotly checks a list
         # element by element, 0.5 s for 10,000 colour strings, and sends an array as packed bytes)
@@ -55,9 +57,9 @@ def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed:
         else:
             ticks = classes if len(classes) <= MAX_CATEGORIES else None
             fig.add_trace(go.Scattergl(
-                x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, name=colour, text=text, showlegend=False,
-                marker={**marker, "color": values, "colorscale": "Viridis", "colorbar": {
-                    "title": colour, **({"tickvals": ticks.tolist(), "ticktext": [name_of(int(c)) for c in ticks]}
+                x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, name=label(colour), text=text,
+                showlegend=False, marker={**marker, "color": values, "colorscale": "Viridis", "colorbar": {
+                    "title": label(colour), **({"tickvals": ticks.tolist(), "ticktext": [name_of(int(c)) for c in ticks]}
                                         if ticks is not None else {})}},
                 hovertemplate="%{text}<br>row %{customdata}<extra></extra>"))
     # always there, empty until something is placed: the browser then updates this trace alone (Plotly redraws
@@ -74,6 +76,12 @@ def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed:
     fig.update_xaxes(automargin=True, zeroline=False)  # room for the axes' labels however the chart is drawn
     fig.update_yaxes(automargin=True, zeroline=False)
     return fig
+
+
+def label(text) -> str:
+    """Text from a model folder (class and factor names) as plotly shows it literally: its tags (`<a href>`,
+    `<b>`) escaped, and cut to 40 characters."""
+    return html.escape(" ".join(str(text).split())[:40])
 
 
 def selected_rows(selection: dict | None, num_rows: int) -> list[int]:

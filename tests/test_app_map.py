@@ -154,3 +154,20 @@ def test_where_the_map_component_cannot_be_served_streamlits_chart_draws_the_sam
     assert not at.get("bidi_component")
     (chart,) = at.get("plotly_chart")
     assert '"customdata"' in chart.proto.spec and "UMAP" in chart.proto.spec
+
+
+def test_class_and_factor_names_from_a_folder_reach_the_map_as_text_not_tags():
+    """plotly reads tags in a figure's text (a legend entry can be a working link): names are escaped."""
+    from app import charts
+    from vae_core.projection import Projection
+
+    n = 6
+    hostile = ("<a href='https://example.com'>Session expired, log in</a>", "<b>two</b>")
+    proj = Projection(means=np.zeros((n, 2), np.float32), logvars=np.zeros((n, 2), np.float32),
+                      factors=np.array([[0], [1]] * 3), factor_names=("label",), label_names=hostile,
+                      umap=None, pca=np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32),
+                      pca_explained=np.array([0.5, 0.3]), index=np.arange(n), seed=0, recon=None)
+    spec = charts.latent_map(proj.pca, proj, "label", np.zeros((1, 2)), [charts.label("<i>mine</i>.png")],
+                             "PCA").to_json()
+    assert "<a " not in spec and "<b>" not in spec and "<i>" not in spec
+    assert "&lt;a href=" in spec and "&lt;b&gt;two" in spec

@@ -1,7 +1,5 @@
 """Latent map: the data's posterior means in 2-D (UMAP or PCA); select points to see their images."""
 
-import html
-
 import numpy as np
 import streamlit as st
 
@@ -36,7 +34,7 @@ placed = None
 if uploads:
     placed = place_points(encode_means(h.model, np.stack([u.image for u in uploads]))[0], proj.means, coords)
 chosen = None if colour == "none" else colour
-fig = charts.latent_map(coords, proj, chosen, placed, [html.escape(u.name[:40]) for u in uploads], kind,
+fig = charts.latent_map(coords, proj, chosen, placed, [charts.label(u.name) for u in uploads], kind,
                         value_names=getattr(dataset, f"{chosen}_names", None),
                         ordered=chosen is not None and chosen != "label"
                         and chosen not in getattr(dataset, "categorical_factors", (chosen,)))
