@@ -140,8 +140,8 @@ def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str]
     clicks on markers only, and a click on a cell plays that latent's traversal (`clicked_latent`)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     rows, cols = matrix.shape
-    xs = [dim_names[j] for i in range(rows) for j in range(cols)]
-    ys = [factor_names[i] for i in range(rows) for j in range(cols)]
+    xs = [label(dim_names[j]) for i in range(rows) for j in range(cols)]
+    ys = [label(factor_names[i]) for i in range(rows) for j in range(cols)]  # a card's names: escaped
     values = matrix.flatten()
     top = float(zmax if zmax is not None else max(values.max(initial=0.0), 1e-9))
     fig = go.Figure(go.Scatter(

@@ -171,3 +171,11 @@ def test_class_and_factor_names_from_a_folder_reach_the_map_as_text_not_tags():
                              "PCA").to_json()
     assert "<a " not in spec and "<b>" not in spec and "<i>" not in spec
     assert "&lt;a href=" in spec and "&lt;b&gt;two" in spec
+
+
+def test_factor_names_from_a_card_reach_the_information_grid_as_text_not_tags():
+    from app import charts
+
+    fig = charts.mi_heatmap(np.eye(2), ["<a href='https://example.com'>shape</a>", "scale"], ["z0", "z1"], "MI")
+    spec = fig.to_json()
+    assert "&lt;a href=" in spec and "z0" in spec
