@@ -61,7 +61,9 @@ WATCH = """() => {
 }"""
 # resolves with the time the script finished after `since`, once it has run and finished since then
 FINISHED = """([since, quiet]) => new Promise(resolve => {
+  const began = performance.now();
   const check = () => {
+    if (performance.now() - began > 60000) return resolve(null);
     const runs = window.__runs.filter(r => r[1] >= since);
     const started = runs.findIndex(r => r[0] === 'running');
     const ended = runs.slice(started + 1).find(r => r[0] === 'notRunning');
@@ -149,6 +151,8 @@ class Clock:
         drawn = pg.evaluate(MAP_DRAWS) if map_drawn else None
         action()
         done = pg.evaluate(FINISHED, [since, quiet])
+        if done is None:
+            raise SystemExit(f"{figure}: the page's script did not run and finish within 60 s")
         if drawn is not None:
             shown = pg.evaluate(MAP_DRAWN, drawn)
             if shown is None:
