@@ -171,3 +171,16 @@ def test_a_full_disk_ends_with_a_message_naming_what_is_safe(tmp_path, monkeypat
                  "--quiet"])
     err = capsys.readouterr().err
     assert code == 1 and "No space left on device" in err and "last checkpoint there is intact" in err
+
+
+def test_a_stale_temporary_left_by_a_kill_is_removed_by_the_next_run(tmp_path):
+    from vae_core.train import main
+
+    folder = tmp_path / "m"
+    args = ["--out", str(folder), "--dataset", "digits", "--steps", "2", "--batch-size", "8", "--quiet"]
+    assert main(args) == 0
+    stale = folder / f".{ckpt.WEIGHTS_FILE}.k1ll3d.tmp"  # what a kill between staging and renaming leaves
+    stale.write_bytes(b"half of a checkpoint")
+    assert main([*args[:5], "4", *args[6:], "--resume"]) == 0
+    assert not stale.exists() and not list(folder.glob(".*.tmp"))
+
