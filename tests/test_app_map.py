@@ -179,3 +179,16 @@ def test_factor_names_from_a_card_reach_the_information_grid_as_text_not_tags():
     fig = charts.mi_heatmap(np.eye(2), ["<a href='https://example.com'>shape</a>", "scale"], ["z0", "z1"], "MI")
     spec = fig.to_json()
     assert "&lt;a href=" in spec and "z0" in spec
+
+
+def test_plotly_js_is_served_gzipped_once_from_a_private_folder():
+    import gzip
+    import os
+
+    from app import map_chart
+
+    folder = map_chart.served_plotly()
+    assert folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o777 == 0o700
+    assert [p.name for p in folder.iterdir()] == ["plotly.min.js.gz"]  # nothing else of this machine is served
+    assert gzip.decompress((folder / "plotly.min.js.gz").read_bytes()) == map_chart.PLOTLY_JS.read_bytes()
+    assert map_chart.served_plotly() == folder

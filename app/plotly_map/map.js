@@ -5,20 +5,30 @@
 // plotly.js is the copy inside the Python plotly package, served beside this folder (nothing from a CDN).
 // A selection (box, lasso, clicked points) goes back to Python as the state "selection", in the shape of
 // st.plotly_chart's: {points: [{customdata}], box: [{x, y}], lasso: [{x, y}]}.
-const PLOTLY = new URL("../vae_explorer.plotly_js/plotly.min.js", import.meta.url).href;
+// gzipped once by the server (app/map_chart.py) and inflated here, so it is not compressed anew per request
+const PLOTLY = new URL("../vae_explorer.plotly_js/plotly.min.js.gz", import.meta.url).href;
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["sendDataToCloud"] };
 const charts = new WeakMap(); // parentElement -> {div, figure, report}
 let plotly = null;
 
+async function plotlySource() {
+  const r = await fetch(PLOTLY);
+  if (!r.ok) throw new Error(`plotly.min.js.gz: HTTP ${r.status}`);
+  if (typeof DecompressionStream !== "function") throw new Error("DecompressionStream is not available");
+  const text = await new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).text();
+  return URL.createObjectURL(new Blob([text], { type: "text/javascript" }));
+}
+
 function loadPlotly() {
-  plotly ||= new Promise((resolve, reject) => {
-    if (window.Plotly) return resolve(window.Plotly);
-    const script = document.createElement("script");
-    script.src = PLOTLY;
-    script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js did not start")));
-    script.onerror = () => reject(new Error("plotly.min.js could not be loaded"));
-    document.head.appendChild(script);
-  });
+  plotly ||= window.Plotly ? Promise.resolve(window.Plotly) : plotlySource().then((src) =>
+    new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js did not start")));
+      script.onerror = () => reject(new Error("plotly.js could not be run"));
+      document.head.appendChild(script);
+    }));
+  plotly.catch(() => { plotly = null; }); // a failed load is tried again at the next draw
   return plotly;
 }
 
