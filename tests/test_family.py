@@ -44,11 +44,21 @@ def small(**kw) -> ModelConfig:
     return ModelConfig(image_size=32, conv_channels=(8, 8, 16, 16), hidden_dim=32, latent_dim=4, **kw)
 
 
+def small_vq(**kw) -> ModelConfig:
+    """A small VQ-VAE's network: the kind named once here."""
+    return small(kind="vq-vae", **kw)
+
+
+def small_cvae(**kw) -> ModelConfig:
+    """A small conditional VAE's network on the three dSprites shapes: the kind named once here."""
+    return small(kind="cvae", condition_names=SHAPES, **kw)
+
+
 # ---- VQ-VAE
 
 def test_reconstruction_gradient_reaches_the_encoder_through_the_quantiser():
     torch.manual_seed(0)
-    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    model = VQVAE(small_vq(codebook_size=16, code_dim=4))
     x = torch.rand(4, 1, 32, 32).round()
     out = model(x)
     # the reconstruction alone: without the straight-through estimator argmin would cut the encoder off
@@ -62,7 +72,7 @@ def test_reconstruction_gradient_reaches_the_encoder_through_the_quantiser():
 
 def test_codebook_gets_its_own_loss_and_the_encoder_the_commitment():
     torch.manual_seed(0)
-    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    model = VQVAE(small_vq(codebook_size=16, code_dim=4))
     x = torch.rand(4, 1, 32, 32).round()
     vq_terms(model, x, commitment=0.25)["total"].backward()
     assert float(model.quantizer.codebook.grad.abs().sum()) > 0
@@ -70,7 +80,7 @@ def test_codebook_gets_its_own_loss_and_the_encoder_the_commitment():
 
 def test_indices_map_back_to_the_same_vectors():
     torch.manual_seed(0)
-    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    model = VQVAE(small_vq(codebook_size=16, code_dim=4))
     with torch.no_grad():
         model.quantizer.codebook.copy_(torch.randn(16, 4))
     out = model(torch.rand(3, 1, 32, 32))
@@ -82,7 +92,7 @@ def test_indices_map_back_to_the_same_vectors():
 
 def test_ema_codebook_moves_towards_the_outputs_assigned_to_it():
     torch.manual_seed(0)
-    model = VQVAE(small(kind="vq-vae", codebook_size=8, code_dim=4, vq_ema=True)).train()
+    model = VQVAE(small_vq(codebook_size=8, code_dim=4, vq_ema=True)).train()
     assert not isinstance(model.quantizer.codebook, torch.nn.Parameter)
     z_e = torch.full((2, 4, 4, 4), 3.0)
     before = model.quantizer.codebook.clone()
@@ -93,7 +103,7 @@ def test_ema_codebook_moves_towards_the_outputs_assigned_to_it():
 
 
 def test_out_of_range_codes_are_refused_with_a_message():
-    model = VQVAE(small(kind="vq-vae", codebook_size=16, code_dim=4))
+    model = VQVAE(small_vq(codebook_size=16, code_dim=4))
     with pytest.raises(CodeError, match=r"outside the codebook.*0\.\.15"):
         model.decode_indices(np.full((4, 4), 16))
     with pytest.raises(CodeError, match="outside the codebook"):
@@ -116,7 +126,7 @@ def test_perplexity_counts_the_codes_in_use():
 
 def test_a_short_vq_training_uses_more_than_one_code(tmp_path):
     exp = ExperimentConfig(
-        model=replace(small(kind="vq-vae", codebook_size=32, code_dim=8), image_size=64),
+        model=replace(small_vq(codebook_size=32, code_dim=8), image_size=64),
         train=TrainConfig(dataset="dsprites", objective="vq-vae", steps=60, batch_size=16, revive_every=10,
                           log_every=20, checkpoint_every=60),
         dataset=dataset_info(get_dataset("dsprites")),
@@ -167,7 +177,7 @@ def test_one_pass_under_each_condition_is_each_conditions_own_decode():
     from vae_core.explore import decode, decode_under_each_condition
 
     torch.manual_seed(0)
-    model = CVAE(small(kind="cvae", condition_names=SHAPES)).eval()
+    model = CVAE(small_cvae()).eval()
     z = np.random.default_rng(0).normal(size=4).astype(np.float32)
     strip = decode_under_each_condition(model, z)
     assert strip.shape == (3, 1, 32, 32)
@@ -178,7 +188,7 @@ def test_one_pass_under_each_condition_is_each_conditions_own_decode():
 
 def test_cvae_sees_the_condition_in_both_networks():
     torch.manual_seed(0)
-    model = CVAE(small(kind="cvae", condition_names=SHAPES))
+    model = CVAE(small_cvae())
     x = torch.rand(2, 1, 32, 32)
     mu0, _ = model.encode(x, 0)
     mu1, _ = model.encode(x, 1)
@@ -268,7 +278,7 @@ def test_with_the_latent_fixed_the_condition_alone_swaps_the_shape(tmp_path, two
 
 def test_the_adversary_learns_from_its_own_loss_and_the_encoder_from_the_leak():
     torch.manual_seed(0)
-    adversary = CVAE(small(kind="cvae", condition_names=SHAPES, condition_adversary=True)).adversary
+    adversary = CVAE(small_cvae(condition_adversary=True)).adversary
     mu = torch.randn(64, 4, requires_grad=True)
     c = torch.randint(0, 3, (64,))
 
@@ -318,7 +328,7 @@ def test_only_a_cvae_takes_a_condition_adversary(tmp_path):
         ModelConfig(condition_adversary=True)
     with pytest.raises(ConfigError, match="only objective cvae"):
         TrainConfig(objective="vae", adversary=1.0)
-    cvae = small(kind="cvae", condition_names=SHAPES)
+    cvae = small_cvae()
     for model, weight in ((cvae, 2.0), (replace(cvae, condition_adversary=True), 0.0)):
         with pytest.raises(ConfigError, match="disagree"):  # an adversary the card would claim, or one unreported
             ExperimentConfig(model=model, train=TrainConfig(objective="cvae", condition="shape", adversary=weight))
