@@ -8,6 +8,9 @@ this app is not installed as one, so each folder is registered with the runtime'
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import weakref
 from pathlib import Path
 
@@ -40,3 +43,11 @@ def mount(name: str, folders: dict[str, Path], js: str, css: str | None = None, 
         return mounted[name], None
     except Exception as exc:  # noqa: BLE001  an internal API that moved: fall back, never break the page
         return None, f"this Streamlit cannot serve the component ({type(exc).__name__}: {exc})"
+
+
+def private_folder(prefix: str) -> Path:
+    """A fresh folder for this process's served files: private (0700, a name no one could have made first, so no
+    one else can plant a page in what the app serves), removed when the server exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

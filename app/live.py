@@ -22,12 +22,9 @@ The drag loop, in order (the point lives in `st.session_state["z0"]`, `"z1"`, ..
 
 from __future__ import annotations
 
-import atexit
 import base64
 import gzip
 import hashlib
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -53,12 +50,10 @@ _serve_dir: Path | None = None
 
 
 def serve_dir() -> Path:
-    """This process's own folder of decoder copies: made private (0700, a fresh name no one could have made
-    first, so no one else can plant a page in what the app serves), removed when the server exits."""
+    """This process's own folder of decoder copies (`components.private_folder`)."""
     global _serve_dir
     if _serve_dir is None or not _serve_dir.is_dir():
-        _serve_dir = Path(tempfile.mkdtemp(prefix="vae-explorer-live-"))
-        atexit.register(shutil.rmtree, _serve_dir, ignore_errors=True)
+        _serve_dir = components.private_folder("vae-explorer-live-")
     return _serve_dir
 
 

@@ -8,10 +8,7 @@ Where it cannot be served, the page draws Streamlit's element instead, with the 
 
 from __future__ import annotations
 
-import atexit
 import gzip
-import shutil
-import tempfile
 from pathlib import Path
 
 import plotly
@@ -28,13 +25,12 @@ _served: Path | None = None
 
 
 def served_plotly() -> Path:
-    """This process's private folder (0700, removed at exit) holding plotly.min.js gzipped once: Streamlit would
+    """This process's private folder (`components.private_folder`) holding plotly.min.js gzipped once: Streamlit would
     gzip the 4.6 MB file anew for every page that opens the map (0.12 s of the server's CPU each); a .gz file it
     serves as it is, and map.js inflates it."""
     global _served
     if _served is None or not (_served / "plotly.min.js.gz").is_file():
-        folder = Path(tempfile.mkdtemp(prefix="vae-explorer-plotly-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        folder = components.private_folder("vae-explorer-plotly-")
         atomic_write_bytes(folder / "plotly.min.js.gz", gzip.compress(PLOTLY_JS.read_bytes(), 6, mtime=0))
         _served = folder
     return _served

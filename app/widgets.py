@@ -94,7 +94,7 @@ def upload_image(label: str, key: str, h: models.Handle, multiple: bool = False)
         except ImageError as exc:
             # a one-file uploader's message is hidden by the page's style once the browser refuses a later file
             # itself (too large): see UPLOAD_STYLE
-            with st.container(key=f"{STALE_ERROR_PREFIX}{key}") if not multiple else st.container():
+            with st.container(key=None if multiple else f"{STALE_ERROR_PREFIX}{key}"):
                 st.error(f"{plain(f.name)}: {plain(exc, 300)}")
             continue
         show_preparation(prepared, f.name, skip_key, skip)
