@@ -27,8 +27,7 @@ def sidebar() -> Handle | None:
         if usable:
             names = model_labels(usable)
             note = links.model_note(names, {e.name: e.error for e in broken})
-            default = names.index(DEFAULT_MODEL) if DEFAULT_MODEL in names else 0
-            name = st.selectbox("Model", names, index=default, key="model", bind="query-params",
+            name = st.selectbox("Model", names, index=default_index(names), key="model", bind="query-params",
                                 help="Model folders from pretrained/ and $VAE_EXPLORER_MODELS")
             if st.session_state.get("_sidebar_model") not in (None, name):
                 links.forget_model_params()
@@ -55,6 +54,17 @@ def sidebar() -> Handle | None:
                     st.warning(f"**{plain(entry.name)}** is unavailable: {plain(entry.error, 300)}")
     st.session_state[HANDLE_KEY] = handle
     return handle
+
+
+def default_index(names: list[str]) -> int:
+    """Which of the picker's models a session opens on."""
+    return names.index(DEFAULT_MODEL) if DEFAULT_MODEL in names else 0
+
+
+def default_handle() -> Handle | None:
+    """The model a new session opens on, loaded (None when no folder is usable); raises CheckpointError."""
+    usable = [e for e in list_models() if e.error is None]
+    return open_model(usable[default_index(model_labels(usable))]) if usable else None
 
 
 def model_labels(entries) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app import serve
 from vae_core import checkpoints as ckpt
 from vae_core.data import get_dataset
 from vae_core.models.vae import VAE
@@ -71,9 +72,7 @@ def running_app(log_path: Path, env: dict[str, str], start_timeout_s: float = 60
     port = free_port()
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+            serve.command(port), cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + start_timeout_s

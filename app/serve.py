@@ -1,0 +1,77 @@
+"""`make app`: `python -m app.serve [streamlit options]` runs `streamlit run app/streamlit_app.py` with those options
+(the fixed ones are in .streamlit/config.toml) and begins the first page's work once the server is up.
+
+Streamlit runs the app's script only when a browser connects. The first visitor then waited for everything the
+first page needs, one after the other, after their browser had loaded Streamlit's page: the imports (torch, pandas,
+plotly: about 3 s of CPU here), the default model and its browser decoder. Here a thread does that work while the
+server starts and the browser loads, through the same cached functions the page calls, so the page finds it done
+(or waits for the part still running: Streamlit's caches compute a value once, whoever asks first).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent / "streamlit_app.py"
+ROOT = SCRIPT.parent.parent
+RUNTIME_WAIT_S = 60  # the warm-up's wait for Streamlit's runtime, whose caches it fills
+THREAD = "vae-explorer-warm-up"
+
+
+def command(port: int, address: str = "127.0.0.1") -> list[str]:
+    """The server's command line, as `make app` runs it (for the tests and the browser benchmark)."""
+    return [sys.executable, "-m", "app.serve", "--server.port", str(port), "--server.address", address]
+
+
+def warm_up() -> None:
+    """The first page's work for the default model (Explore's: the imports, the model, its slider limits, its
+    decoder for the browser), done ahead of the first visitor. It starts once the server is up: begun at launch,
+    it held the interpreter while Streamlit started and served its page, and the first picture came no sooner.
+    A failure here is only logged: the page does the same work and shows what went wrong."""
+    from streamlit.logger import get_logger  # the server's log, at its level
+
+    log = get_logger("vae_explorer.warm_up")
+    began = time.perf_counter()
+    try:
+        from streamlit.runtime import Runtime, RuntimeState
+
+        deadline = time.monotonic() + RUNTIME_WAIT_S
+        while not (Runtime.exists() and Runtime.instance().state is not RuntimeState.INITIAL):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        from app import card, charts, links, live, models, state, widgets  # noqa: F401  torch; what pages share
+
+        models.configure_process()  # pandas and plotly; the garbage collector's freeze
+        handle = state.default_handle()
+        if handle is not None:
+            models.limits(handle)
+            live.model_file(handle)
+        log.info("first page prepared at launch in %.1f s (%s)", time.perf_counter() - began,
+                 handle.name if handle else "no usable model")
+    except Exception as exc:  # noqa: BLE001  never stop the server; the page reports the problem itself
+        log.warning("preparing the first page at launch failed (%s: %s)", type(exc).__name__, exc)
+
+
+class _QuietWarmUp(logging.Filter):
+    """Streamlit warns when a cached function runs outside a page's script; the warm-up does so on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD
+
+
+def main(argv: list[str] | None = None) -> None:
+    from streamlit.web import cli
+
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_QuietWarmUp())
+    threading.Thread(target=warm_up, name=THREAD, daemon=True).start()
+    sys.argv = ["streamlit", "run", str(SCRIPT), *(sys.argv[1:] if argv is None else argv)]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()
