@@ -41,7 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from app import serve  # noqa: E402  the server's command line, as `make app` runs it
+from app import serve  # the server's command line, as `make app` runs it
+
 CHROMIUM = "/usr/bin/chromium"
 PAGES = ["Traversals", "Interpolate", "Latent map", "Disentanglement", "Reconstruct", "Explore"]
 LATER_S = 3  # how long after launch the person of the second row opens the address
