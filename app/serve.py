@@ -29,7 +29,7 @@ def command(port: int, address: str = "127.0.0.1") -> list[str]:
 
 def warm_up() -> None:
     """The first page's work for the default model (Explore's: the imports, the model, its slider limits, its
-    decoder for the browser), done ahead of the first visitor. It starts once the server is up: begun at launch,
+    decoder for the browser), and the upload decoders' worker processes, done ahead of the first visitor. It starts once the server is up: begun at launch,
     it held the interpreter while Streamlit started and served its page, and the first picture came no sooner.
     A failure here is only logged: the page does the same work and shows what went wrong."""
     from streamlit.logger import get_logger  # the server's log, at its level
@@ -45,8 +45,10 @@ def warm_up() -> None:
                 return
             time.sleep(0.02)
         from app import card, charts, links, live, models, state, widgets  # noqa: F401  torch; what pages share
+        from vae_core import upload_worker
 
         models.configure_process()  # pandas and plotly; the garbage collector's freeze
+        upload_worker.start_workers()  # the first uploads' decoders
         handle = state.default_handle()
         if handle is not None:
             models.limits(handle)

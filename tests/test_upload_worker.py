@@ -67,3 +67,17 @@ def test_when_every_worker_is_busy_an_upload_is_told_to_try_again():
     finally:
         for worker in held:
             upload_worker._idle.put(worker)
+
+
+def test_workers_started_ahead_are_the_ones_that_decode_the_first_uploads():
+    upload_worker.start_workers()
+    workers = list(upload_worker._idle.queue)
+    assert all(w is not None and w.process.poll() is None for w in workers)
+    started = {w.process.pid for w in workers}
+    assert len(started) == upload_worker.CONCURRENT_DECODES
+    data = _encoded(np.zeros((40, 40, 3), np.uint8), "PNG")
+    for _ in range(upload_worker.CONCURRENT_DECODES):
+        decode_upload(data, 64)
+    assert {w.process.pid for w in list(upload_worker._idle.queue)} == started  # none started anew
+    upload_worker.start_workers()  # again: the running ones are kept
+    assert {w.process.pid for w in list(upload_worker._idle.queue)} == started

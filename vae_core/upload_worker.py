@@ -111,6 +111,22 @@ for _ in range(CONCURRENT_DECODES):
     _idle.put(None)  # a slot; its worker is started on first use
 
 
+def start_workers() -> None:
+    """Start the pool's workers now rather than at the first uploads (each imports the decoder first, about
+    0.2 s): the app's launcher calls this, so the first people to upload do not wait for it."""
+    if not Path("/proc/self/statm").exists():
+        return
+    slots = []
+    try:
+        while True:
+            slots.append(_idle.get_nowait())
+    except queue.Empty:
+        pass
+    for worker in slots:
+        started = worker is not None and worker.process.poll() is None
+        _idle.put(worker if started else _Worker(DECODE_MEMORY_BYTES))
+
+
 def decode_upload(data: bytes, size_hint: int | None = None, seconds: float = DECODE_SECONDS,
                   memory_bytes: int = DECODE_MEMORY_BYTES, queue_seconds: float = QUEUE_SECONDS) -> np.ndarray:
     """`imaging.load_rgba` in a worker process under the limits above; raises ImageError saying what to do."""
