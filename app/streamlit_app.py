@@ -35,7 +35,8 @@ def pages(h: models.Handle | None) -> list:
 
 
 models.configure_process()
-st.set_page_config(page_title="VAE latent-space explorer", page_icon=":material/explore:", layout="wide")
+# an emoji: the browser draws it itself (a ":material/...:" icon makes Streamlit's page fetch it from Google)
+st.set_page_config(page_title="VAE latent-space explorer", page_icon="🧭", layout="wide")
 handle = state.sidebar()  # first: which page files there are depends on the chosen model's kind
 page = st.navigation(pages(handle))
 # a frame around every picture: a white image (a blank decode, a white background) would vanish into the page;

@@ -152,6 +152,17 @@ def test_each_page_opens_without_exception(server, page, name):
         assert Path(download.value.path()).read_bytes()[:6] == b"GIF89a"
 
 
+def test_no_page_asks_anything_of_another_host(server, page):
+    """No internet at run time, and nothing a classroom's pages tell a third party: every request a page makes
+    goes to the app's own server (or stays in the browser: data and blob addresses)."""
+    elsewhere = []
+    page.on("request", lambda r: r.url.startswith((server[0], "data:", "blob:")) or elsewhere.append(r.url))
+    for name in PAGES:
+        open_page(page, server, name)
+    page.wait_for_timeout(500)
+    assert not elsewhere
+
+
 def test_map_page_from_the_navigation(server, page):
     """What a person waits for: from clicking "Latent map" in the sidebar to the drawn map."""
     open_page(page, server, "explore", LIVE)
