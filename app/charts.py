@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -17,51 +18,84 @@ CATEGORY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c5
                     "#bcbd22", "#17becf", "#393b79", "#637939")
 
 
+MAP_MARKER = {"size": 4, "opacity": 0.7}
+
+
+@dataclass(frozen=True)
+class Colouring:
+    """The data's points coloured by one factor, or by nothing: what changes on the map with "Colour by"."""
+
+    points: dict  # the points trace's properties that depend on the colouring (marker, name, legend, hover)
+    codes: np.ndarray | None = None  # per point, in drawing order: its index into `names` (its hover text)
+    names: tuple[str, ...] = ()
+    legend: tuple[go.Scattergl, ...] = ()  # one entry per class, drawing nothing
+
+    def text(self) -> np.ndarray | None:
+        return None if self.codes is None else np.array(self.names)[self.codes]
+
+
+UNCOLOURED = Colouring({"marker": MAP_MARKER, "name": "data", "hovertemplate": "row %{customdata}<extra></extra>"})
+
+
+def drawing_order(n: int) -> np.ndarray:
+    """The points are drawn in a fixed shuffled order, so where classes share a place (faces that differ only in
+    the mouth share a code) none is always drawn on top."""
+    return np.random.default_rng(0).permutation(n)
+
+
+def map_colouring(proj: Projection, colour: str | None, value_names: tuple[str, ...] | None = None,
+                  ordered: bool = False) -> Colouring:
+    """The points coloured by factor `colour`. A factor with an order (`ordered`: scale, mouth, position) is
+    coloured on a continuous scale, one without (shape, hair) by class, named by `value_names` where the dataset
+    names its values."""
+    if colour is None:
+        return UNCOLOURED
+    values = proj.factors[drawing_order(proj.num_points), proj.factor_names.index(colour)]
+    classes = np.unique(values)
+    names = proj.label_names if colour == "label" and proj.label_names else value_names
+
+    def name_of(c: int) -> str:  # plotly reads tags in text (links among them): names from a folder are escaped
+        return label(names[c] if names is not None and 0 <= c < len(names) else f"{colour} {c}")
+
+    # per point: its class's position among `classes` (numpy arrays: plotly checks a list element by element,
+    # 0.5 s for 10,000 colour strings, and sends an array as packed bytes)
+    position = np.searchsorted(classes, values).astype(np.uint8 if len(classes) <= 256 else np.uint16)
+    class_names = tuple(name_of(int(c)) for c in classes)
+    hover = "%{text}<br>row %{customdata}<extra></extra>"
+    if not ordered and len(classes) <= MAX_CATEGORIES:
+        palette = CATEGORY_COLOURS[:len(classes)]
+        steps = [[edge, shade] for i, shade in enumerate(palette)
+                 for edge in (i / len(palette), (i + 1) / len(palette))]  # one flat band per class
+        marker = {**MAP_MARKER, "color": position, "colorscale": steps, "cmin": -0.5, "cmax": len(palette) - 0.5,
+                  "showscale": False}
+        legend = tuple(go.Scattergl(x=[None], y=[None], mode="markers", name=name, marker={"size": 8, "color": shade})
+                       for name, shade in zip(class_names, palette))
+        return Colouring({"marker": marker, "showlegend": False, "hovertemplate": hover}, position, class_names,
+                         legend)
+    ticks = classes if len(classes) <= MAX_CATEGORIES else None
+    bar = {"title": label(colour), **({"tickvals": ticks.tolist(), "ticktext": [name_of(int(c)) for c in ticks]}
+                                      if ticks is not None else {})}
+    marker = {**MAP_MARKER, "color": values, "colorscale": "Viridis", "colorbar": bar}
+    return Colouring({"marker": marker, "name": label(colour), "showlegend": False, "hovertemplate": hover},
+                     position, class_names)
+
+
 def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed: np.ndarray | None = None,
                placed_names: list[str] | None = None, axis: str = "", value_names: tuple[str, ...] | None = None,
                ordered: bool = False) -> go.Figure:
-    """The map, row ids in customdata. The points are drawn in a fixed shuffled order, so where classes share a
-    place (faces that differ only in the mouth share a code) none is always drawn on top. A factor with an order
-    (`ordered`: scale, mouth, position) is coloured on a continuous scale, one without (shape, hair) by class,
-    named by `value_names` where the dataset names its values."""
-    order = np.random.default_rng(0).permutation(len(coords))
-    rows, xy = order, coords[order]
-    fig = go.Figure()
-    marker = {"size": 4, "opacity": 0.7}
-    if colour is None:
-        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows,
-                                   marker=marker, name="data", hovertemplate="row %{customdata}<extra></extra>"))
-    else:
-        values = proj.factors[order, proj.factor_names.index(colour)]
-        classes = np.unique(values)
-        names = proj.label_names if colour == "label" and proj.label_names else value_names
+    """The map coloured by factor `colour` (map_colouring), row ids in customdata."""
+    return map_figure(coords, map_colouring(proj, colour, value_names, ordered), placed, placed_names, axis)
 
-        def name_of(c: int) -> str:  # plotly reads tags in text (links among them): names from a folder are escaped
-            return label(names[c] if names is not None and 0 <= c < len(names) else f"{colour} {c}")
 
-        # per point: its class's position among `classes`, and its name (numpy arrays: plotly checks a list
-        # element by element, 0.5 s for 10,000 colour strings, and sends an array as packed bytes)
-        position = np.searchsorted(classes, values)
-        text = np.array([name_of(int(c)) for c in classes])[position]
-        if not ordered and len(classes) <= MAX_CATEGORIES:
-            palette = CATEGORY_COLOURS[:len(classes)]
-            steps = [[edge, shade] for i, shade in enumerate(palette)
-                     for edge in (i / len(palette), (i + 1) / len(palette))]  # one flat band per class
-            fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, text=text,
-                                       marker={**marker, "color": position, "colorscale": steps, "cmin": -0.5,
-                                               "cmax": len(palette) - 0.5, "showscale": False},
-                                       showlegend=False, hovertemplate="%{text}<br>row %{customdata}<extra></extra>"))
-            for c, shade in zip(classes, palette):  # the legend: one entry per class, drawing nothing
-                fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=name_of(int(c)),
-                                           marker={"size": 8, "color": shade}))
-        else:
-            ticks = classes if len(classes) <= MAX_CATEGORIES else None
-            fig.add_trace(go.Scattergl(
-                x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, name=label(colour), text=text,
-                showlegend=False, marker={**marker, "color": values, "colorscale": "Viridis", "colorbar": {
-                    "title": label(colour), **({"tickvals": ticks.tolist(), "ticktext": [name_of(int(c)) for c in ticks]}
-                                        if ticks is not None else {})}},
-                hovertemplate="%{text}<br>row %{customdata}<extra></extra>"))
+def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | None = None,
+               placed_names: list[str] | None = None, axis: str = "") -> go.Figure:
+    """The map: the data's points at `coords` (row ids in customdata), then the colouring's legend entries, then
+    the placed images (always the last trace)."""
+    rows = drawing_order(len(coords))
+    xy = coords[rows]
+    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, text=colouring.text(),
+                                 **colouring.points))
+    fig.add_traces(list(colouring.legend))
     # always there, empty until something is placed: the browser then updates this trace alone (Plotly redraws
     # every trace when their number changes)
     placed = np.zeros((0, 2)) if placed is None else placed

@@ -49,11 +49,25 @@ def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
     assert [s.value for s in at.subheader][-1] == "From map point 3 to map point 7"
 
 
-def map_spec(at: AppTest) -> str:
-    """The map's figure as JSON, as the page sent it to the browser's map component (app.map_chart)."""
+def map_data(at: AppTest) -> dict:
+    """What the page sent to the browser's map component (app.map_chart): the figure and its colourings."""
     (chart,) = at.get("bidi_component")
     assert chart.proto.component_name == "vae_explorer.plotly_map"
-    return json.loads(chart.proto.json)["figure"]
+    return json.loads(chart.proto.json)
+
+
+def map_spec(at: AppTest) -> str:
+    """The map's figure as JSON, uncoloured."""
+    return map_data(at)["figure"]
+
+
+def colouring(at: AppTest, name: str) -> tuple[dict, list[dict], list[str] | None]:
+    """Colouring `name` as the component receives it: the points' properties, the legend's entries, each
+    point's hover text."""
+    packed = map_data(at)["colourings"][name]
+    points, *legend = json.loads(packed["traces"])["data"]
+    text = None if packed["codes"] is None else [packed["names"][c] for c in _values(packed["codes"])]
+    return points, legend, text
 
 
 def _map_traces(at: AppTest) -> list[dict]:
@@ -71,26 +85,60 @@ def _values(array) -> list:
 
 def test_map_classes_are_named_and_drawn_interleaved(models_root):
     at = open_app("latent_map")
-    box = next(s for s in at.selectbox if s.label == "Colour by")
-    box.set_value("shape").run()
-    assert_healthy(at)
-    traces = _map_traces(at)
-    assert [t["name"] for t in traces if t.get("showlegend", True)] == ["square", "ellipse", "heart"]
-    data = next(t for t in traces if t.get("showlegend") is False)
+    data = map_data(at)
+    assert list(data["colourings"]) == ["none", "shape", "scale", "orientation", "posX", "posY"]
+    assert data["colour"] == "shape"  # the first factor that varies
+    points, legend, text = colouring(at, "shape")
+    assert [t["name"] for t in legend] == ["square", "ellipse", "heart"]
+    rows = _values(json.loads(map_spec(at))["data"][0]["customdata"])
     factors = load_projection(models_root / "grey64").factors[:, 1]
-    drawn = np.asarray([factors[r] for r in _values(data["customdata"])])
+    drawn = np.asarray([factors[r] for r in rows])
     assert len(drawn) == len(factors) and (np.diff(drawn) != 0).sum() > 10  # not drawn class by class
     # each point's colour is its class's legend colour: a class index on a scale of one flat band per class
-    legend = {t["name"]: t["marker"]["color"] for t in traces if t.get("showlegend", True)}
-    bands = data["marker"]["colorscale"]
-    for row, position, text in zip(_values(data["customdata"]), _values(data["marker"]["color"]), data["text"]):
-        span = (position - data["marker"]["cmin"]) / (data["marker"]["cmax"] - data["marker"]["cmin"])
+    colours = {t["name"]: t["marker"]["color"] for t in legend}
+    marker, bands = points["marker"], points["marker"]["colorscale"]
+    assert points["showlegend"] is False
+    for row, position, name in zip(rows, _values(marker["color"]), text):
+        span = (position - marker["cmin"]) / (marker["cmax"] - marker["cmin"])
         band = next(c for (lo, c), (hi, _) in zip(bands[::2], bands[1::2]) if lo <= span <= hi)
-        assert band == legend[text] and text == ["square", "ellipse", "heart"][int(factors[row])]
-    box.set_value("scale").run()  # an ordered factor: one continuous scale, not six unrelated colours
-    data = next(t for t in _map_traces(at) if t.get("showlegend") is False)
-    assert "colorbar" in data["marker"] and _values(data["marker"]["color"]) == [
-        load_projection(models_root / "grey64").factors[r, 2] for r in _values(data["customdata"])]
+        assert band == colours[name] and name == ["square", "ellipse", "heart"][int(factors[row])]
+    points, legend, text = colouring(at, "scale")  # an ordered factor: one continuous scale, not six colours
+    assert "colorbar" in points["marker"] and not legend and _values(points["marker"]["color"]) == [
+        load_projection(models_root / "grey64").factors[r, 2] for r in rows]
+    assert colouring(at, "none")[2] is None
+
+
+def test_the_colourings_sent_are_those_of_the_figure_python_draws(models_root):
+    """The browser composes a coloured map from the uncoloured figure and a colouring (map.js `coloured`); the
+    fallback draws charts.latent_map's figure. Both carry the same colours, names and legend."""
+    from app import charts
+
+    at = open_app("latent_map")
+    proj = load_projection(models_root / "grey64")
+    for name in ("shape", "posX"):
+        points, legend, text = colouring(at, name)
+        drawn = json.loads(charts.latent_map(proj.umap, proj, name, axis="UMAP", ordered=name == "posX",
+                                             value_names=("square", "ellipse", "heart") if name == "shape"
+                                             else None).to_json())["data"]
+        assert _values(points["marker"]["color"]) == _values(drawn[0]["marker"]["color"])
+        assert text == list(drawn[0]["text"]) and [t["name"] for t in legend] == [t["name"] for t in drawn[1:-1]]
+
+
+def test_changing_the_colouring_asks_nothing_of_the_server_where_the_component_runs(monkeypatch):
+    """The page offers no "Colour by" widget of its own (the component's select changes it in the browser); where
+    the component cannot be served, Streamlit's selectbox and chart draw the chosen colouring."""
+    from app import map_chart
+
+    at = open_app("latent_map")
+    assert not [s for s in at.selectbox if s.label == map_chart.COLOUR_LABEL]
+    assert map_data(at)["label"] == map_chart.COLOUR_LABEL
+    monkeypatch.setattr(map_chart, "_mount", lambda: (None, "no component here"))
+    at = open_app("latent_map")
+    box = next(s for s in at.selectbox if s.label == map_chart.COLOUR_LABEL)
+    assert box.value == "shape"
+    box.set_value("shape").run()
+    (chart,) = at.get("plotly_chart")
+    assert [t.get("name") for t in json.loads(chart.proto.spec)["data"][1:4]] == ["square", "ellipse", "heart"]
 
 
 def test_uploads_are_placed_on_the_map():

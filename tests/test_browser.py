@@ -174,6 +174,33 @@ def test_map_page_from_the_navigation(server, page):
     no_exception(page)
 
 
+def test_map_colour_by_is_chosen_in_the_browser_and_kept_when_an_upload_is_placed(server, page, tmp_path):
+    """"Colour by" redraws the map in the browser, with no script run on the server; a placed upload (a rerun
+    with a new figure) keeps the person's colouring."""
+    open_page(page, server, "latent_map", "[data-testid='map-chart'][data-drawn] .main-svg")
+    page.evaluate("""() => { window.__states = [];
+      const app = document.querySelector("[data-testid='stApp']");
+      new MutationObserver(() => window.__states.push(app.getAttribute('data-test-script-state')))
+        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }""")
+    legend = "[data-testid='map-chart'] .legend text"
+    assert page.locator("[data-testid='map-colour']").input_value() == "shape"
+    page.wait_for_selector(f"{legend}:has-text('heart')")
+    page.select_option("[data-testid='map-colour']", "posX")
+    page.wait_for_selector("[data-testid='map-chart'] .colorbar")
+    assert page.locator(f"{legend}:has-text('heart')").count() == 0
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__states") == []  # the server ran nothing
+    path = tmp_path / "mine.png"
+    path.write_bytes(png_bytes(seed=3))
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(path))
+    page.wait_for_selector(".js-plotly-plot text:has-text('mine.png')", timeout=30_000)
+    settle(page, "h1")
+    assert page.locator("[data-testid='map-colour']").input_value() == "posX"
+    assert page.locator("[data-testid='map-chart'] .colorbar").count() == 1
+    no_exception(page)
+    shot(page, "latent_map_colour")
+
+
 def test_interpolate_two_uploads(server, page, tmp_path):
     open_page(page, server, "interpolate", "[data-testid='stImage'] img")
     for n, (side, seed) in enumerate((("A", 0), ("B", 1)), start=1):

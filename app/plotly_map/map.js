@@ -5,10 +5,13 @@
 // plotly.js is the copy inside the Python plotly package, served beside this folder (nothing from a CDN).
 // A selection (box, lasso, clicked points) goes back to Python as the state "selection", in the shape of
 // st.plotly_chart's: {points: [{customdata}], box: [{x, y}], lasso: [{x, y}]}.
+// "Colour by" is chosen here: Python sends the uncoloured figure and every colouring (app/map_chart.py), and a
+// change of colouring redraws at once, without a round trip to the server. The choice stays while the chart
+// does (across the page's reruns: a placed upload keeps it).
 // gzipped once by the server (app/map_chart.py) and inflated here, so it is not compressed anew per request
 const PLOTLY = new URL("../vae_explorer.plotly_js/plotly.min.js.gz", import.meta.url).href;
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["sendDataToCloud"] };
-const charts = new WeakMap(); // parentElement -> {div, figure, report}
+const charts = new WeakMap(); // parentElement -> {div, select, figure, colourings, colour, report}
 let plotly = null;
 
 async function plotlySource() {
@@ -61,14 +64,51 @@ function decoded(value, seen, kept) {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decoded(v, seen, kept)]));
 }
 
-async function draw(chart, Plotly) {
+// The figure and its colourings as Plotly takes them, decoded once per message from Python: the points' own
+// arrays (positions, row ids) and each colouring's (colours, hover texts) stay the same objects while their
+// text is unchanged, so a new colouring or a placed upload leaves the rest alone.
+function unpack(chart, data) {
   const seen = new Map();
-  const figure = decoded(JSON.parse(chart.figure), seen, chart.arrays || new Map());
+  const kept = chart.arrays || new Map();
+  chart.base = decoded(JSON.parse(data.figure), seen, kept);
+  chart.colourings = new Map(Object.entries(data.colourings || {}).map(([name, c]) => {
+    const traces = decoded(JSON.parse(c.traces), seen, kept).data;
+    const codes = c.codes ? decoded(c.codes, seen, kept) : null;
+    const key = `text:${c.codes?.bdata}:${JSON.stringify(c.names)}`;
+    const text = codes && (kept.get(key) || Array.from(codes, (i) => c.names[i]));
+    if (text) seen.set(key, text);
+    return [name, { traces, text }];
+  }));
   chart.arrays = seen;
-  const layout = { ...figure.layout, clickmode: "event+select" };
+}
+
+// the figure under colouring `name`: the points with its properties, its legend entries, the placed images last
+function coloured(chart, name) {
+  const data = chart.base.data;
+  const colouring = chart.colourings.get(name);
+  if (!colouring) return data;
+  const [points, ...legend] = colouring.traces;
+  return [{ ...data[0], ...points, text: colouring.text || undefined }, ...legend, data[data.length - 1]];
+}
+
+function offer(chart, data) {
+  const names = [...chart.colourings.keys()];
+  chart.field.hidden = names.length === 0;
+  if (names.join("\n") !== chart.offered) {
+    chart.offered = names.join("\n");
+    chart.select.replaceChildren(...names.map((n) => Object.assign(document.createElement("option"),
+      { value: n, textContent: n }))); // text, never HTML: names come from model folders
+  }
+  chart.caption.textContent = data.label || "Colour by";
+  if (!chart.colourings.has(chart.colour)) chart.colour = data.colour;
+  chart.select.value = chart.colour;
+}
+
+async function draw(chart, Plotly) {
+  const layout = { ...chart.base.layout, clickmode: "event+select" };
   chart.drawing = true; // a redraw clears Plotly's own selection: that is not the person deselecting
   try {
-    await Plotly.react(chart.div, figure.data, layout, CONFIG);
+    await Plotly.react(chart.div, coloured(chart, chart.colour), layout, CONFIG);
   } finally {
     chart.drawing = false;
   }
@@ -82,23 +122,45 @@ async function draw(chart, Plotly) {
   chart.div.dataset.drawn = String(Number(chart.div.dataset.drawn || 0) + 1);
 }
 
-export default function (component) {
-  const { data, parentElement, setStateValue } = component;
-  let chart = charts.get(parentElement);
-  if (!chart) {
-    const div = document.createElement("div");
-    div.className = "map";
-    div.dataset.testid = "map-chart";
-    parentElement.appendChild(div);
-    chart = { div, figure: null, wired: false };
-    charts.set(parentElement, chart);
-  }
-  chart.report = (value) => setStateValue("selection", value);
-  if (data.figure === chart.figure) return; // a rerun that changed nothing here
-  chart.figure = data.figure;
+function redraw(chart) {
   loadPlotly()
     .then((Plotly) => draw(chart, Plotly))
     .catch((err) => {
       chart.div.textContent = `The map could not be drawn in this browser: ${err.message}`;
     });
+}
+
+function created(parentElement) {
+  const field = document.createElement("label");
+  field.className = "colour-by";
+  const caption = document.createElement("span");
+  const select = document.createElement("select");
+  select.dataset.testid = "map-colour";
+  field.append(caption, select);
+  const div = document.createElement("div");
+  div.className = "map";
+  div.dataset.testid = "map-chart";
+  parentElement.append(field, div);
+  const chart = { div, field, caption, select, figure: null, wired: false };
+  select.addEventListener("change", () => {
+    chart.colour = select.value;
+    redraw(chart);
+  });
+  return chart;
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  let chart = charts.get(parentElement);
+  if (!chart) {
+    chart = created(parentElement);
+    charts.set(parentElement, chart);
+  }
+  chart.report = (value) => setStateValue("selection", value);
+  const message = data.figure + JSON.stringify(data.colourings);
+  if (message === chart.message) return; // a rerun that changed nothing here
+  chart.message = message;
+  unpack(chart, data);
+  offer(chart, data);
+  redraw(chart);
 }

@@ -23,23 +23,19 @@ if proj is None:
 if live:
     st.info(f"This model has no projection.npz: below is a live PCA of {proj.num_points:,} images. UMAP coordinates "
             "come with `python -m vae_core.evaluate <model folder>`.")
-c1, c2, c3 = st.columns([1, 1, 2])
+c1, c2 = st.columns([1, 2])
 kind = c1.radio("Coordinates", ["UMAP", "PCA"] if proj.umap is not None else ["PCA"], horizontal=True)
 varying = [n for k, n in enumerate(proj.factor_names) if len(np.unique(proj.factors[:, k])) > 1]
-colour = c2.selectbox("Colour by", ["none", *varying], index=1 if varying else 0)
-with c3:
+with c2:
     uploads = widgets.upload_image("Place your own images on the map", "map_upload", h, multiple=True)
 coords = proj.umap if kind == "UMAP" else proj.pca
 placed = None
 if uploads:
     placed = place_points(encode_means(h.model, np.stack([u.image for u in uploads]))[0], proj.means, coords)
-chosen = None if colour == "none" else colour
-fig = charts.latent_map(coords, proj, chosen, placed, [charts.label(u.name) for u in uploads], kind,
-                        value_names=getattr(dataset, f"{chosen}_names", None),
-                        ordered=chosen is not None and chosen != "label"
-                        and chosen not in getattr(dataset, "categorical_factors", (chosen,)))
-map_chart.show(fig, "map_chart", on_select=lambda: st.session_state.update(
-    map_selection={**(st.session_state["map_chart"]["selection"] or {}), "model": h.name}))  # kept when it redraws
+map_chart.show(coords, map_chart.colourings(proj, varying, dataset), varying[0] if varying else map_chart.NO_COLOUR,
+               placed, [charts.label(u.name) for u in uploads], kind, "map_chart",
+               on_select=lambda: st.session_state.update(  # kept when it redraws
+                   map_selection={**(st.session_state["map_chart"]["selection"] or {}), "model": h.name}))
 st.caption("How to read it: nearby points have similar codes. UMAP keeps neighbourhoods, not distances: the gaps "
            "between clusters, their sizes and their positions mean little. PCA is a linear shadow: distances along "
            "its two axes are real, but points far apart in the other dimensions can land on top of each other. "
