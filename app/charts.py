@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from vae_core.projection import Projection
 
 MAX_CATEGORIES = 12  # more classes than this are coloured on a continuous scale
-UPLOAD_ID = -1  # customdata of uploaded points: never a row of the projection
+PLACED_COLOUR = "#d62728"  # images placed on the latent map
 
 
 CATEGORY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -89,21 +89,21 @@ def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed:
 
 def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | None = None,
                placed_names: list[str] | None = None, axis: str = "") -> go.Figure:
-    """The map: the data's points at `coords` (row ids in customdata), then the colouring's legend entries, then
-    the placed images (always the last trace)."""
+    """The map: the data's points at `coords` (row ids in customdata), the colouring's legend entries, and the
+    images placed at `placed` (named by `placed_names`, already escaped)."""
     rows = drawing_order(len(coords))
     xy = coords[rows]
     fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, text=colouring.text(),
                                  **colouring.points))
     fig.add_traces(list(colouring.legend))
-    # always there, empty until something is placed: the browser then updates this trace alone (Plotly redraws
-    # every trace when their number changes)
-    placed = np.zeros((0, 2)) if placed is None else placed
-    fig.add_trace(go.Scatter(x=placed[:, 0].tolist(), y=placed[:, 1].tolist(), mode="markers+text",
-                             name="your images", text=placed_names or [], textposition="top center",
-                             customdata=[UPLOAD_ID] * len(placed), showlegend=bool(len(placed)),
-                             marker={"size": 16, "symbol": "star", "color": "#d62728",
-                                     "line": {"width": 1.5, "color": "white"}}))
+    # the placed images as marks on the chart (a red dot, its name above), not as a trace: new data in any trace
+    # makes Plotly recompute and redraw the 10,000 points (0.17-0.28 s in a software-drawing browser), where new
+    # shapes and annotations alone are drawn in 12-18 ms. They are never part of a selection.
+    for (x, y), name in zip([] if placed is None else placed.tolist(), placed_names or []):
+        fig.add_shape(type="circle", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel", xanchor=x, yanchor=y,
+                      x0=-7, x1=7, y0=-7, y1=7, fillcolor=PLACED_COLOUR, line={"color": "white", "width": 2})
+        fig.add_annotation(x=x, y=y, text=name, showarrow=False, yshift=16, bgcolor="rgba(255,255,255,0.8)",
+                           font={"color": PLACED_COLOUR, "size": 13})
     fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10}, dragmode="select",
                       legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
                       xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")  # the legend above: clear of a colour bar
@@ -119,7 +119,7 @@ def label(text) -> str:
 
 
 def selected_rows(selection: dict | None, num_rows: int) -> list[int]:
-    """Row ids of the selected points, in selection order, without duplicates or uploaded points."""
+    """Row ids of the selected points, in selection order, without duplicates or ids that are not rows."""
     rows: list[int] = []
     for point in (selection or {}).get("points", []) or []:
         custom = point.get("customdata") if isinstance(point, dict) else None

@@ -121,7 +121,7 @@ def test_the_colourings_sent_are_those_of_the_figure_python_draws(models_root):
                                              value_names=("square", "ellipse", "heart") if name == "shape"
                                              else None).to_json())["data"]
         assert _values(points["marker"]["color"]) == _values(drawn[0]["marker"]["color"])
-        assert text == list(drawn[0]["text"]) and [t["name"] for t in legend] == [t["name"] for t in drawn[1:-1]]
+        assert text == list(drawn[0]["text"]) and [t["name"] for t in legend] == [t["name"] for t in drawn[1:]]
 
 
 def test_changing_the_colouring_asks_nothing_of_the_server_where_the_component_runs(monkeypatch):
@@ -138,14 +138,17 @@ def test_changing_the_colouring_asks_nothing_of_the_server_where_the_component_r
     assert box.value == "shape"
     box.set_value("shape").run()
     (chart,) = at.get("plotly_chart")
-    assert [t.get("name") for t in json.loads(chart.proto.spec)["data"][1:4]] == ["square", "ellipse", "heart"]
+    assert [t.get("name") for t in json.loads(chart.proto.spec)["data"][1:]] == ["square", "ellipse", "heart"]
 
 
 def test_uploads_are_placed_on_the_map():
     at = open_app("latent_map")
     at.file_uploader[0].set_value([("a.png", png_bytes(seed=1), "image/png"), ("b.txt", b"no", "text/plain")]).run()
     assert_healthy(at)
-    assert "your images" in map_spec(at) and "a.png" in map_spec(at)
+    layout = json.loads(map_spec(at))["layout"]
+    assert [a["text"] for a in layout["annotations"]] == ["a.png"] and len(layout["shapes"]) == 1
+    assert (layout["shapes"][0]["xanchor"], layout["shapes"][0]["yanchor"]) == (
+        layout["annotations"][0]["x"], layout["annotations"][0]["y"])
     assert len(at.error) == 1 and "b.txt" in at.error[0].value
 
 

@@ -64,31 +64,40 @@ function decoded(value, seen, kept) {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decoded(v, seen, kept)]));
 }
 
-// The figure and its colourings as Plotly takes them, decoded once per message from Python: the points' own
-// arrays (positions, row ids) and each colouring's (colours, hover texts) stay the same objects while their
-// text is unchanged, so a new colouring or a placed upload leaves the rest alone.
+// The figure and its colourings as Plotly takes them, decoded once per message from Python. What has the same
+// text as in the last message stays the same object: the points' arrays (positions, row ids), each colouring's
+// traces and hover texts, and the layout's template. Plotly.react compares arrays and the template by identity,
+// and any difference there recomputes and redraws all 10,000 points: a placed upload (new annotations in an
+// otherwise equal figure) then took 0.15-0.2 s of drawing instead of 12-20 ms.
 function unpack(chart, data) {
   const seen = new Map();
   const kept = chart.arrays || new Map();
+  const same = (key, make) => {
+    const value = kept.has(key) ? kept.get(key) : make();
+    seen.set(key, value);
+    return value;
+  };
   chart.base = decoded(JSON.parse(data.figure), seen, kept);
+  const template = chart.base.layout.template;
+  if (template) chart.base.layout.template = same(`template:${JSON.stringify(template)}`, () => template);
   chart.colourings = new Map(Object.entries(data.colourings || {}).map(([name, c]) => {
-    const traces = decoded(JSON.parse(c.traces), seen, kept).data;
+    const traces = same(`traces:${c.traces}`, () => decoded(JSON.parse(c.traces), seen, kept).data);
     const codes = c.codes ? decoded(c.codes, seen, kept) : null;
-    const key = `text:${c.codes?.bdata}:${JSON.stringify(c.names)}`;
-    const text = codes && (kept.get(key) || Array.from(codes, (i) => c.names[i]));
-    if (text) seen.set(key, text);
+    const text = codes && same(`text:${c.codes.bdata}:${JSON.stringify(c.names)}`,
+      () => Array.from(codes, (i) => c.names[i]));
     return [name, { traces, text }];
   }));
   chart.arrays = seen;
 }
 
-// the figure under colouring `name`: the points with its properties, its legend entries, the placed images last
+// the figure's traces under colouring `name`: the points with its properties, then its legend entries (the
+// placed images are shapes and annotations in the layout: a change there alone does not redraw the points)
 function coloured(chart, name) {
   const data = chart.base.data;
   const colouring = chart.colourings.get(name);
   if (!colouring) return data;
   const [points, ...legend] = colouring.traces;
-  return [{ ...data[0], ...points, text: colouring.text || undefined }, ...legend, data[data.length - 1]];
+  return [{ ...data[0], ...points, text: colouring.text || undefined }, ...legend];
 }
 
 function offer(chart, data) {
