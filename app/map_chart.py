@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +58,18 @@ def _mount():
                             isolate_styles=False)  # plotly.js styles its chart from the document
 
 
-def colourings(proj, factors: list[str], dataset) -> dict[str, charts.Colouring]:
-    """"Colour by"'s choices: none, then each factor in `factors`, named and ordered as `dataset` says."""
-    ordered = [f for f in factors if f != "label" and f not in getattr(dataset, "categorical_factors", (f,))]
-    return {NO_COLOUR: charts.UNCOLOURED, **{
-        f: charts.map_colouring(proj, f, getattr(dataset, f"{f}_names", None), f in ordered) for f in factors}}
+def colour_choices(factors: list[str], dataset) -> tuple[tuple[str, tuple[str, ...] | None, bool], ...]:
+    """"Colour by"'s choices after none: each factor in `factors` with its values' names and whether it has an
+    order, as `dataset` says."""
+    categorical = getattr(dataset, "categorical_factors", None)
+    return tuple((f, getattr(dataset, f"{f}_names", None), f != "label" and categorical is not None
+                  and f not in categorical) for f in factors)
+
+
+def colouring(proj, choices, name: str) -> charts.Colouring:
+    """Choice `name` of `choices` (colour_choices), or none."""
+    return next((charts.map_colouring(proj, f, names, ordered) for f, names, ordered in choices if f == name),
+                charts.UNCOLOURED)
 
 
 def _packed(colouring: charts.Colouring) -> dict:
@@ -73,17 +81,34 @@ def _packed(colouring: charts.Colouring) -> dict:
     return {"traces": traces, "codes": codes, "names": list(colouring.names)}
 
 
-def show(coords: np.ndarray, choices: dict[str, charts.Colouring], default: str, placed: np.ndarray | None,
-         placed_names: list[str], axis: str, key: str, on_select) -> None:
-    """The map at `coords`, coloured as the person chooses among `choices` (`default` first), with the placed
-    images; a selection on it is in `st.session_state[key]["selection"]` when `on_select` is called."""
+# What every rerun of the page would otherwise build anew (most of its script's time under uploads, by py-spy:
+# plotly checks each property of a 10,000-point trace): kept per projection, keyed by the arrays themselves.
+@st.cache_data(max_entries=32, show_spinner=False)
+def _packed_colourings(factors: np.ndarray, factor_names: tuple, label_names: tuple, choices: tuple,
+                       _proj) -> dict:
+    return {name: _packed(colouring(_proj, choices, name)) for name in (NO_COLOUR, *(c[0] for c in choices))}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _uncoloured(coords: np.ndarray, axis: str) -> dict:
+    return json.loads(charts.map_figure(coords, charts.UNCOLOURED, axis=axis).to_json())
+
+
+def show(coords: np.ndarray, proj, choices, default: str, placed: np.ndarray | None, placed_names: list[str],
+         axis: str, key: str, on_select) -> None:
+    """The map of `proj` at `coords`, coloured as the person chooses among `choices` (colour_choices; `default`
+    first), with the images placed at `placed`; a selection on it is in `st.session_state[key]["selection"]`
+    when `on_select` is called."""
     mount, _ = _mount()
     if mount is None:
-        chosen = st.selectbox(COLOUR_LABEL, list(choices), index=list(choices).index(default))
-        st.plotly_chart(charts.map_figure(coords, choices[chosen], placed, placed_names, axis), key=key,
-                        selection_mode=SELECTION_MODES, on_select=on_select)
+        names = [NO_COLOUR, *(c[0] for c in choices)]
+        chosen = st.selectbox(COLOUR_LABEL, names, index=names.index(default))
+        st.plotly_chart(charts.map_figure(coords, colouring(proj, choices, chosen), placed, placed_names, axis),
+                        key=key, selection_mode=SELECTION_MODES, on_select=on_select)
         return
-    figure = charts.map_figure(coords, charts.UNCOLOURED, placed, placed_names, axis).to_json()
-    data = {"figure": figure, "colourings": {name: _packed(c) for name, c in choices.items()}, "colour": default,
-            "label": COLOUR_LABEL}
+    figure = _uncoloured(coords, axis)  # the cached figure, with this rerun's placed images added
+    figure = {**figure, "layout": {**figure["layout"], **charts.placed_marks(placed, placed_names)}}
+    data = {"figure": json.dumps(figure),
+            "colourings": _packed_colourings(proj.factors, proj.factor_names, proj.label_names, choices, proj),
+            "colour": default, "label": COLOUR_LABEL}
     mount(key=key, data=data, default={"selection": None}, on_selection_change=on_select)

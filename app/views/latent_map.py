@@ -32,7 +32,7 @@ coords = proj.umap if kind == "UMAP" else proj.pca
 placed = None
 if uploads:
     placed = place_points(encode_means(h.model, np.stack([u.image for u in uploads]))[0], proj.means, coords)
-map_chart.show(coords, map_chart.colourings(proj, varying, dataset), varying[0] if varying else map_chart.NO_COLOUR,
+map_chart.show(coords, proj, map_chart.colour_choices(varying, dataset), varying[0] if varying else map_chart.NO_COLOUR,
                placed, [charts.label(u.name) for u in uploads], kind, "map_chart",
                on_select=lambda: st.session_state.update(  # kept when it redraws
                    map_selection={**(st.session_state["map_chart"]["selection"] or {}), "model": h.name}))
