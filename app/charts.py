@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 from dataclasses import dataclass
 
@@ -96,8 +97,12 @@ def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | No
     fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, text=colouring.text(),
                                  **colouring.points))
     fig.add_traces(list(colouring.legend))
+    # uirevision: the same while the points are, so a redraw (a new colouring, a placed upload) keeps the
+    # person's zoom and selection; other coordinates (PCA, another model) start afresh
+    revision = hashlib.sha256(np.ascontiguousarray(coords).tobytes()).hexdigest()[:16]
     fig.update_layout(**placed_marks(placed, placed_names), height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      dragmode="select", legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+                      uirevision=revision, dragmode="select",
+                      legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
                       xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")  # the legend above: clear of a colour bar
     fig.update_xaxes(automargin=True, zeroline=False)  # room for the axes' labels however the chart is drawn
     fig.update_yaxes(automargin=True, zeroline=False)

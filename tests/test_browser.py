@@ -222,6 +222,11 @@ def test_interpolate_two_uploads(server, page, tmp_path):
     shot(page, "interpolate_uploads")
 
 
+# the map's highlighted points and drawn selection outlines
+SELECTED = """() => [document.querySelector("[data-testid='map-chart']").data[0].selectedpoints?.length || 0,
+  document.querySelectorAll("[data-testid='map-chart'] .selectionlayer path").length]"""
+
+
 def test_map_box_selection_and_upload(server, page, tmp_path):
     open_page(page, server, "latent_map", ".js-plotly-plot .main-svg")
     box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
@@ -233,6 +238,8 @@ def test_map_box_selection_and_upload(server, page, tmp_path):
     settle(page, "h1")
     no_exception(page)
     assert page.locator("[data-testid='stImage'] img").count() > 0
+    selected = page.evaluate(SELECTED)
+    assert selected[0] > 0 and selected[1] > 0
     shot(page, "latent_map_selection")
     path = tmp_path / "mine.png"
     path.write_bytes(png_bytes(seed=3))
@@ -242,6 +249,10 @@ def test_map_box_selection_and_upload(server, page, tmp_path):
     TIMINGS.record("upload_placed_on_map_ms", round(1000 * (time.perf_counter() - began), 1))
     settle(page, "h1")
     no_exception(page)
+    assert page.evaluate(SELECTED) == selected  # the redrawn map keeps the box and its highlighted points
+    page.select_option("[data-testid='map-colour']", "posY")
+    page.wait_for_selector("[data-testid='map-chart'] .colorbar")
+    assert page.evaluate(SELECTED) == selected
     shot(page, "latent_map_upload")
     page.get_by_text("Open the first in Explore").click()
     # the page switch can be slow under load; the live component draws the encoded point's image beside its own
