@@ -13,6 +13,7 @@ from vae_core.projection import Projection
 
 MAX_CATEGORIES = 12  # more classes than this are coloured on a continuous scale
 PLACED_COLOUR = "#d62728"  # images placed on the latent map
+PLACED_SLOTS = 8  # marks for placed images come in groups of this many (charts.placed_marks)
 
 
 CATEGORY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -100,7 +101,7 @@ def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | No
     # uirevision: the same while the points are, so a redraw (a new colouring, a placed upload) keeps the
     # person's zoom and selection; other coordinates (PCA, another model) start afresh
     revision = hashlib.sha256(np.ascontiguousarray(coords).tobytes()).hexdigest()[:16]
-    fig.update_layout(**placed_marks(placed, placed_names), height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    fig.update_layout(**placed_marks(placed, placed_names, map_home(coords)), height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       uirevision=revision, dragmode="select",
                       legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
                       xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")  # the legend above: clear of a colour bar
@@ -109,18 +110,33 @@ def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | No
     return fig
 
 
-def placed_marks(placed: np.ndarray | None, names: list[str] | None) -> dict:
+def placed_marks(placed: np.ndarray | None, names: list[str] | None, home: tuple[float, float]) -> dict:
     """The layout's shapes and annotations marking images placed on the map at `placed` (a red dot, its name
-    above; names already escaped). Not a trace: new data in any trace makes Plotly recompute and redraw the
-    10,000 points (0.17-0.28 s in a software-drawing browser), where new shapes and annotations alone are drawn
-    in 15-20 ms. They are never part of a selection."""
-    points = [] if placed is None else placed.tolist()
-    return {"shapes": [{"type": "circle", "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
-                        "xanchor": x, "yanchor": y, "x0": -7, "x1": 7, "y0": -7, "y1": 7, "fillcolor": PLACED_COLOUR,
-                        "line": {"color": "white", "width": 2}} for x, y in points],
-            "annotations": [{"x": x, "y": y, "text": name, "showarrow": False, "yshift": 16,
-                             "bgcolor": "rgba(255,255,255,0.8)", "font": {"color": PLACED_COLOUR, "size": 13}}
-                            for (x, y), name in zip(points, names or [])]}
+    above; names already escaped), in slots of PLACED_SLOTS: the empty ones wait, invisible, at `home` (a point
+    inside the map, so they do not widen its axes).
+
+    Not a trace: new data in any trace makes Plotly recompute and redraw the 10,000 points (0.15-0.2 s in a
+    software-drawing browser). New shapes and annotations are drawn in 13-25 ms, but only while their number
+    stays the same: one more of them, or one shown or hidden, redraws everything again (measured in the page)."""
+    points = [] if placed is None else [tuple(p) for p in placed.tolist()]
+    names = list(names or [])[:len(points)]
+    slots = -(-max(len(points), 1) // PLACED_SLOTS) * PLACED_SLOTS
+    shapes, annotations = [], []
+    for i in range(slots):
+        (x, y), shown = (points[i], 1) if i < len(points) else (home, 0)
+        shapes.append({"type": "circle", "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
+                       "xanchor": x, "yanchor": y, "x0": -7, "x1": 7, "y0": -7, "y1": 7, "opacity": shown,
+                       "fillcolor": PLACED_COLOUR, "line": {"color": "white", "width": 2}})
+        annotations.append({"x": x, "y": y, "text": names[i] if i < len(names) else "", "showarrow": False,
+                            "yshift": 16, "opacity": shown, "bgcolor": "rgba(255,255,255,0.8)",
+                            "font": {"color": PLACED_COLOUR, "size": 13}})
+    return {"shapes": shapes, "annotations": annotations}
+
+
+def map_home(coords: np.ndarray) -> tuple[float, float]:
+    """A point inside the map: where its empty slots for placed images wait (placed_marks)."""
+    x, y = np.median(coords, axis=0).tolist()
+    return x, y
 
 
 def label(text) -> str:

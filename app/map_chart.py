@@ -107,7 +107,8 @@ def show(coords: np.ndarray, proj, choices, default: str, placed: np.ndarray | N
                         key=key, selection_mode=SELECTION_MODES, on_select=on_select)
         return
     figure = _uncoloured(coords, axis)  # the cached figure, with this rerun's placed images added
-    figure = {**figure, "layout": {**figure["layout"], **charts.placed_marks(placed, placed_names)}}
+    marks = charts.placed_marks(placed, placed_names, charts.map_home(coords))
+    figure = {**figure, "layout": {**figure["layout"], **marks}}
     data = {"figure": json.dumps(figure),
             "colourings": _packed_colourings(proj.factors, proj.factor_names, proj.label_names, choices, proj),
             "colour": default, "label": COLOUR_LABEL}
