@@ -111,26 +111,25 @@ def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | No
 
 
 def placed_marks(placed: np.ndarray | None, names: list[str] | None, home: tuple[float, float]) -> dict:
-    """The layout's shapes and annotations marking images placed on the map at `placed` (a red dot, its name
-    above; names already escaped), in slots of PLACED_SLOTS: the empty ones wait, invisible, at `home` (a point
-    inside the map, so they do not widen its axes).
+    """The layout's annotations marking images placed on the map at `placed`: each its name (already escaped) on
+    an arrow that ends in a dot at its place. They come in slots of PLACED_SLOTS: the empty ones wait, invisible,
+    at `home` (a point inside the map, so they do not widen its axes).
 
     Not a trace: new data in any trace makes Plotly recompute and redraw the 10,000 points (0.15-0.2 s in a
-    software-drawing browser). New shapes and annotations are drawn in 13-25 ms, but only while their number
-    stays the same: one more of them, or one shown or hidden, redraws everything again (measured in the page)."""
+    software-drawing browser). New annotations are drawn in 13-25 ms, but only while their number stays the same:
+    one more, or one shown or hidden, redraws everything again (measured in the page). Not shapes: invisible
+    shapes inside a box selection left it with no points selected."""
     points = [] if placed is None else [tuple(p) for p in placed.tolist()]
     names = list(names or [])[:len(points)]
     slots = -(-max(len(points), 1) // PLACED_SLOTS) * PLACED_SLOTS
-    shapes, annotations = [], []
+    annotations = []
     for i in range(slots):
         (x, y), shown = (points[i], 1) if i < len(points) else (home, 0)
-        shapes.append({"type": "circle", "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
-                       "xanchor": x, "yanchor": y, "x0": -7, "x1": 7, "y0": -7, "y1": 7, "opacity": shown,
-                       "fillcolor": PLACED_COLOUR, "line": {"color": "white", "width": 2}})
-        annotations.append({"x": x, "y": y, "text": names[i] if i < len(names) else "", "showarrow": False,
-                            "yshift": 16, "opacity": shown, "bgcolor": "rgba(255,255,255,0.8)",
+        annotations.append({"x": x, "y": y, "text": names[i] if i < len(names) else "", "opacity": shown,
+                            "showarrow": True, "ax": 0, "ay": -26, "arrowhead": 6, "arrowsize": 1.6,
+                            "arrowwidth": 1.5, "arrowcolor": PLACED_COLOUR, "bgcolor": "rgba(255,255,255,0.8)",
                             "font": {"color": PLACED_COLOUR, "size": 13}})
-    return {"shapes": shapes, "annotations": annotations}
+    return {"annotations": annotations}
 
 
 def map_home(coords: np.ndarray) -> tuple[float, float]:

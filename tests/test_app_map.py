@@ -146,15 +146,13 @@ def test_uploads_are_placed_on_the_map():
     at.file_uploader[0].set_value([("a.png", png_bytes(seed=1), "image/png"), ("b.txt", b"no", "text/plain")]).run()
     assert_healthy(at)
     layout = json.loads(map_spec(at))["layout"]
-    shown = [(a["text"], a["x"], a["y"]) for a in layout["annotations"] if a["opacity"]]
-    dots = [(s["xanchor"], s["yanchor"]) for s in layout["shapes"] if s["opacity"]]
-    assert [name for name, _, _ in shown] == ["a.png"] and dots == [(x, y) for _, x, y in shown]
+    assert [a["text"] for a in layout["annotations"] if a["opacity"]] == ["a.png"]
     assert len(at.error) == 1 and "b.txt" in at.error[0].value
 
 
 def test_placed_images_keep_the_number_of_marks_the_same_until_a_slot_runs_out():
-    """Plotly redraws every point when the number of shapes or annotations changes, so marks come in slots; the
-    empty ones are invisible and wait inside the map."""
+    """Plotly redraws every point when the number of annotations changes, so marks come in slots; the empty ones
+    are invisible and wait inside the map."""
     from app import charts
 
     home = (0.5, -1.0)
@@ -162,10 +160,10 @@ def test_placed_images_keep_the_number_of_marks_the_same_until_a_slot_runs_out()
         placed = np.arange(2 * count, dtype=float).reshape(count, 2)
         marks = charts.placed_marks(placed, [f"{i}.png" for i in range(count)], home)
         slots = charts.PLACED_SLOTS * (1 + max(count - 1, 0) // charts.PLACED_SLOTS)
-        assert len(marks["shapes"]) == len(marks["annotations"]) == slots
+        assert len(marks["annotations"]) == slots and "shapes" not in marks
         assert [a["text"] for a in marks["annotations"] if a["opacity"]] == [f"{i}.png" for i in range(count)]
-        assert all((s["xanchor"], s["yanchor"]) == home for s in marks["shapes"][count:])
-        assert all(not s["opacity"] for s in marks["shapes"][count:])
+        assert [(a["x"], a["y"]) for a in marks["annotations"][:count]] == [tuple(p) for p in placed.tolist()]
+        assert all((a["x"], a["y"]) == home and not a["opacity"] for a in marks["annotations"][count:])
 
 
 def test_broken_projection_is_reported_and_replaced_by_a_live_pca():

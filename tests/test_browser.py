@@ -198,6 +198,14 @@ def test_map_colour_by_is_chosen_in_the_browser_and_kept_when_an_upload_is_place
     assert page.locator("[data-testid='map-colour']").input_value() == "posX"
     assert page.locator("[data-testid='map-chart'] .colorbar").count() == 1
     no_exception(page)
+    # a box drawn over the middle of the map, where the placed image and the empty slots for more are
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75, steps=8)
+    page.mouse.up()
+    page.wait_for_selector("text=Open the first in Explore", timeout=30_000)
+    assert page.evaluate(SELECTED)[0] > 0
     shot(page, "latent_map_colour")
 
 
