@@ -1,4 +1,4 @@
-"""A classroom at once: the real app (`streamlit run`) and 30 websocket sessions that move sliders and upload
+"""A classroom at once: the real app (as `make app` starts it) and 30 websocket sessions that move sliders and upload
 photos (and bad files) for a minute on loopback. Writes tests/artifacts/load_report.json: response times (p50,
 p95, max) per kind of action, errors, and the server's memory before, during and after.
 
