@@ -199,11 +199,7 @@ def test_map_colour_by_is_chosen_in_the_browser_and_kept_when_an_upload_is_place
     assert page.locator("[data-testid='map-chart'] .colorbar").count() == 1
     no_exception(page)
     # a box drawn over the middle of the map, where the placed image and the empty slots for more are
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75, steps=8)
-    page.mouse.up()
+    drag_box(page, (0.25, 0.25), (0.75, 0.75))
     page.wait_for_selector("text=Open the first in Explore", timeout=30_000)
     assert page.evaluate(SELECTED)[0] > 0
     shot(page, "latent_map_colour")
@@ -230,6 +226,15 @@ def test_interpolate_two_uploads(server, page, tmp_path):
     shot(page, "interpolate_uploads")
 
 
+def drag_box(pg, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag a box selection on the latent map, from and to these fractions of its plot area."""
+    box = pg.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    pg.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    pg.mouse.down()
+    pg.mouse.move(box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1], steps=8)
+    pg.mouse.up()
+
+
 # the map's highlighted points and drawn selection outlines
 SELECTED = """() => [document.querySelector("[data-testid='map-chart']").data[0].selectedpoints?.length || 0,
   document.querySelectorAll("[data-testid='map-chart'] .selectionlayer path").length]"""
@@ -237,11 +242,7 @@ SELECTED = """() => [document.querySelector("[data-testid='map-chart']").data[0]
 
 def test_map_box_selection_and_upload(server, page, tmp_path):
     open_page(page, server, "latent_map", ".js-plotly-plot .main-svg")
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=8)
-    page.mouse.up()
+    drag_box(page, (0.2, 0.2), (0.6, 0.7))
     page.wait_for_selector("text=Open the first in Explore", timeout=30_000)
     settle(page, "h1")
     no_exception(page)
