@@ -15,6 +15,8 @@ import streamlit as st
 
 from app import models, state, widgets
 
+LESSON_PARAMS = ("lesson", "step")  # the address of a lesson's step: `/?lesson=beta&step=3`
+
 
 def pages(h: models.Handle | None) -> list:
     """The pages for the chosen model. A VQ-VAE's code is a grid of discrete indices: its Explore (a code-grid
@@ -44,5 +46,8 @@ page = st.navigation(pages(handle))
 st.markdown("<style>[data-testid='stImage'] img { border: 1px solid #d0d3da; border-radius: 0.25rem; }\n"
             f"{widgets.UPLOAD_STYLE}</style>", unsafe_allow_html=True)
 if "lesson" in st.query_params and page.url_path == "":  # `/?lesson=beta`: one link opens a lesson for a class
-    st.switch_page("views/lesson.py", query_params=st.query_params.to_dict())
+    # only the lesson's own parameters are handed over: the others may be bound to widgets (the sidebar's `model=`),
+    # which Streamlit refuses to set, and those widgets put their values back in the address themselves
+    st.switch_page("views/lesson.py", query_params={key: st.query_params[key] for key in LESSON_PARAMS
+                                                     if key in st.query_params})
 page.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -35,6 +36,17 @@ def test_one_link_opens_a_lesson_at_its_step():
     assert at.query_params["step"] == "3"
     next(b for b in at.button if b.label == "Next step").click().run()
     assert "Step 4 of 5" in at.get("progress")[0].proto.text and at.query_params["step"] == "4"
+
+
+def test_a_lesson_link_opens_with_any_other_parameter_of_the_app():
+    """`/?model=dsprites-vae&lesson=beta` is the link a teacher copies after choosing a model: `model=` is bound to
+    the sidebar's picker, and handing it to the lesson page raised StreamlitAPIException."""
+    others = {"model": "dsprites-vae", "step": "2", "z0": "0.5", "codes": "0,1", "condition": "1"}
+    for n in range(len(others) + 1):
+        for keys in itertools.combinations(others, n):
+            at = open_lesson({"lesson": "beta", **{k: others[k] for k in keys}})
+            assert at.title[0].value == "What β buys", keys
+            assert at.query_params["step"] == ("2" if "step" in keys else "1")
 
 
 def test_the_shape_position_question_is_checked_against_the_mutual_information():
