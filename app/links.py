@@ -12,7 +12,6 @@ import re
 
 import numpy as np
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from app.text import plain
 
@@ -52,7 +51,7 @@ def point_notes(latent_dim: int, limits: np.ndarray) -> tuple[dict[int, float], 
         d = int(match.group(1)) if len(match.group(1)) < 6 else latent_dim
         if d >= latent_dim:
             notes.append(f"{key}: this model has {latent_dim} latent dimensions (z0 to z{latent_dim - 1})")
-            _forget(key)
+            st.query_params.pop(key, None)
             continue
         try:
             value = float(raw)
@@ -68,18 +67,11 @@ def point_notes(latent_dim: int, limits: np.ndarray) -> tuple[dict[int, float], 
     return values, notes
 
 
-def _forget(key: str) -> None:
-    try:
-        del st.query_params[key]
-    except StreamlitAPIException:  # still bound to an earlier slider: it goes with that widget
-        pass
-
-
 def forget_model_params() -> None:
     """After another model is chosen: drop the last model's point, code grid and condition from the address."""
     for key in list(st.query_params.keys()):
         if POINT_KEY.match(key) or key in MODEL_PARAMS:
-            _forget(key)
+            st.query_params.pop(key, None)
 
 
 def point_from_link(latent_dim: int, limits: np.ndarray) -> dict[int, float]:
@@ -95,24 +87,12 @@ def point_from_link(latent_dim: int, limits: np.ndarray) -> dict[int, float]:
     return values
 
 
-def set_unbound(values: dict[str, str]) -> None:
-    """Write `values` to the address, for keys no widget draws in this run.
+def write_point(z) -> None:
+    """Write the Explore point into the address (z0=..., z1=...), in one message to the browser.
 
-    A widget bound to the address in an earlier run (the Explore server sliders, before live decoding was switched
-    back on or another model chosen) keeps its binding until the end of the next run, and Streamlit refuses to set
-    a bound parameter. The keys written here have no widget in this run, so those bindings are stale: they are
-    released first, through an internal of Streamlit's; if that has moved, the bound keys are left to the widget.
+    The sliders are not bound to the address (`bind="query-params"`): a bound widget made for the first time in a
+    session takes its value from the address the browser sent with that run, so after a switch of model the new
+    model's sliders took the previous model's values over the point the page had just set. The page reads a link's
+    point itself (`point_from_link`) and writes the point here after every run.
     """
-    bound = set()
-    try:
-        from streamlit.runtime.state import get_session_state
-
-        with get_session_state().query_params() as qp:
-            for key in values:
-                binding = qp.get_binding_for_param(key)
-                if binding is not None:
-                    qp.unbind_widget(binding.widget_id)
-            bound = {key for key in values if qp.is_bound(key)}
-    except Exception:  # noqa: BLE001  an internal that moved: write what is free, never break the page
-        bound = set(values)
-    st.query_params.update({k: v for k, v in values.items() if k not in bound})
+    st.query_params.update({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})

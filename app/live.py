@@ -16,7 +16,7 @@ The drag loop, in order (the point lives in `st.session_state["z0"]`, `"z1"`, ..
 2. live.js draws the preview, loads the decoder, then decodes on every pointer move, in the browser only.
 3. On release it reports the point (`setStateValue("z", ...)`); Streamlit reruns the page with it.
 4. `_apply_release` (the `on_z_change` callback, before the rerun's script) stores it with `state.set_point`.
-5. The rerun writes the point into the address (`links.set_unbound`) and sends it back in `data`; live.js
+5. The rerun writes the point into the address (`links.write_point`) and sends it back in `data`; live.js
    recognises its own report (an echo) and does not jump.
 """
 
@@ -127,7 +127,7 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
         return False
     z = state.current_point(h)
     # the URL follows the point, as with the server sliders (one message to the browser, not one per dimension)
-    links.set_unbound({f"z{d}": str(round(float(value), 2)) for d, value in enumerate(z)})
+    links.write_point(z)
     data = {
         "model": name, "order": [int(d) for d in order], "active": [bool(a) for a in active],
         "labels": [widgets.dim_label(d, kl, bool(active[d]), names, markdown=False) for d in range(h.latent_dim)],

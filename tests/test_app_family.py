@@ -272,3 +272,18 @@ def test_switching_between_a_vq_vae_and_a_vae_keeps_the_page():
     at.selectbox(key="model").set_value("tiny-vq").run()
     assert_healthy(at)
     assert at.title[0].value == "Reconstruct" and at.radio(key="vqrec_src")
+
+
+def test_a_switch_into_the_cvae_shows_its_own_point_as_a_direct_link_does():
+    """From a model decoded in the browser to the CVAE's server sliders: the sliders, made for the first time in
+    the session, took the previous model's values from the address while the captions described the CVAE's own
+    encoding of dataset example #0."""
+    direct = open_app_at("explore", "tiny-cvae", timeout=90)
+    expected = {s.key: s.value for s in direct.slider if s.key.startswith("z")}
+    at = open_app_at("explore", "tiny-faces-vae", timeout=90, live_drag=True)
+    previous = [at.session_state[f"z{d}"] for d in range(3)]
+    at.selectbox(key="model").set_value("tiny-cvae").run()
+    assert_healthy(at)
+    shown = {s.key: s.value for s in at.slider if s.key.startswith("z")}
+    assert shown == expected and list(shown.values()) != previous
+    assert {k: float(at.query_params[k]) for k in expected} == expected  # the address carries the point

@@ -55,10 +55,11 @@ def server_sliders(post: dict | None):
             st.caption(f"Encoded {plain(post['source'])}: under each slider, the posterior mean μ and spread σ of its code.")
         for d in order:
             st.slider(widgets.dim_label(d, kl, active[d], names), -limits[d], limits[d], step=state.STEP, key=f"z{d}",
-                      bind="query-params", format="%.2f")
+                      format="%.2f")
             if post:
                 st.caption(f"μ {post['mu'][d]:+.2f} · σ {post['sigma'][d]:.2f}")
     z = state.current_point(h)
+    links.write_point(z)  # the point is in the address: a link reproduces the picture
     # a conditional VAE's picture is its strip's image under the chosen condition: one pass of the decoder
     strip = cvae.under_each_condition(h, z) if h.kind_info.conditional else None
     with right:
