@@ -6,10 +6,10 @@ and text is left out of the markdown.
 
 from __future__ import annotations
 
+from app import family
 from app.models import Handle
 from app.text import plain
 from vae_core.evaluate import KL_ROW, SUMMARY_ROWS
-from vae_core.models.vqvae import grid_size
 
 MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
 
@@ -45,17 +45,4 @@ def card_markdown(h: Handle) -> str:
 
 
 def _latent_line(h: Handle) -> str:
-    return card_line(h) or f"{h.latent_dim} latent dims"
-
-
-def card_line(h: Handle) -> str:
-    """The card's description of a family model's latent (an empty string for a plain VAE)."""
-    m = h.config.model
-    if not h.kind_info.continuous_latent:
-        g = grid_size(m)
-        return (f"{g}x{g} grid of codes · codebook of {m.codebook_size} codes × {m.code_dim} dims"
-                f"{' (EMA)' if m.vq_ema else ''}")
-    if h.kind_info.conditional:
-        return (f"{m.latent_dim} latent dims · conditioned on {plain(h.config.train.condition)} "
-                f"({plain(', '.join(m.condition_names))})")
-    return ""
+    return family.card_line(h) or f"{h.latent_dim} latent dims"

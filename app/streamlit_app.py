@@ -13,24 +13,23 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ on the path, not the 
 
 import streamlit as st
 
-from app import models, state, widgets
+from app import family, models, state, widgets
 
 LESSON_PARAMS = ("lesson", "step")  # the address of a lesson's step: `/?lesson=beta&step=3`
 
 
 def pages(h: models.Handle | None) -> list:
-    """The pages for the chosen model. A VQ-VAE's code is a grid of discrete indices: its Explore (a code-grid
-    editor) and Reconstruct are page files of their own, at the same addresses; the pages that need a continuous
-    latent stay in its menu and say why they do not apply."""
-    continuous = h is None or h.kind_info.continuous_latent
+    """The pages for the chosen model. A kind may replace a page with its own file at the same address (a VQ-VAE's
+    Explore is a code-grid editor: app/family/<kind>.py's `PAGES`); pages that do not apply to it stay in its menu
+    and say why (its `NOT_FOR`)."""
     return [
-        st.Page("views/explore.py" if continuous else "views/vq_explore.py", title="Explore",
-                icon=":material/tune:", default=True),
+        st.Page(family.page_file(h, "Explore", "views/explore.py"), title="Explore", icon=":material/tune:",
+                default=True),
         st.Page("views/traversals.py", title="Traversals", icon=":material/grid_on:"),
         st.Page("views/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
         st.Page("views/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
         st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/compare:"),
-        st.Page("views/reconstruct.py" if continuous else "views/vq_reconstruct.py", title="Reconstruct",
+        st.Page(family.page_file(h, "Reconstruct", "views/reconstruct.py"), title="Reconstruct",
                 icon=":material/image_search:", url_path="reconstruct"),
         st.Page("views/lesson.py", title="Lessons", icon=":material/school:"),
     ]

@@ -23,11 +23,10 @@ def _make(root, name, kind, dataset="dsprites", **model):
     torch.manual_seed(0)
     data = get_dataset(dataset)
     record = kinds.kind(kind)
-    extra = {"condition_names": ("square", "ellipse", "heart")} if record.conditional else {}
+    options = {"condition": "shape", "condition_names": ("square", "ellipse", "heart")} if record.conditional else {}
     objective = kind  # each of these kinds has an objective of its own name
     exp = tiny_config(64, data.channels, 3, dataset, "bernoulli" if data.channels == 1 else "gaussian",
-                      model={"kind": kind, **extra, **model}, objective=objective,
-                      condition="shape" if record.conditional else None)
+                      model={"kind": kind, "options": {**options, **model}}, objective=objective)
     net = build_model(exp.model).eval()
     figures = {"recon": 100.0, "kl": 1.0, "kl_per_dim": [0.5, 0.4, 0.1], "active_dims": 3}
     if not record.continuous_latent:

@@ -44,14 +44,15 @@ def small(**kw) -> ModelConfig:
     return ModelConfig(image_size=32, conv_channels=(8, 8, 16, 16), hidden_dim=32, latent_dim=4, **kw)
 
 
-def small_vq(**kw) -> ModelConfig:
-    """A small VQ-VAE's network: the kind named once here."""
-    return small(kind="vq-vae", **kw)
+def small_vq(**options) -> ModelConfig:
+    """A small VQ-VAE's network (`options`: its own, VQOptions): the kind named once here."""
+    return small(kind="vq-vae", options=options)
 
 
-def small_cvae(**kw) -> ModelConfig:
-    """A small conditional VAE's network on the three dSprites shapes: the kind named once here."""
-    return small(kind="cvae", condition_names=SHAPES, **kw)
+def small_cvae(**options) -> ModelConfig:
+    """A small conditional VAE's network on the three dSprites shapes (`options`: more of CVAEOptions): the kind
+    named once here."""
+    return small(kind="cvae", options={"condition": "shape", "condition_names": SHAPES, **options})
 
 
 # ---- VQ-VAE
@@ -126,9 +127,9 @@ def test_perplexity_counts_the_codes_in_use():
 
 def test_a_short_vq_training_uses_more_than_one_code(tmp_path):
     exp = ExperimentConfig(
-        model=replace(small_vq(codebook_size=32, code_dim=8), image_size=64),
-        train=TrainConfig(dataset="dsprites", objective="vq-vae", steps=60, batch_size=16, revive_every=10,
-                          log_every=20, checkpoint_every=60),
+        model=replace(small_vq(codebook_size=32, code_dim=8, revive_every=10), image_size=64),
+        train=TrainConfig(dataset="dsprites", objective="vq-vae", steps=60, batch_size=16, log_every=20,
+                          checkpoint_every=60),
         dataset=dataset_info(get_dataset("dsprites")),
     )
     card = train(exp, tmp_path / "vq", device="cpu", progress=False)
@@ -169,8 +170,11 @@ def test_the_training_command_refuses_an_unknown_condition(tmp_path):
                           "cvae", "--condition", "star", "--steps", "1"], capture_output=True, text=True,
                          check=False)
     assert run.returncode != 0 and "unknown condition 'star'" in run.stderr and "shape" in run.stderr
-    with pytest.raises(ConfigError, match="needs a condition"):
-        TrainConfig(objective="cvae")
+    with pytest.raises(ConfigError, match="a cvae needs the factor"):
+        ModelConfig(kind="cvae")
+    run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "m"), "--objective",
+                          "cvae", "--steps", "1"], capture_output=True, text=True, check=False)
+    assert run.returncode != 0 and "--objective cvae needs --condition" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_one_pass_under_each_condition_is_each_conditions_own_decode():
@@ -255,9 +259,9 @@ def test_with_the_latent_fixed_the_condition_alone_swaps_the_shape(tmp_path, two
     data = TwoShapes()
     exp = ExperimentConfig(
         model=ModelConfig(image_size=32, conv_channels=(16, 16, 32, 32), hidden_dim=64, latent_dim=2, kind="cvae",
-                          condition_names=data.shape_names),
-        train=TrainConfig(dataset="two-shapes", objective="cvae", condition="shape", steps=600, batch_size=32,
-                          lr=1e-3, log_every=100, checkpoint_every=600),
+                          options={"condition": "shape", "condition_names": data.shape_names}),
+        train=TrainConfig(dataset="two-shapes", objective="cvae", steps=600, batch_size=32, lr=1e-3, log_every=100,
+                          checkpoint_every=600),
         dataset=dataset_info(data))
     card = train(exp, tmp_path / "cvae", device="cpu", progress=False, dataset=data)
     assert card["final"]["kl"] > 1.0  # the latent is in use (it holds the position), not collapsed
@@ -278,7 +282,7 @@ def test_with_the_latent_fixed_the_condition_alone_swaps_the_shape(tmp_path, two
 
 def test_the_adversary_learns_from_its_own_loss_and_the_encoder_from_the_leak():
     torch.manual_seed(0)
-    adversary = CVAE(small_cvae(condition_adversary=True)).adversary
+    adversary = CVAE(small_cvae(adversary=1.0)).adversary
     mu = torch.randn(64, 4, requires_grad=True)
     c = torch.randint(0, 3, (64,))
 
@@ -306,14 +310,15 @@ def test_a_cvae_trains_beside_its_adversary_and_logs_both(tmp_path):
     data = TwoShapes()
     exp = ExperimentConfig(
         model=ModelConfig(image_size=32, conv_channels=(8, 8, 16, 16), hidden_dim=32, latent_dim=2, kind="cvae",
-                          condition_names=data.shape_names, condition_adversary=True),
-        train=TrainConfig(dataset="two-shapes", objective="cvae", condition="shape", adversary=3.0, steps=40,
-                          batch_size=16, log_every=20, checkpoint_every=40),
+                          options={"condition": "shape", "condition_names": data.shape_names, "adversary": 3.0}),
+        train=TrainConfig(dataset="two-shapes", objective="cvae", steps=40, batch_size=16, log_every=20,
+                          checkpoint_every=40),
         dataset=dataset_info(data))
     torch.manual_seed(exp.train.seed)  # the initial weights, as `train` draws them
     before = build_model(exp.model)
-    card = train(exp, tmp_path / "cvae", device="cpu", progress=False, dataset=data)
-    assert card["adversary"] == 3.0
+    folder = tmp_path / "cvae"
+    card = train(exp, folder, device="cpu", progress=False, dataset=data)
+    assert ckpt.load_config(folder).model.options.adversary == 3.0 and "adversary" not in card  # one place: the config
     rows = (tmp_path / "cvae" / ckpt.LOG_FILE).read_text().splitlines()
     header = rows[0].split(",")
     assert {"leak", "adversary"} <= set(header)
@@ -324,17 +329,17 @@ def test_a_cvae_trains_beside_its_adversary_and_logs_both(tmp_path):
 
 
 def test_only_a_cvae_takes_a_condition_adversary(tmp_path):
-    with pytest.raises(ConfigError, match="only a cvae"):
-        ModelConfig(condition_adversary=True)
-    with pytest.raises(ConfigError, match="only objective cvae"):
+    with pytest.raises(ConfigError, match="unknown key.*adversary.*for a vae"):
+        ModelConfig(options={"adversary": 1.0})
+    with pytest.raises(TypeError):  # no longer a training setting of every kind
         TrainConfig(objective="vae", adversary=1.0)
-    cvae = small_cvae()
-    for model, weight in ((cvae, 2.0), (replace(cvae, condition_adversary=True), 0.0)):
-        with pytest.raises(ConfigError, match="disagree"):  # an adversary the card would claim, or one unreported
-            ExperimentConfig(model=model, train=TrainConfig(objective="cvae", condition="shape", adversary=weight))
+    with pytest.raises(ConfigError, match="adversary=-1"):
+        small_cvae(adversary=-1.0)
+    assert small_cvae(adversary=2.0).options.has_adversary and not small_cvae().options.has_adversary
     run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "m"), "--objective",
                           "beta-vae", "--adversary", "2", "--steps", "1"], capture_output=True, text=True, check=False)
-    assert run.returncode != 0 and "only objective cvae" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode != 0 and "--adversary is an option of a cvae" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 class _PlacedShapes(torch.nn.Module):
@@ -397,11 +402,9 @@ def test_sharpness_is_lower_for_a_blurred_image():
 def test_each_kind_saves_and_loads_strictly(tmp_path, kind):
     kind, adversary = kind.split("+")[0], kind.endswith("+adversary")
     conditional = kinds.kind(kind).conditional
-    extra = {"condition_names": SHAPES, "condition_adversary": adversary} if conditional else {}
-    cfg = small(kind=kind, **extra)
-    objective = kind
-    exp = ExperimentConfig(model=cfg, train=TrainConfig(objective=objective, adversary=2.0 if adversary else 0.0,
-                                                         condition="shape" if conditional else None))
+    options = {"condition": "shape", "condition_names": SHAPES, "adversary": 2.0 if adversary else 0.0}
+    cfg = small(kind=kind, options=options if conditional else None)
+    exp = ExperimentConfig(model=cfg, train=TrainConfig(objective=kind))
     model = build_model(cfg)
     ckpt.save_model(tmp_path / kind, model, exp, {"name": kind})
     loaded = ckpt.load_model(tmp_path / kind)
@@ -424,7 +427,7 @@ def test_cvae_metrics_representation_gets_the_true_condition():
 
     torch.manual_seed(0)
     model = CVAE(ModelConfig(conv_channels=(4, 4, 8, 8), hidden_dim=16, latent_dim=3, kind="cvae",
-                             condition_names=SHAPES)).eval()
+                             options={"condition": "shape", "condition_names": SHAPES})).eval()
     dataset = get_dataset("dsprites")
     scored, represent = true_condition_representation(model, dataset, "shape")
     codes = FactorCodes(scored, represent, cache=False)
@@ -443,7 +446,7 @@ def test_a_vaegan_starts_from_its_vae(tmp_path):
     vae_cfg = small(channels=3, likelihood="gaussian")
     vae = build_model(vae_cfg)
     ckpt.save_model(tmp_path / "vae", vae, ExperimentConfig(model=vae_cfg, train=TrainConfig(objective="vae")))
-    gan = build_model(replace(vae_cfg, kind="vae-gan"))
+    gan = build_model(replace(vae_cfg, kind="vae-gan", options=None))  # the kind's own defaults
     fresh_d = {k: v.clone() for k, v in gan.discriminator.state_dict().items()}
     copied = init_from(gan, str(tmp_path / "vae"))
     assert set(copied) == set(vae.state_dict())

@@ -142,7 +142,7 @@ def test_a_conditional_bound_gives_both_networks_each_images_condition():
 
     torch.manual_seed(0)
     cvae = CVAE(ModelConfig(image_size=64, conv_channels=(4, 4, 8, 8), hidden_dim=16, latent_dim=3, kind="cvae",
-                            condition_names=("a", "b", "c"))).eval()
+                            options={"condition": "shape", "condition_names": ("a", "b", "c")})).eval()
     x = torch.rand(4, 1, 64, 64).round()
     c = torch.tensor([0, 1, 2, 1])
     log_w = log_weights(cvae, x, 5, torch.Generator().manual_seed(3), condition=c, chunk=7)

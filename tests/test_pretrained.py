@@ -38,7 +38,8 @@ def test_shipped_model_loads_decodes_and_has_a_complete_card(folder):
     assert final["recon"] > 0
     metrics = loaded.card["metrics"]
     if not kind(cfg.kind).continuous_latent:
-        assert 1 < final["perplexity"] <= cfg.codebook_size and 0 <= final["unused_codes"] < cfg.codebook_size
+        k = cfg.options.codebook_size
+        assert 1 < final["perplexity"] <= k and 0 <= final["unused_codes"] < k
         assert "do not apply" in metrics["unavailable"]
     else:
         assert len(final["kl_per_dim"]) == cfg.latent_dim

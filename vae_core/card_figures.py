@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .kinds import kind, objective, resolve
+from .kinds import kind, objective
 from .objectives import gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
 
 EVAL_SAMPLES = 2048  # the fixed sample behind a training card's final reconstruction and KL
@@ -56,7 +56,7 @@ def figures(model, dataset, exp, n: int, seed: int) -> dict:
     reconstruction and KL of a Gaussian-posterior network."""
     own = kind(exp.model.kind).card_figures
     if own is not None:
-        return resolve(own)(model, dataset, exp, n, seed)
+        return own(model, dataset, exp, n, seed)
     deterministic = objective(exp.train.objective).autoencoder
     return reconstruction_and_kl(model, dataset, n=n, seed=seed, deterministic=deterministic)
 

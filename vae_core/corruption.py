@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import CORRUPTIONS
+CORRUPTIONS = ("none", "gaussian", "mask")  # the input corruptions of a denoising autoencoder
 
 NEAR_ZERO = 0.1  # an entry is near zero below this fraction of its image's largest |code| entry
 

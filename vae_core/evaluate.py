@@ -18,7 +18,7 @@ from pathlib import Path
 from . import card_figures
 from . import checkpoints as ckpt
 from .data import get_dataset
-from .kinds import kind, objective
+from .kinds import KINDS, kind, objective
 from .likelihood import DEFAULT_IMAGES, DEFAULT_K, dataset_bound
 
 RECON_SAMPLES = 10_000
@@ -48,9 +48,9 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         from .condition_eval import JUDGE_STEPS, condition_leak, swap_accuracy
 
         began = time.perf_counter()
-        results["swap"] = swap_accuracy(loaded.model, dataset, exp.train.condition, seed=seed,
+        results["swap"] = swap_accuracy(loaded.model, dataset, exp.model.options.condition, seed=seed,
                                         judge_steps=judge_steps or JUDGE_STEPS)
-        results["leak"] = condition_leak(loaded.model, dataset, exp.train.condition, seed=seed)
+        results["leak"] = condition_leak(loaded.model, dataset, exp.model.options.condition, seed=seed)
         log(f"{loaded.name}: condition swap accuracy {results['swap'].get('accuracy', 'n/a')}, a probe reads the "
             f"condition from z with accuracy {results['leak']['accuracy']:.3f} ({time.perf_counter() - began:.1f} s)")
     results["sharpness"] = card_figures.sharpness(loaded.model, dataset)
@@ -58,8 +58,8 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         f"{results['sharpness']['data']:.4g} (data)")
     if not info.continuous_latent:  # a grid of discrete codes: no posterior means to score or project
         metrics = projection = False
-        results["metrics"] = {"unavailable": "a VQ-VAE's code is a grid of discrete indices, not a vector of "
-                                             "continuous latents; the disentanglement metrics do not apply"}
+        results["metrics"] = {"unavailable": f"a {info.display_name}'s code is not a vector of continuous latents; "
+                                             "the disentanglement metrics do not apply"}
     if metrics:
         from .metrics import MetricsUnavailable, compute_all_metrics, representation_from_model
 
@@ -69,10 +69,11 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
             if info.conditional:  # z given the true condition: does the latent hold the rest apart?
                 from .condition_eval import true_condition_representation
 
-                scored, represent = true_condition_representation(loaded.model, dataset, exp.train.condition)
+                scored, represent = true_condition_representation(loaded.model, dataset,
+                                                                               exp.model.options.condition)
             results["metrics"] = compute_all_metrics(scored, represent, seed=seed, **(metric_counts or {}))
             if info.conditional:
-                results["metrics"]["representation"] = (f"posterior mean given the true {exp.train.condition} "
+                results["metrics"]["representation"] = (f"posterior mean given the true {exp.model.options.condition} "
                                                         "(the condition both networks see)")
             results["metrics_seconds"] = round(time.perf_counter() - began, 1)
             log(f"{loaded.name}: disentanglement metrics ({results['metrics_seconds']} s)")
@@ -101,7 +102,7 @@ def likelihood_figures(loaded, dataset, k: int, n: int, seed: int = 0, log=print
     conditional = objective(name).iwae == "conditional"
     began = time.perf_counter()
     figures = dataset_bound(loaded.model, dataset, k=k, n=n, seed=seed + 2,
-                            condition=loaded.config.train.condition if conditional else None)
+                            condition=loaded.config.model.options.condition if conditional else None)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     log(f"{loaded.name}: IWAE bound (k={k}, {n} images): {figures['nll_nats_per_image']:.2f} nats/image "
         f"({figures['seconds']} s)")
@@ -145,11 +146,7 @@ SUMMARY_ROWS = (
     (KL_ROW, lambda c: c.get("evaluation", c.get("final", {})).get("kl")),
     ("-IWAE (nats/image)", lambda c: c.get("iwae", {}).get("nll_nats_per_image")),
     ("IWAE k", lambda c: c.get("iwae", {}).get("k")),
-    ("codebook perplexity", lambda c: c.get("evaluation", c.get("final", {})).get("perplexity")),
-    ("unused codes", lambda c: c.get("evaluation", c.get("final", {})).get("unused_codes")),
-    ("condition accuracy", lambda c: c.get("evaluation", c.get("final", {})).get("condition_accuracy")),
-    ("condition swap accuracy", lambda c: c.get("swap", {}).get("accuracy")),
-    ("condition read from z", lambda c: c.get("leak", {}).get("accuracy")),
+    *(row for record in KINDS.values() for row in record.card_rows),  # each kind's own (`Kind.card_rows`)
     ("sharpness (recon)", lambda c: c.get("sharpness", {}).get("reconstructions")),
     ("sharpness (data)", lambda c: c.get("sharpness", {}).get("data")),
     ("active dims", lambda c: c.get("evaluation", c.get("final", {})).get("active_dims")),

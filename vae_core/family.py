@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .config import ModelConfig
-from .kinds import kind, resolve
+from .kinds import kind
 
 
 def build_model(config: ModelConfig) -> torch.nn.Module:
@@ -47,6 +47,6 @@ def step_terms(net, model, x: torch.Tensor, factors, exp, step: int, gen: torch.
     own = kind(exp.model.kind).train_terms
     if own is None:
         raise ValueError(f"model kind {exp.model.kind!r} trains through vae_core.objectives")
-    terms = resolve(own)(net, model, x, factors, exp, step, gen, dataset)
+    terms = own(net, model, x, factors, exp, step, gen, dataset)
     terms.setdefault("kl_weight", torch.tensor(1.0))
     return terms

@@ -12,9 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .config import ModelConfig, TrainConfig
 from .corruption import l1_penalty
-from .kinds import objective, resolve
+from .records import Objective
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -166,27 +165,28 @@ def beta_tcvae_loss(
 def compute_loss(
     outputs: dict[str, torch.Tensor],
     x: torch.Tensor,
-    model_config: ModelConfig,
-    train_config: TrainConfig,
+    model_config,
+    train_config,
     step: int,
     dataset_size: int,
 ) -> dict:
     """The configured objective's terms for one batch, with the schedules in force at `step`.
 
     Args:
+        model_config, train_config: the run's ModelConfig and TrainConfig (vae_core.config).
         outputs: the model's forward pass (mu, logvar, z, logits), of the corrupted batch for a denoising AE.
         x: (B, C, H, W) the clean batch, the reconstruction's target.
     """
     weight = kl_weight(step, train_config.warmup_steps, train_config.cycles, train_config.steps)
-    loss = objective(train_config.objective).loss
+    loss = OBJECTIVES[train_config.objective].loss
     if loss is None:
-        raise ValueError(f"objective {train_config.objective!r} trains by its kind's own terms (vae_core.kinds)")
-    terms = resolve(loss)(outputs, x, model_config, train_config, step, dataset_size, weight)
+        raise ValueError(f"objective {train_config.objective!r} trains by its kind's own terms (Kind.train_terms)")
+    terms = loss(outputs, x, model_config, train_config, step, dataset_size, weight)
     terms["kl_weight"] = torch.tensor(weight)
     return terms
 
 
-# Each VAE objective's terms with one signature, named by its record in vae_core.kinds (`Objective.loss`):
+# Each VAE objective's terms with one signature, named by its record below (`Objective.loss`):
 # (outputs, x, model config, train config, step, dataset size, KL weight at this step) -> terms.
 
 def ae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
@@ -230,3 +230,20 @@ def recon_kl_figures(recon_sampled: list[torch.Tensor], recon_at_mean: list[torc
         "samples": n,
         "seed": seed,
     }
+
+
+# The objectives, each beside its terms; the family kinds' objectives (cvae, vq-vae, vae-gan) train by their kind's
+# own terms (`Kind.train_terms`). `default_beta` is the one default of --beta and of `TrainConfig.beta`.
+OBJECTIVES = {o.name: o for o in (
+    Objective("ae", "vae", default_beta=0.0, has_kl=False, autoencoder=True, iwae=None, loss=ae_terms),
+    Objective("vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain", loss=beta_vae_terms),
+    Objective("beta-vae", "vae", default_beta=4.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss=beta_vae_terms),
+    Objective("capacity-vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss=capacity_vae_terms),
+    Objective("beta-tcvae", "vae", default_beta=6.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss=beta_tcvae_terms),
+    Objective("cvae", "cvae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="conditional"),
+    Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None),
+    Objective("vae-gan", "vae-gan", default_beta=1.0, has_kl=True, autoencoder=False, iwae=None),
+)}

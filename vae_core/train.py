@@ -32,24 +32,21 @@ from . import checkpoints as ckpt
 from .atomic import FolderBusy, writing
 from .card_figures import EVAL_SAMPLES
 from .config import (
-    CORRUPTIONS,
     LIKELIHOODS,
-    OBJECTIVES,
     ConfigError,
     DatasetInfo,
     ExperimentConfig,
     ModelConfig,
     TrainConfig,
 )
-from .corruption import corrupt
+from .corruption import CORRUPTIONS, corrupt
 from .data import dataset_names, get_dataset
-from .kinds import KINDS, card_fields, objective
+from .kinds import KINDS, OBJECTIVES, log_columns, objective
 from .models.vae import VAE
 from .objectives import compute_loss
 from .resume import load_resume_state, load_shipped_state, save_resume_state
 
 LOG_FIELDS = ("step", "total", "recon", "kl", "kl_weight", "capacity", "tc", "lr", "elapsed_s")
-FAMILY_LOG_FIELDS = ("vq", "perplexity", "revived", "feature", "gan", "disc", "leak", "adversary")  # logged by family models only
 
 
 class NonFiniteLoss(RuntimeError):
@@ -97,7 +94,7 @@ def hardware_description(device: torch.device) -> str:
 
 def _write_log(folder: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
-    extra = [k for k in FAMILY_LOG_FIELDS if any(k in row for row in rows)]
+    extra = [k for k in log_columns() if any(k in row for row in rows)]
     writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS + tuple(extra))
     writer.writeheader()
     writer.writerows(rows)
@@ -197,7 +194,7 @@ def train(
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
-        for key in ("total", "recon", "kl", "tc", *FAMILY_LOG_FIELDS):
+        for key in ("total", "recon", "kl", "tc", *log_columns()):
             if key in terms:
                 sums[key] = sums.get(key, 0.0) + terms[key].detach()
         count += 1
@@ -215,7 +212,7 @@ def train(
                 "tc": round(means["tc"], 4) if "tc" in means else "",
                 "lr": t.lr,
                 "elapsed_s": round(_elapsed(), 2),
-                **{k: round(means[k], 4) for k in FAMILY_LOG_FIELDS if k in means},
+                **{k: round(means[k], 4) for k in log_columns() if k in means},
             })
             if bar:
                 bar.set_postfix(loss=f"{means['total']:.2f}", recon=f"{means['recon']:.2f}", kl=f"{means['kl']:.2f}")
@@ -266,7 +263,6 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
         "lr": t.lr,
         "seed": t.seed,
         "latent_dim": exp.model.latent_dim,
-        **card_fields(exp),
         "likelihood": exp.model.likelihood,
         "parameters": sum(p.numel() for p in model.parameters()),
         "wall_time_s": round(wall, 1),
@@ -308,8 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=d.lr)
     g = p.add_argument_group('objective', 'the VAE objectives and their schedules')
     g.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
-    g.add_argument("--beta", type=float, default=None, help="KL weight (TC weight for beta-tcvae); default 1 "
-                   "(vae), 4 (beta-vae), 6 (beta-tcvae)")
+    g.add_argument("--beta", type=float, default=None, help="KL weight (TC weight for beta-tcvae); default: the "
+                   "objective's (" + ", ".join(f"{o.name} {o.default_beta:g}" for o in OBJECTIVES.values()) + ")")
     g.add_argument("--gamma", type=float, default=d.gamma, help="capacity-vae: weight of |KL - C|")
     g.add_argument("--capacity-max", type=float, default=d.capacity_max)
     g.add_argument("--capacity-steps", type=int, default=d.capacity_steps)
@@ -322,22 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--corruption-level", type=float, default=d.corruption_level,
                    help="gaussian: noise std in pixel units; mask: fraction of pixels dropped")
     g.add_argument("--l1", type=float, default=d.l1, help="ae: sparse autoencoder's L1 weight on the code")
-    g = p.add_argument_group('conditional VAE', 'objective cvae')
-    g.add_argument("--condition", default=None, help="cvae: the factor (or 'label') to condition on, e.g. shape")
-    g.add_argument("--adversary", type=float, default=d.adversary,
-                   help="cvae: weight of the penalty on what a classifier can read of the condition from the latent "
-                   "(0: off)")
-    g = p.add_argument_group('VQ-VAE', 'objective vq-vae')
-    g.add_argument("--codebook-size", type=int, default=m.codebook_size, help="vq-vae: number of codes")
-    g.add_argument("--code-dim", type=int, default=m.code_dim, help="vq-vae: dimension of each code")
-    g.add_argument("--vq-ema", action="store_true", help="vq-vae: update the codebook by moving averages")
-    g.add_argument("--commitment", type=float, default=d.commitment, help="vq-vae: commitment weight")
-    g.add_argument("--revive-every", type=int, default=d.revive_every,
-                   help="vq-vae: revive codes unused for this many steps (0: off)")
-    g = p.add_argument_group('VAE-GAN', 'objective vae-gan')
-    g.add_argument("--gan-weight", type=float, default=d.gan_weight, help="vae-gan: adversarial weight")
-    g.add_argument("--feature-weight", type=float, default=d.feature_weight,
-                   help="vae-gan: weight of the discriminator-feature reconstruction")
+    for record in KINDS.values():  # each kind's own options, from its options dataclass (vae_core.records)
+        trained_by = [o.name for o in OBJECTIVES.values() if o.kind == record.name]
+        if record.command_options():
+            g = p.add_argument_group(record.name, f"objective {', '.join(trained_by)}")
+        for f in record.command_options():
+            flag, help_text = "--" + f.name.replace("_", "-"), f"{record.name}: {f.metadata['help']}"
+            if isinstance(f.default, bool):
+                g.add_argument(flag, action="store_true", help=help_text)
+            else:
+                g.add_argument(flag, type=type(f.default), default=f.default, help=f"{help_text} (default "
+                               f"{f.default!r})" if f.default not in ("", None) else help_text)
     return p
 
 
@@ -346,21 +337,21 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
         raise ValueError(f"--image-size {args.image_size}: {args.dataset} images are {dataset.image_size}px and are "
                          f"not resized; leave --image-size out or pass {dataset.image_size}")
     given = vars(args)  # every TrainConfig field has an option of the same name (build_parser)
-    train_cfg = TrainConfig(**{
+    train_cfg = TrainConfig(**{  # beta None: the objective's default
         **{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given},
-        "beta": objective(args.objective).default_beta if args.beta is None else args.beta,
         "optimizer_resets": tuple(sorted(set(args.reset_optimizer_at))),
     })
-    kind = objective(args.objective).kind
-    names = ()
-    if KINDS[kind].conditional:
-        from .models.cvae import condition_values
-
-        names = condition_values(dataset, args.condition)
+    kind = KINDS[objective(args.objective).kind]
+    for other in KINDS.values():  # an option of another kind would be ignored without a word: refuse it
+        for f in other.command_options() if other is not kind else ():
+            if given.get(f.name, f.default) != f.default:
+                raise ConfigError(f"--{f.name.replace('_', '-')} is an option of a {other.name} (objective "
+                                  f"{', '.join(o.name for o in OBJECTIVES.values() if o.kind == other.name)}), not "
+                                  f"of objective {args.objective}")
     model_cfg = ModelConfig(**{
-        **{f.name: given[f.name] for f in fields(ModelConfig) if f.name in given},
-        "image_size": args.image_size or dataset.image_size, "channels": dataset.channels, "kind": kind,
-        "condition_names": names, "condition_adversary": args.adversary > 0,
+        **{f.name: given[f.name] for f in fields(ModelConfig) if f.name in given and f.name != "options"},
+        "image_size": args.image_size or dataset.image_size, "channels": dataset.channels, "kind": kind.name,
+        "options": kind.options_from(given, dataset),
     })
     return ExperimentConfig(model=model_cfg, train=train_cfg, dataset=dataset_info(dataset))
 
@@ -404,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if card:
         final = card["final"]
-        usage = (f"codebook perplexity {final['perplexity']:.1f}, {final['unused_codes']} unused codes"
-                 if "perplexity" in final else f"{final['active_dims']} active dims")
+        usage = KINDS[exp.model.kind].usage
+        usage = usage(final) if usage is not None else f"{final['active_dims']} active dims"
         print(f"{out}: recon {final['recon']:.2f} nats/image, KL {final['kl']:.2f} nats, {usage}, "
               f"{card['wall_time_s']:.0f} s")
     return 0

@@ -12,6 +12,9 @@ from vae_core.card_figures import laplacian_variance
 from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.explore import elbo_terms
 from vae_core.kinds import sharpness_partners
+from vae_core.models.vaegan import KIND as RECORD
+
+__all__ = ["RECORD"]
 
 
 def sharpness_comparison(h: models.Handle, image: np.ndarray) -> None:

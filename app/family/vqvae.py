@@ -9,12 +9,38 @@ import streamlit as st
 
 from app import models, widgets
 from vae_core.models.vqvae import (
+    KIND as RECORD,
+)
+from vae_core.models.vqvae import (
     code_frequencies,
     decode_grids,
     format_code_grid,
+    grid_size,
     prior_code_grids,
     reconstruct,
 )
+
+__all__ = ["NOT_FOR", "PAGES", "RECORD", "card_line"]
+
+PAGES = {"Explore": "views/vq_explore.py", "Reconstruct": "views/vq_reconstruct.py"}  # the code grid's own
+NOT_FOR = {
+    "Traversals": "a traversal slides one continuous latent dimension, and a VQ-VAE has none: its code is a grid "
+                  "of discrete indices. Change one cell's code on **Explore** instead, the discrete analogue.",
+    "Interpolate": "a straight line between two codes is not itself a code: between two grids of indices there is "
+                   "no path of codes to decode. Explore's grid editor changes codes cell by cell.",
+    "Latent map": "the map projects continuous posterior means, and a VQ-VAE's code is a grid of discrete "
+                  "indices (one of K codes per cell), not a point in a space with distances to project.",
+    "Disentanglement": "its code is a grid of discrete indices, with no continuous dimensions to traverse, no KL "
+                       "per dimension and no factor-by-latent information to show. Its codebook usage is on "
+                       "Explore and in the table below.",
+}
+
+
+def card_line(h: models.Handle) -> str:
+    """The card's description of the latent: the grid and the codebook."""
+    g, options = grid_size(h.config.model), h.config.model.options
+    return (f"{g}x{g} grid of codes · codebook of {options.codebook_size} codes × {options.code_dim} dims"
+            f"{' (EMA)' if options.vq_ema else ''}")
 
 
 def grid_key(h: models.Handle) -> str:
@@ -35,9 +61,10 @@ def frequencies(h: models.Handle) -> np.ndarray | None:
         counts = np.asarray(counts, dtype=np.float64)
     except (TypeError, ValueError):  # a card comes from anyone: strings or nesting mean "no counts"
         return None
-    if counts.shape != (h.config.model.codebook_size,) or not np.isfinite(counts).all() or (counts < 0).any():
+    k = h.config.model.options.codebook_size
+    if counts.shape != (k,) or not np.isfinite(counts).all() or (counts < 0).any():
         return None
-    return code_frequencies(counts, h.config.model.codebook_size)
+    return code_frequencies(counts, k)
 
 
 def example_grid(h: models.Handle, number: int) -> np.ndarray | None:
@@ -54,7 +81,7 @@ def codebook_usage(h: models.Handle) -> None:
         return
     st.subheader("Codebook usage")
     c = st.columns(3)
-    k = h.config.model.codebook_size
+    k = h.config.model.options.codebook_size
     c[0].metric("perplexity", f"{perplexity:.1f} of {k}",
                 help="exp(entropy of the codes' frequencies): the effective number of codes in use")
     c[1].metric("unused codes", f"{unused:.0f} of {k}",

@@ -4,7 +4,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import card, charts, models, state, widgets
+from app import card, charts, family, models, state, widgets
 from app.family import cvae
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
@@ -41,10 +41,8 @@ mi_top = max((float(m[0].max()) for m in matrices.values() if m is not None), de
 for i, col, name, h in chosen:
     with col:
         handles.append(h)
-        if not h.kind_info.continuous_latent:
-            st.info(f"**{plain(name)}** is a VQ-VAE: its code is a grid of discrete indices, with no continuous "
-                    "dimensions to traverse, no KL per dimension and no factor-by-latent information to show. "
-                    "Its codebook usage is on Explore and in the table below.")
+        if (reason := family.not_applicable(h, "Disentanglement")) is not None:
+            st.info(f"**{plain(name)}** is a {h.kind_info.display_name}: {reason}")
             continue
         cvae.condition_note(h)
         order, active, kl = models.dims(h)

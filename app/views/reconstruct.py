@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import charts, models, state, widgets
 from app.family import cvae, vaegan
+from app.text import plain
 from vae_core.corruption import code_sparsity
 from vae_core.explore import denoise, elbo_terms, percentile_rank
 from vae_core.likelihood import image_bounds
@@ -43,8 +44,9 @@ with c2:
                        "(below a tenth of its largest).")
     elif h.kind_info.conditional:
         card = widgets.card_iwae(h.card)
-        measured = (f" The model card's average over {card[0]:,} images, each given its true {t.condition}: "
-                    f"−IWAE {card[1]:,.1f} nats/image (k = {card[2]}), a bound on −log p(x | {t.condition})."
+        condition = plain(h.config.model.options.condition)
+        measured = (f" The model card's average over {card[0]:,} images, each given its true {condition}: "
+                    f"−IWAE {card[1]:,.1f} nats/image (k = {card[2]}), a bound on −log p(x | {condition})."
                     if card else "")
         st.caption("No per-image importance-weighted bound: a conditional VAE's is on −log p(x | condition), and "
                    f"an uploaded image has no known condition.{measured}")

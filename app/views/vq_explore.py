@@ -18,7 +18,7 @@ from vae_core.models.vqvae import (
 
 h = state.require_model()
 model, m = h.model, h.config.model
-k, g = m.codebook_size, model.grid
+k, g = m.options.codebook_size, model.grid
 st.title("Explore the code grid")
 st.caption(f"A VQ-VAE encodes an image as a grid of {g}x{g} indices into a codebook of {k} learned vectors; "
            "the decoder turns the grid back into an image. Change a cell's code and decode: each code is a "

@@ -5,7 +5,7 @@
 | `nets.py` | (shared) | the convolutional `Encoder` and `Decoder` every kind builds on |
 | `vae.py` | vae | `VAE`: a diagonal Gaussian posterior; the autoencoder and every VAE objective train it |
 | `cvae.py` | cvae | `CVAE`: the condition as extra input planes and beside z; its training terms |
-| `vqvae.py` | vq-vae | `VQVAE`: a grid of codebook indices; its training terms and prior |
+| `vqvae.py` | vq-vae | `VQVAE`: a grid of discrete code indices; its training terms and prior |
 | `vaegan.py` | vae-gan | `VAEGAN`: a VAE beside a discriminator; its training terms |
 
 What each kind is and can do (continuous latent, decodes from z alone, conditional, ...) is its record in

@@ -18,6 +18,7 @@ the same weights that decodes under condition c.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -26,14 +27,49 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ..config import ModelConfig
 from ..objectives import gaussian_kl_per_dim, recon_kl_figures, reconstruction_nll
+from ..records import ConfigError, Kind, card_figure, check_float, option
 from .nets import Decoder, Encoder
 from .vae import VAE
 
 
 class ConditionError(ValueError):
     """A condition name or value that does not exist; the message lists those that do."""
+
+
+@dataclass(frozen=True)
+class CVAEOptions:
+    """A conditional VAE's own settings (`model.options` of config.json)."""
+
+    condition: str = option("", "the factor (or 'label') to condition on, e.g. shape")
+    condition_names: tuple[str, ...] = option((), "the condition's values, one one-hot input each (from the data)",
+                                              command=False)
+    adversary: float = option(0.0, "weight of the penalty on what a classifier can read of the condition from the "
+                                   "latent (0: off; `adversary_terms`)")
+
+    def __post_init__(self):
+        where = "model.options"
+        if not isinstance(self.condition, str) or not self.condition:
+            raise ConfigError(f"{where}.condition: a cvae needs the factor (or 'label') it is conditioned on, got "
+                              f"{self.condition!r}")
+        if (not isinstance(self.condition_names, tuple) or len(self.condition_names) < 2
+                or not all(isinstance(n, str) for n in self.condition_names)):
+            raise ConfigError(f"{where}.condition_names: a cvae needs at least 2 condition values, got "
+                              f"{self.condition_names!r}"[:300])
+        check_float(where, "adversary", self.adversary, 0.0, 1e4)
+
+    @property
+    def has_adversary(self) -> bool:
+        """Whether the network has the condition adversary (trained beside it; nothing at inference uses it)."""
+        return self.adversary > 0
+
+
+def options_from_command(given: dict, dataset) -> CVAEOptions:
+    """The command's --condition and --adversary, with the condition's values read from the data."""
+    condition = given.get("condition") or ""
+    if not condition:
+        raise ConfigError("--objective cvae needs --condition: the factor (or 'label') to condition on")
+    return CVAEOptions(condition, condition_values(dataset, condition), given.get("adversary", 0.0))
 
 
 def condition_values(dataset, name: str) -> tuple[str, ...]:
@@ -81,21 +117,21 @@ def condition_index(names: tuple[str, ...], value) -> int:
 class CVAE(VAE):
     """A VAE whose encoder and decoder take a one-hot condition c: (B,) class indices."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config):
         nn.Module.__init__(self)
         self.config = config
-        k = len(config.condition_names)
+        k = len(config.options.condition_names)
         # the standard networks, widened by k input planes (encoder) and k inputs beside z (decoder)
         self.encoder = Encoder(SimpleNamespace(**{**config.to_dict(), "channels": config.channels + k}))
         self.decoder = Decoder(SimpleNamespace(**{**config.to_dict(), "latent_dim": config.latent_dim + k}))
-        if config.condition_adversary:  # trained beside the CVAE; nothing at inference uses it
+        if config.options.has_adversary:  # trained beside the CVAE; nothing at inference uses it
             h = config.hidden_dim
             self.adversary = nn.Sequential(nn.Linear(config.latent_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(),
                                            nn.Linear(h, k))
 
     @property
     def num_conditions(self) -> int:
-        return len(self.config.condition_names)
+        return len(self.config.options.condition_names)
 
     def _one_hot(self, c, batch: int, device) -> torch.Tensor:
         if c is None:
@@ -105,7 +141,7 @@ class CVAE(VAE):
             c = c.expand(batch)
         if not bool(((c >= 0) & (c < self.num_conditions)).all()):  # one device sync, not two
             raise ConditionError(f"condition index out of range; choose 0..{self.num_conditions - 1} "
-                                 f"({', '.join(self.config.condition_names)})")
+                                 f"({', '.join(self.config.options.condition_names)})")
         return nn.functional.one_hot(c, self.num_conditions).float()
 
     def encode(self, x: torch.Tensor, c=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +190,7 @@ class CVAE(VAE):
 
     def bound(self, c) -> BoundCVAE:
         """A view of these weights that decodes under condition c (an index or a value name)."""
-        return BoundCVAE(self, condition_index(self.config.condition_names, c))
+        return BoundCVAE(self, condition_index(self.config.options.condition_names, c))
 
 
 class BoundCVAE(nn.Module):
@@ -173,7 +209,7 @@ class BoundCVAE(nn.Module):
 
     @property
     def condition_name(self) -> str:
-        return self.config.condition_names[self.condition]
+        return self.config.options.condition_names[self.condition]
 
     def encode(self, x):
         return self.cvae.encode(x)
@@ -212,7 +248,7 @@ def cvae_terms(model: CVAE, x: torch.Tensor, c: torch.Tensor, beta: float, weigh
     terms = beta_vae_loss(out["logits"], x, out["mu"], out["logvar"], likelihood, beta, weight, free_bits,
                           gaussian_std)
     cvae = getattr(model, "module", model)  # under DistributedDataParallel
-    if cvae.config.condition_adversary:
+    if cvae.config.options.has_adversary:
         extra = adversary_terms(cvae.adversary, out["mu"], c, adversary)
         terms["total"] = terms["total"] + extra.pop("loss")
         terms.update(extra)
@@ -224,14 +260,14 @@ def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
     from ..objectives import kl_weight
 
     t, m = exp.train, exp.model
-    c = torch.from_numpy(condition_column(dataset, t.condition, factors)).to(x.device)
+    c = torch.from_numpy(condition_column(dataset, m.options.condition, factors)).to(x.device)
     return cvae_terms(net, x, c, t.beta, kl_weight(step, t.warmup_steps, t.cycles, t.steps), m.likelihood,
-                      m.gaussian_std, gen, t.free_bits, t.adversary)
+                      m.gaussian_std, gen, t.free_bits, m.options.adversary)
 
 
 def card_figures(model, dataset, exp, n: int, seed: int) -> dict:
     """`Kind.card_figures`."""
-    return cvae_figures(model, dataset, exp.train.condition, n, seed)
+    return cvae_figures(model, dataset, exp.model.options.condition, n, seed)
 
 
 def adversary_terms(adversary: nn.Module, mu: torch.Tensor, c: torch.Tensor, weight: float) -> dict:
@@ -270,3 +306,11 @@ def cvae_figures(model: CVAE, dataset, condition: str, n: int, seed: int, batch:
         kl.append(gaussian_kl_per_dim(mu, logvar).cpu())
         hits += int((model.infer_condition(x) == c).sum())
     return {**recon_kl_figures(recon_s, recon_m, kl, n, seed), "condition_accuracy": hits / n}
+
+
+KIND = Kind("cvae", CVAE, CVAEOptions, decodes_from_z=False, conditional=True, train_terms=train_terms,
+            title="conditional VAE",
+            card_figures=card_figures, log_columns=("leak", "adversary"), options_from_command=options_from_command,
+            card_rows=(("condition accuracy", lambda c: card_figure(c, "condition_accuracy")),
+                       ("condition swap accuracy", lambda c: c.get("swap", {}).get("accuracy")),
+                       ("condition read from z", lambda c: c.get("leak", {}).get("accuracy"))))

@@ -10,17 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
 
-
-def _final_size(config: ModelConfig) -> int:
+def _final_size(config) -> int:
     return config.image_size // 2 ** len(config.conv_channels)
 
 
 class Encoder(nn.Module):
     """x: (B, C, H, W) in [0, 1] -> (mu, logvar), each (B, latent_dim)."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config):
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = config.channels
@@ -41,7 +39,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """z: (B, latent_dim) -> logits (B, C, H, W)."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config):
         super().__init__()
         widths = list(config.conv_channels)[::-1]  # e.g. 64, 64, 32, 32
         self.start_shape = (widths[0], _final_size(config), _final_size(config))

@@ -10,14 +10,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
+from ..records import Kind
 from .nets import Decoder, Encoder
 
 
 class VAE(nn.Module):
     """Encoder, decoder and the reparameterisation between them."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
@@ -80,3 +80,7 @@ class VAE(nn.Module):
                 f"this model takes images of shape (B, {c}, {s}, {s}) "
                 f"({'grey' if c == 1 else 'colour'}, {s}x{s}); got {tuple(x.shape)}"
             )
+
+
+# the plain VAE's record: no options of its own; the autoencoder and every VAE objective train it
+KIND = Kind("vae", VAE, title="VAE")

@@ -16,20 +16,34 @@ The model is a VAE to everything else (encode, decode, the pages); the discrimin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ..config import ModelConfig
 from ..objectives import gaussian_kl_per_dim, reconstruction_nll
+from ..records import Kind, check_float, option
 from .vae import VAE
+
+
+@dataclass(frozen=True)
+class VAEGANOptions:
+    """A VAE-GAN's own settings (`model.options` of config.json; each a training command option)."""
+
+    gan_weight: float = option(1.0, "weight of the adversarial term for the decoder")
+    feature_weight: float = option(1.0, "weight of the discriminator-feature reconstruction term")
+
+    def __post_init__(self):
+        check_float("model.options", "gan_weight", self.gan_weight, 0.0, 1e4)
+        check_float("model.options", "feature_weight", self.feature_weight, 0.0, 1e4)
 
 
 class Discriminator(nn.Module):
     """x: (B, C, H, W) -> (logit (B,), features of the third convolution (B, F))."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config):
         super().__init__()
         w = config.conv_channels
         self.lower = nn.Sequential(
@@ -47,15 +61,15 @@ class Discriminator(nn.Module):
 
 
 class VAEGAN(VAE):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config):
         super().__init__(config)
         self.discriminator = Discriminator(config)
 
 
 def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
     """`Kind.train_terms`."""
-    t = exp.train
-    return vaegan_terms(net, x, gen, t.feature_weight, t.gan_weight, t.beta)
+    options = exp.model.options
+    return vaegan_terms(net, x, gen, options.feature_weight, options.gan_weight, exp.train.beta)
 
 
 def vaegan_terms(model: VAEGAN, x: torch.Tensor, generator: torch.Generator, feature_weight: float,
@@ -86,3 +100,7 @@ def vaegan_terms(model: VAEGAN, x: torch.Tensor, generator: torch.Generator, fea
     return {"recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim, "feature": feature.detach(),
             "gan": gan_g.detach(), "disc": disc.detach(), "total": generator_loss + disc,
             "generator_loss": generator_loss, "disc_loss": disc}
+
+
+KIND = Kind("vae-gan", VAEGAN, VAEGANOptions, adversarial=True, train_terms=train_terms, title="VAE-GAN",
+            log_columns=("feature", "gan", "disc"))

@@ -20,24 +20,49 @@ autoregressive prior (PixelCNN) over the code grid afterwards.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
 from ..objectives import reconstruction_nll
+from ..records import ConfigError, Kind, card_figure, check_float, check_int, option
 
 EMA_DECAY = 0.99
 EMA_EPS = 1e-5
+MAX_CODEBOOK = 4096
+MAX_CODE_DIM = 1024  # as the shared config bounds conv widths: the parameter count before allocation
+
+
+@dataclass(frozen=True)
+class VQOptions:
+    """A VQ-VAE's own settings (`model.options` of config.json; each a training command option)."""
+
+    codebook_size: int = option(64, "number of codes K (64: a small codebook dSprites fills)")
+    code_dim: int = option(16, "dimension of each code")
+    vq_ema: bool = option(False, "update the codebook by exponential moving averages instead of gradients "
+                                 "(the paper's appendix)")
+    commitment: float = option(0.25, "weight of the commitment loss (0.25: van den Oord et al. 2017)")
+    revive_every: int = option(100, "every this many steps, codes unused since are moved onto encoder outputs "
+                                    "(0: off)")
+
+    def __post_init__(self):
+        where = "model.options"
+        check_int(where, "codebook_size", self.codebook_size, 2, MAX_CODEBOOK)
+        check_int(where, "code_dim", self.code_dim, 1, MAX_CODE_DIM)
+        if not isinstance(self.vq_ema, bool):
+            raise ConfigError(f"{where}.vq_ema must be true or false, got {self.vq_ema!r}")
+        check_float(where, "commitment", self.commitment, 0.0, 100.0)
+        check_int(where, "revive_every", self.revive_every, 0, 10**9)
 
 
 class CodeError(ValueError):
     """A code grid that does not fit the model: wrong shape or an index outside the codebook."""
 
 
-def grid_size(config: ModelConfig) -> int:
+def grid_size(config) -> int:
     return config.image_size // 8
 
 
@@ -117,7 +142,7 @@ class VectorQuantizer(nn.Module):
 class VQVAE(nn.Module):
     """Convolutional encoder to a code grid, a vector quantiser, a mirrored decoder."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config):
         super().__init__()
         self.config = config
         widths = list(config.conv_channels[:3])
@@ -126,11 +151,12 @@ class VQVAE(nn.Module):
         for w in widths:
             layers += [nn.Conv2d(in_ch, w, 4, 2, 1), nn.ReLU()]
             in_ch = w
-        layers += [nn.Conv2d(in_ch, config.code_dim, 1)]
+        options = config.options
+        layers += [nn.Conv2d(in_ch, options.code_dim, 1)]
         self.encoder = nn.Sequential(*layers)
-        self.quantizer = VectorQuantizer(config.codebook_size, config.code_dim, config.vq_ema)
+        self.quantizer = VectorQuantizer(options.codebook_size, options.code_dim, options.vq_ema)
         back = widths[::-1]
-        layers = [nn.Conv2d(config.code_dim, back[0], 3, 1, 1), nn.ReLU()]
+        layers = [nn.Conv2d(options.code_dim, back[0], 3, 1, 1), nn.ReLU()]
         outs = back[1:] + [config.channels]
         for i, (a, b) in enumerate(zip(back, outs)):
             layers.append(nn.ConvTranspose2d(a, b, 4, 2, 1))
@@ -144,7 +170,7 @@ class VQVAE(nn.Module):
 
     @property
     def num_codes(self) -> int:
-        return self.config.codebook_size
+        return self.config.options.codebook_size
 
     @property
     def latent_dim(self) -> int:
@@ -205,7 +231,7 @@ def vq_terms(model: VQVAE, x: torch.Tensor, commitment: float) -> dict:
     cfg = model.config
     out = model(x)
     recon = reconstruction_nll(out["logits"], x, cfg.likelihood, cfg.gaussian_std).mean()
-    vq = commitment * out["commitment_loss"] + (0 if cfg.vq_ema else out["codebook_loss"])
+    vq = commitment * out["commitment_loss"] + (0 if cfg.options.vq_ema else out["codebook_loss"])
     return {"recon": recon, "kl": torch.tensor(0.0), "vq": vq.detach(), "total": recon + vq,
             "perplexity": torch.tensor(perplexity(out["indices"], model.num_codes)), "z_e": out["z_e"],
             "indices": out["indices"]}
@@ -213,11 +239,11 @@ def vq_terms(model: VQVAE, x: torch.Tensor, commitment: float) -> dict:
 
 def train_terms(net, model, x, factors, exp, step, gen, dataset) -> dict:
     """`Kind.train_terms`: one batch's terms; every `revive_every` steps' unused codes moved onto encoder outputs."""
-    t = exp.train
-    terms = vq_terms(net, x, t.commitment)
+    options = exp.model.options
+    terms = vq_terms(net, x, options.commitment)
     z_e, indices = terms.pop("z_e"), terms.pop("indices")
-    if t.revive_every:
-        terms["revived"] = torch.tensor(float(model.quantizer.revive(z_e, indices, t.revive_every, gen)))
+    if options.revive_every:
+        terms["revived"] = torch.tensor(float(model.quantizer.revive(z_e, indices, options.revive_every, gen)))
     return terms
 
 
@@ -316,3 +342,14 @@ def parse_code_grid(text: str, model: VQVAE) -> np.ndarray:
 
 def format_code_grid(grid: np.ndarray) -> str:
     return ",".join(str(int(v)) for v in np.asarray(grid).flatten())
+
+
+def usage(final: dict) -> str:
+    """`Kind.usage`: how much of the codebook the codes use."""
+    return f"codebook perplexity {final['perplexity']:.1f}, {final['unused_codes']} unused codes"
+
+
+KIND = Kind("vq-vae", VQVAE, VQOptions, continuous_latent=False, decodes_from_z=False, train_terms=train_terms,
+            card_figures=card_figures, log_columns=("vq", "perplexity", "revived"), usage=usage, title="VQ-VAE",
+            card_rows=(("codebook perplexity", lambda c: card_figure(c, "perplexity")),
+                       ("unused codes", lambda c: card_figure(c, "unused_codes"))))
