@@ -12,9 +12,9 @@ from typing import Any
 
 from . import kinds
 from .corruption import CORRUPTIONS
-from .records import ConfigError, check_choice, check_float, check_int, options_dict
+from .records import LIKELIHOODS, ConfigError, check_choice, check_float, check_int, options_dict
 
-__all__ = ["ConfigError", "DatasetInfo", "ExperimentConfig", "ModelConfig", "TrainConfig", "check_choice",
+__all__ = ["LIKELIHOODS", "ConfigError", "DatasetInfo", "ExperimentConfig", "ModelConfig", "TrainConfig", "check_choice",
            "check_float", "check_int"]
 
 # 2: a kind's own settings in `model.options` (checked by the kind's dataclass, vae_core.records); 1 kept them beside
@@ -23,7 +23,6 @@ FORMAT_VERSION = 2
 
 IMAGE_SIZES = (32, 64)
 CHANNEL_CHOICES = (1, 3)
-LIKELIHOODS = ("bernoulli", "gaussian")
 MAX_LATENT_DIM = 512  # a slider per dimension; more than this is never a model of ours
 MAX_WIDTH = 1024  # conv channels and hidden units; bounds the parameter count before allocation
 

@@ -1,7 +1,8 @@
 """What the explorer computes with a model: decoding batches, per-image ELBO terms, slider ranges and order.
 
-Functions of numpy arrays and a `VAE`, no UI: the app's pages call them, and tests/test_explore.py checks them
-without a browser.
+Functions of numpy arrays and a model that keeps the explorer's contract (`vae_core.contract`: encode, decode,
+decode_image, encode_decode), no UI: the app's pages call them, and tests/test_explore.py checks them without a
+browser.
 """
 
 from __future__ import annotations
@@ -55,11 +56,7 @@ def elbo_terms(model, images: np.ndarray, batch_size: int = 256) -> dict[str, np
     parts: dict[str, list] = {k: [] for k in ("recon", "kl", "kl_per_dim", "mu", "logvar", "reconstruction")}
     for start in range(0, len(images), batch_size):
         x = torch.as_tensor(np.ascontiguousarray(images[start: start + batch_size]), dtype=torch.float32).to(device)
-        if hasattr(model, "encode_decode"):  # a conditional VAE: encoder and decoder under the inferred condition
-            mu, logvar, logits = model.encode_decode(x)
-        else:
-            mu, logvar = model.encode(x)
-            logits = model.decode(mu)
+        mu, logvar, logits = model.encode_decode(x)  # a conditional VAE: under the condition it infers
         kl = gaussian_kl_per_dim(mu, logvar)
         parts["recon"].append(reconstruction_nll(logits, x, cfg.likelihood, cfg.gaussian_std))
         parts["kl"].append(kl.sum(1))

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
+LIKELIHOODS = ("bernoulli", "gaussian")  # how a decoder's output is scored (vae_core.objectives.reconstruction_nll)
+
+
 class ConfigError(ValueError):
     """A configuration value or key is not acceptable; the message names it."""
 

@@ -47,6 +47,11 @@ class VAE(nn.Module):
         """Decoded images (B, C, H, W) in [0, 1]: the likelihood's mean."""
         return torch.sigmoid(self.decode(z))
 
+    def encode_decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mu, logvar, logits at mu): an image's code and its reconstruction (vae_core.contract)."""
+        mu, logvar = self.encode(x)
+        return mu, logvar, self.decode(mu)
+
     @staticmethod
     def reparameterize(
         mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
