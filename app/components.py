@@ -2,7 +2,7 @@
 
 Streamlit serves a v2 component's files from an `asset_dir` declared by an installed package's pyproject.toml;
 this app is not installed as one, so each folder is registered with the runtime's component manager directly
-(`register_from_manifest`), once per manager. A module reaches a sibling folder by a relative address:
+(`app.streamlit_internals.register_component_folders`), once per manager. A module reaches a sibling folder by a relative address:
 `new URL("../vae_explorer.<folder>/<file>", import.meta.url)`.
 """
 
@@ -15,6 +15,8 @@ import weakref
 from pathlib import Path
 
 import streamlit as st
+
+from app import streamlit_internals
 
 PROJECT = "vae_explorer"
 
@@ -29,19 +31,13 @@ def mount(name: str, folders: dict[str, Path], js: str, css: str | None = None, 
     of them named `name` holds `js` and `css`) first; (None, the reason) when this Streamlit cannot serve it.
     `isolate_styles`: drawn in a shadow root (False for a library that styles its elements from the document)."""
     try:
-        from streamlit.components.v2.manifest_scanner import ComponentConfig, ComponentManifest
-        from streamlit.runtime import Runtime
-
-        manager = Runtime.instance().bidi_component_registry
-        mounted = _mounts.setdefault(manager, {})
+        mounted = _mounts.setdefault(streamlit_internals.component_registry(), {})
         if name not in mounted:
-            for served, folder in folders.items():
-                manager.register_from_manifest(
-                    ComponentManifest(PROJECT, "1", [ComponentConfig(served, asset_dir=folder.name)]), folder.parent)
+            streamlit_internals.register_component_folders(PROJECT, folders)
             mounted[name] = st.components.v2.component(f"{PROJECT}.{name}", js=js, css=css,
                                                         isolate_styles=isolate_styles)
         return mounted[name], None
-    except Exception as exc:  # noqa: BLE001  an internal API that moved: fall back, never break the page
+    except Exception as exc:  # noqa: BLE001  the page says why and draws its fallback (tests check the internal)
         return None, f"this Streamlit cannot serve the component ({type(exc).__name__}: {exc})"
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app import streamlit_internals
 from app.text import plain
 from vae_core import checkpoints as ckpt
 from vae_core.data import GROUND_TRUTH, get_dataset
@@ -104,23 +105,7 @@ def configure_process() -> None:
             import pandas  # noqa: F401  the sidebar's table, and the pages' frames
             import plotly.graph_objects  # noqa: F401
         _freeze_startup_objects()
-        protect_shared_caches()
-
-
-def protect_shared_caches() -> None:
-    """Streamlit answers a websocket client's "clear_cache" message by clearing every cache of the process, for
-    every session: any visitor could make 30 others reload their models and re-encode their data samples
-    (measured p95 24 s). Here that message clears only the sender's own session state."""
-    try:
-        from streamlit.runtime.app_session import AppSession
-
-        AppSession._handle_clear_cache_request = _clear_own_session
-    except (ImportError, AttributeError):  # a Streamlit without it has nothing to protect
-        pass
-
-
-def _clear_own_session(session) -> None:
-    session._session_state.clear()
+        streamlit_internals.protect_shared_caches()  # a client's "clear_cache" clears only its own session
 
 
 _frozen = False

@@ -10,7 +10,6 @@ server starts and the browser loads, through the same cached functions the page 
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 import time
@@ -37,10 +36,10 @@ def warm_up() -> None:
     log = get_logger("vae_explorer.warm_up")
     began = time.perf_counter()
     try:
-        from streamlit.runtime import Runtime, RuntimeState
+        from app.streamlit_internals import runtime_started
 
         deadline = time.monotonic() + RUNTIME_WAIT_S
-        while not (Runtime.exists() and Runtime.instance().state is not RuntimeState.INITIAL):
+        while not runtime_started():
             if time.monotonic() > deadline:
                 return
             time.sleep(0.02)
@@ -59,17 +58,12 @@ def warm_up() -> None:
         log.warning("preparing the first page at launch failed (%s: %s)", type(exc).__name__, exc)
 
 
-class _QuietWarmUp(logging.Filter):
-    """Streamlit warns when a cached function runs outside a page's script; the warm-up does so on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.threadName != THREAD
-
-
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
-    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_QuietWarmUp())
+    from app.streamlit_internals import quiet_thread_warnings
+
+    quiet_thread_warnings(THREAD)  # Streamlit warns of cached calls outside a page; the warm-up makes them on purpose
     threading.Thread(target=warm_up, name=THREAD, daemon=True).start()
     sys.argv = ["streamlit", "run", str(SCRIPT), *(sys.argv[1:] if argv is None else argv)]
     cli.main()

@@ -179,14 +179,16 @@ def test_a_model_trained_on_a_folder_shows_no_files_of_this_server(tmp_path, mon
     assert "Dataset example" not in at.radio(key="recon_src").options  # nothing of the folder is read or shown
 
 
-def test_a_clients_clear_cache_message_leaves_the_shared_models_loaded(hostile_root):
+def test_a_clients_clear_cache_message_leaves_the_shared_models_loaded(hostile_root, monkeypatch):
     """Streamlit clears every cache of the process on a websocket client's "clear_cache"; the app keeps its
-    models and data caches and clears only that client's session."""
+    models and data caches and clears only that client's session (that the message reaches this handler is
+    checked in test_streamlit_internals)."""
     from streamlit.runtime.app_session import AppSession
 
-    from app import models
+    from app import models, streamlit_internals
 
-    models.protect_shared_caches()
+    monkeypatch.setattr(AppSession, "_handle_clear_cache_request", AppSession._handle_clear_cache_request)  # restored
+    streamlit_internals.protect_shared_caches()
     entry = next(e for e in ckpt.list_models() if e.name == "good")
     before = models.open_model(entry).loaded
 
