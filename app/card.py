@@ -9,6 +9,7 @@ from __future__ import annotations
 from app import family
 from app.models import Handle
 from app.text import plain
+from vae_core.checkpoints import steps_in_all
 from vae_core.evaluate import KL_ROW, SUMMARY_ROWS
 
 MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
@@ -36,7 +37,7 @@ def card_markdown(h: Handle) -> str:
     card, t = h.card, h.config.train
     colour = "colour" if h.channels == 3 else "grey"
     beta = f" · β = {_fmt(t.beta)}" if h.objective_info.has_kl else ""
-    head = (f"**{plain(t.dataset)}** · {t.objective}{beta} · {_fmt(card.get('steps', '?'))} steps  \n"
+    head = (f"**{plain(t.dataset)}** · {t.objective}{beta} · {_fmt(steps_in_all(card) or '?')} steps  \n"
             f"{_latent_line(h)} · {h.image_size}px {colour}")
     hidden = {"steps", "beta"} | (set() if h.objective_info.has_kl else {KL_ROW})
     rows = [f"| {label} | {card_value(card, get)} |" for label, get in SUMMARY_ROWS

@@ -219,3 +219,19 @@ def test_the_help_groups_each_kinds_settings_apart():
     assert own == [{"condition", "adversary"}, {"codebook_size", "code_dim", "vq_ema", "commitment", "revive_every"},
                    {"gan_weight", "feature_weight"}]
     assert groups["options"] == {"help"}  # every setting has its group
+
+
+def test_a_fine_tune_counts_the_steps_of_the_weights_it_started_from(tmp_path):
+    """faces-vae-gan's card said 1,000 steps where it saw 43,000 (42,000 of them as faces-vae)."""
+    from vae_core import checkpoints as ckpt
+
+    base = tiny_config(steps=3)
+    train(base, tmp_path / "base", device="cpu", progress=False)
+    tune = replace(base, train=replace(base.train, steps=2, init_from=str(tmp_path / "base")))
+    card = train(tune, tmp_path / "tune", device="cpu", progress=False)
+    assert (card["steps"], card["steps_before"], ckpt.steps_in_all(card)) == (2, 3, 5)
+    longer = replace(tune, train=replace(tune.train, steps=4))
+    card = train(longer, tmp_path / "tune", device="cpu", progress=False, resume=True)
+    assert ckpt.steps_in_all(card) == 7 and ckpt.steps_in_all(train(base, tmp_path / "b2", device="cpu",
+                                                                      progress=False)) == 3
+    assert ckpt.steps_in_all({"steps": "many"}) is None and ckpt.steps_in_all({"steps": 5, "steps_before": True}) is None

@@ -179,6 +179,14 @@ def load_config(folder: str | Path) -> ExperimentConfig:
         raise CheckpointError(f"{Path(folder) / CONFIG_FILE}: {exc}") from None
 
 
+def steps_in_all(card: dict) -> int | None:
+    """The training steps a model saw in all: its own run's (`steps`) and, for a fine-tune, those its starting
+    weights had seen (`steps_before`, written when the run began from --init-from). None without a count."""
+    own, before = card.get("steps"), card.get("steps_before", 0)
+    counts = [v for v in (own, before) if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**12]
+    return sum(counts) if isinstance(own, int) and len(counts) == 2 else None
+
+
 def read_card(folder: str | Path) -> dict:
     """The model card, or an empty dict when the folder has none yet."""
     if not (Path(folder) / CARD_FILE).exists():

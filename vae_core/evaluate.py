@@ -140,7 +140,7 @@ ROW_MEANINGS = {
 }
 KL_ROW = "KL (nats)"  # an autoencoder's is of a variance it never trained: pages leave it out
 SUMMARY_ROWS = (
-    ("steps", lambda c: c.get("steps")),
+    ("steps", ckpt.steps_in_all),  # a fine-tune's with its base's
     ("beta", lambda c: c.get("beta")),
     ("recon (nats/image)", lambda c: c.get("evaluation", c.get("final", {})).get("recon")),
     (KL_ROW, lambda c: c.get("evaluation", c.get("final", {})).get("kl")),

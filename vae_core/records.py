@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 LIKELIHOODS = ("bernoulli", "gaussian")  # how a decoder's output is scored (vae_core.objectives.reconstruction_nll)
 
 

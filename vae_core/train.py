@@ -139,8 +139,10 @@ def train(
         dataset = get_dataset(t.dataset, t.data_root, exp.model.image_size, exp.model.channels)
     torch.manual_seed(t.seed)  # the initial weights
     model = family.build_model(exp.model).to(device)
+    steps_before = int(ckpt.read_card(out).get("steps_before", 0)) if resume and (out / ckpt.CARD_FILE).exists() else 0
     if t.init_from and not (resume and (out / ckpt.WEIGHTS_FILE).exists()):
         family.init_from(model, t.init_from)
+        steps_before = ckpt.steps_in_all(ckpt.read_card(t.init_from)) or 0  # a fine-tune counts its base's steps
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     start, rows, elapsed_before, accum = 0, [], 0.0, {}
     if resume and (out / ckpt.RESUME_FILE).exists():
@@ -224,7 +226,7 @@ def train(
                 accum = {"count": count, "sums": {k: float(v) for k, v in sums.items()}}
                 save_resume_state(out, model, opt, done, rows, accum)
                 _write_log(out, rows)
-                card = _training_card(exp, out, model, dataset, world, done, _elapsed(), device)
+                card = _training_card(exp, out, model, dataset, world, done, _elapsed(), device, steps_before)
                 # figures of earlier weights go; the end of the run and `evaluate` write them anew
                 kept = {k: v for k, v in ckpt.read_card(out).items() if k not in ckpt.EVALUATION_KEYS}
                 ckpt.save_model(out, model, exp, {**kept, **card})
@@ -236,7 +238,7 @@ def train(
         bar.close()
     card = {}
     if rank == 0 and (stop_after is None or stop_after >= t.steps):
-        card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device)
+        card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device, steps_before)
         card["final"] = card_figures.figures(model, dataset, exp, EVAL_SAMPLES, 12345)
         ckpt.update_card(out, card)
     if world > 1:
@@ -246,10 +248,12 @@ def train(
 
 
 def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world: int, steps_done: int,
-                   wall: float, device: torch.device) -> dict:
-    """The card's account of how the model was trained (the evaluation command adds the figures)."""
+                   wall: float, device: torch.device, steps_before: int = 0) -> dict:
+    """The card's account of how the model was trained (the evaluation command adds the figures); `steps_before`:
+    the steps its starting weights had seen (`checkpoints.steps_in_all`)."""
     t = exp.train
     return {
+        **({"steps_before": steps_before} if steps_before else {}),
         "name": out.name,
         "dataset": dataset.name,
         "objective": t.objective,

@@ -7,7 +7,7 @@ import streamlit as st
 from app import card, charts, family, models, state, widgets
 from app.family import cvae
 from app.text import plain
-from vae_core.checkpoints import CheckpointError, list_models
+from vae_core.checkpoints import CheckpointError, list_models, steps_in_all
 from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
 from vae_core.imaging import encode_gif
 from vae_core.latent import traversal_values
@@ -73,7 +73,7 @@ table = pd.DataFrame({name: [v[i] for i in shown] for name, v in values.items()}
                      index=[SUMMARY_ROWS[i][0] for i in shown])
 table["what it measures"] = [ROW_MEANINGS.get(SUMMARY_ROWS[i][0], "") for i in shown]
 st.table(table)
-steps = {h.name: h.card.get("steps") for h in handles}
+steps = {h.name: steps_in_all(h.card) for h in handles}
 if len(handles) == 2 and len(set(steps.values())) == 2 and all(isinstance(s, int) for s in steps.values()):
     a, b = handles
     st.caption(f"These two trained for different lengths ({plain(a.name)}: {steps[a.name]:,} steps, "
