@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from app import serve
@@ -25,6 +26,30 @@ from vae_core.projection import write_projection
 from .helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"  # screenshots and measured figures (gitignored): look at them
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download browsers here
+BROWSER_MARKS = [  # every module that drives Chromium
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
+]
+MEDIA: dict[str, bytes] = {}  # every picture the app under AppTest showed, by its media file id
+
+
+def serve_models(monkeypatch, root) -> None:
+    """The app under AppTest lists the model folders in `root` (beside pretrained/), and every picture it shows is
+    kept in MEDIA for the test to read back (test_app.picture)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from vae_core.checkpoints import MODELS_ENV
+
+    class CapturingStorage(MemoryMediaFileStorage):
+        def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+            file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
+            MEDIA[file_id] = self.get_file(file_id).content
+            return file_id
+
+    monkeypatch.setenv(MODELS_ENV, str(root))
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
 
 
 class ArtifactFigures(dict):
@@ -66,7 +91,6 @@ def running_app(log_path: Path, env: dict[str, str], start_timeout_s: float = 60
     Yields (base URL, server pid) once the server answers its health check; stops it afterwards. A server that does
     not come up fails the test with the end of its log.
     """
-    import pytest
 
     port = free_port()
     with log_path.open("w") as log:
@@ -147,3 +171,29 @@ def png_bytes(size: int = 40, mode: str = "RGB", seed: int = 0) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+# ---- in the browser (Playwright pages)
+
+def settle(pg, ready: str, timeout: float = 60_000) -> None:
+    """Wait for `ready` to show and the script to finish (a rerun can start a moment after an action, hence the
+    short pause before looking at the script's state)."""
+    pg.wait_for_selector(ready, timeout=timeout)
+    pg.wait_for_timeout(250)
+    pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+
+
+def shot(pg, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the window is made as tall
+    as that block first."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = pg.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    size = pg.viewport_size
+    pg.set_viewport_size({"width": size["width"], "height": min(int(height) + 80, 5000)})
+    pg.wait_for_timeout(400)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    pg.set_viewport_size(size)
+
+
+def no_exception(pg) -> None:
+    assert pg.locator("[data-testid='stException']").count() == 0, pg.inner_text("body")[-2000:]

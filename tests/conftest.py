@@ -12,14 +12,13 @@ from vae_core import checkpoints as ckpt
 from vae_core.export import CACHE_ENV
 from vae_core.models.vae import VAE
 
-from .app_fixtures import make_broken, make_model
+from .app_fixtures import CHROMIUM, make_broken, make_model, serve_models
 from .helpers import TINY_CARD, tiny_config
 
 # The tests derive every decoder afresh (they count and fake exports) and leave nothing in the home folder; the
 # cache of derived decoders has tests of its own (test_export), with folders of their own.
 os.environ[CACHE_ENV] = ""
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download browsers here
 
 
 @pytest.fixture
@@ -31,6 +30,15 @@ def tiny_model_folder(tmp_path):
     folder = tmp_path / "tiny"
     ckpt.save_model(folder, model, exp, TINY_CARD)
     return folder, model
+
+
+@pytest.fixture(autouse=True)
+def served_models(request, monkeypatch):
+    """The app under AppTest lists the model folders of the fixture a test module names in `SERVED` (models_root,
+    family_root, ...), and keeps the pictures it shows (app_fixtures.serve_models)."""
+    name = getattr(request.module, "SERVED", None)
+    if name is not None:
+        serve_models(monkeypatch, request.getfixturevalue(name))
 
 
 @pytest.fixture(scope="module")

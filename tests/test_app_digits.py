@@ -11,13 +11,13 @@ import pytest
 from vae_core import checkpoints as ckpt
 
 from .app_fixtures import make_model
-from .test_app import assert_healthy, open_app, picture, serve_models, slider
+from .test_app import assert_healthy, open_app, picture, slider
 
 PAGES = ["explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct"]
 
 
 @pytest.fixture(scope="module")
-def family_root(tmp_path_factory):
+def digits_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("family")
     make_model(root, "digits2d", dataset="digits", image_size=32, latent_dim=2)
     make_model(root, "digits10", dataset="digits", image_size=32, latent_dim=10)
@@ -29,9 +29,7 @@ def family_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture(autouse=True)
-def _env(family_root, monkeypatch):
-    serve_models(monkeypatch, family_root)
+SERVED = "digits_root"  # the model folders the app lists in this module (conftest.served_models)
 
 
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")

@@ -13,7 +13,7 @@ from vae_core.data import get_dataset
 from vae_core.family import build_model
 
 from .helpers import tiny_config
-from .test_app import assert_healthy, go_to, image_urls, picture, serve_models
+from .test_app import assert_healthy, go_to, image_urls, picture
 from .test_app import open_app as open_app_at
 
 PAGES = ("explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct")
@@ -50,9 +50,7 @@ def family_root(tmp_path_factory):
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 
-@pytest.fixture(autouse=True)
-def _env(family_root, monkeypatch):
-    serve_models(monkeypatch, family_root)
+SERVED = "family_root"  # the model folders the app lists in this module (conftest.served_models)
 
 
 def open_app(page="explore", model="tiny-vq", query=None) -> AppTest:

@@ -19,7 +19,6 @@ from vae_core import checkpoints as ckpt
 from .app_fixtures import make_model
 from .helpers import _forge, unescaped
 from .test_app import open_app as open_app_at
-from .test_app import serve_models
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +50,7 @@ pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 LIVE_MARKDOWN = re.compile(r"(?<!\\)(\]\(|!\[|<[a-z])")  # a link, an image or an HTML tag left unescaped
 
 
-@pytest.fixture(autouse=True)
-def _env(hostile_root, monkeypatch):
-    serve_models(monkeypatch, hostile_root)
+SERVED = "hostile_root"  # the model folders the app lists in this module (conftest.served_models)
 
 
 def open_app(query: dict | None = None, page: str = "explore") -> AppTest:

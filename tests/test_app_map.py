@@ -18,16 +18,13 @@ from .test_app import (
     image_urls,
     open_app,
     picture,
-    serve_models,
     slider,
 )
 
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 
-@pytest.fixture(autouse=True)
-def _env(models_root, monkeypatch):
-    serve_models(monkeypatch, models_root)
+SERVED = "models_root"  # the model folders the app lists in this module (conftest.served_models)
 
 
 def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):

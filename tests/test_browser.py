@@ -14,18 +14,22 @@ import pytest
 
 from vae_core.checkpoints import MODELS_ENV
 
-from .app_fixtures import ArtifactFigures, browser_page, make_broken, make_model, png_bytes, running_app
+from .app_fixtures import (
+    BROWSER_MARKS,
+    ArtifactFigures,
+    browser_page,
+    make_broken,
+    make_model,
+    no_exception,
+    png_bytes,
+    running_app,
+    settle,
+    shot,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
 PAGES = ["explore", "traversals", "interpolate", "latent_map", "disentanglement", "reconstruct"]
 TIMINGS = ArtifactFigures("browser_timings.json")
 
-BROWSER_MARKS = [  # every module that drives Chromium
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
-]
 pytestmark = BROWSER_MARKS
 
 
@@ -47,35 +51,11 @@ def page(browser):
         yield pg
 
 
-def settle(pg, ready: str, timeout: float = 60_000) -> None:
-    """Wait for `ready` to show and the script to finish (a rerun can start a moment after an action, hence the
-    short pause before looking at the script's state)."""
-    pg.wait_for_selector(ready, timeout=timeout)
-    pg.wait_for_timeout(250)
-    pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
-
-
 def open_page(pg, server, name: str, ready: str = "h1", query: str = "model=grey64") -> float:
     began = time.perf_counter()
     pg.goto(f"{server[0]}/{'' if name == 'explore' else name}?{query}")
     settle(pg, ready)
     return time.perf_counter() - began
-
-
-def shot(pg, name: str) -> None:
-    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the window is made as tall
-    as that block first."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    height = pg.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
-    size = pg.viewport_size
-    pg.set_viewport_size({"width": size["width"], "height": min(int(height) + 80, 5000)})
-    pg.wait_for_timeout(400)
-    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    pg.set_viewport_size(size)
-
-
-def no_exception(pg) -> None:
-    assert pg.locator("[data-testid='stException']").count() == 0, pg.inner_text("body")[-2000:]
 
 
 LIVE = "[data-testid='stBidiComponentIsolated'] canvas.image"  # the live component's decoded picture

@@ -14,7 +14,7 @@ from vae_core.checkpoints import MODELS_ENV, CheckpointError, load_model
 from vae_core.export import DECODER_ONNX, decoder_onnx_bytes, export_decoder, weights_digest
 
 from .app_fixtures import make_model
-from .test_app import open_app, serve_models
+from .test_app import open_app
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,11 @@ def models_root(tmp_path_factory):
 pytestmark = pytest.mark.usefixtures("torch_threads_restored")
 
 
+SERVED = "models_root"  # the model folders the app lists in this module (conftest.served_models)
+
+
 @pytest.fixture(autouse=True)
-def _env(models_root, monkeypatch):
-    serve_models(monkeypatch, models_root)
+def _an_exporter_that_fails_for_no_live(monkeypatch):
     real = live.derived_decoder
 
     def derived_decoder(model, folder, n=16):  # "no-live": a decoder the exporter cannot handle

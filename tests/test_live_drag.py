@@ -16,8 +16,16 @@ import pytest
 
 from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
 
-from .app_fixtures import ArtifactFigures, browser_page, make_model, running_app
-from .test_browser import BROWSER_MARKS, no_exception, settle, shot
+from .app_fixtures import (
+    BROWSER_MARKS,
+    ArtifactFigures,
+    browser_page,
+    make_model,
+    no_exception,
+    running_app,
+    settle,
+    shot,
+)
 
 SHIPPED = [n for n in ("faces-vae", "dsprites-beta-vae") if (PRETRAINED_DIR / n).is_dir()]
 FIGURES = ArtifactFigures("live_drag.json")
