@@ -149,9 +149,10 @@ def test_map_page_from_the_navigation(server, page):
     page.wait_for_timeout(500)
     began = time.perf_counter()
     page.locator("[data-testid='stSidebarNav']").get_by_text("Latent map").click()
-    settle(page, ".js-plotly-plot .main-svg")
+    settle(page, "[data-testid='map-chart'][data-drawn] .main-svg")  # the map's component, its figure drawn
     TIMINGS.record("map_page_from_navigation_s", round(time.perf_counter() - began, 2))
     no_exception(page)
+    assert page.url.split("?")[0].endswith("/latent_map") and "model=grey64" in page.url
 
 
 def test_map_colour_by_is_chosen_in_the_browser_and_kept_when_an_upload_is_placed(server, page, tmp_path):
