@@ -129,6 +129,7 @@ class Picked:
     image: np.ndarray | None  # (C, H, W) as the model sees it, or None for a point drawn from the prior
     z: np.ndarray  # (latent_dim,) the posterior mean of the image, or the drawn point
     logvar: np.ndarray | None = None
+    reconstruction: np.ndarray | None = None  # (C, H, W): decoded at z, made by the encoding pass
 
     def posterior(self) -> dict:
         """What Explore shows under its sliders for an encoded image: the posterior's mean and spread, the source."""
@@ -137,7 +138,7 @@ class Picked:
 
 def encode_one(h: models.Handle, image: np.ndarray, label: str) -> Picked:
     terms = elbo_terms(h.model, image[None])
-    return Picked(label, image, terms["mu"][0], terms["logvar"][0])
+    return Picked(label, image, terms["mu"][0], terms["logvar"][0], terms["reconstruction"][0])
 
 
 def pick_image(key: str, h: models.Handle, sources: tuple[str, ...], extra: dict[str, Picked] | None = None,

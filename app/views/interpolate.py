@@ -28,8 +28,11 @@ for side, col in zip("AB", st.columns(2, gap="large")):
                                  number=0 if side == "A" else 1)
         if end is not None:
             shown = [end.image] if end.image is not None else []
-            widgets.show_images(np.stack([*shown, decode(h.model, end.z[None])[0]]),
-                                ["as the model sees it"] * len(shown) + ["reconstruction"], px=128)
+            # the encoding pass made it, except where the path decodes under another condition (a CVAE's chosen one)
+            same_decoder = end.reconstruction is not None and not h.kind_info.conditional
+            end_image = end.reconstruction if same_decoder else decode(h.model, end.z[None])[0]
+            widgets.show_images(np.stack([*shown, end_image]), ["as the model sees it"] * len(shown) +
+                                ["reconstruction"], px=128)
         ends.append(end)
 if None in ends:
     st.info("Choose or upload both endpoints.")
