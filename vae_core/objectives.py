@@ -235,15 +235,18 @@ def recon_kl_figures(recon_sampled: list[torch.Tensor], recon_at_mean: list[torc
 # The objectives, each beside its terms; the family kinds' objectives (cvae, vq-vae, vae-gan) train by their kind's
 # own terms (`Kind.train_terms`). `default_beta` is the one default of --beta and of `TrainConfig.beta`.
 OBJECTIVES = {o.name: o for o in (
-    Objective("ae", "vae", default_beta=0.0, has_kl=False, autoencoder=True, iwae=None, loss=ae_terms),
-    Objective("vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain", loss=beta_vae_terms),
+    Objective("ae", "vae", default_beta=0.0, has_kl=False, autoencoder=True, iwae=None, loss=ae_terms,
+              title="autoencoder"),
+    Objective("vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain", loss=beta_vae_terms,
+              title="VAE"),
     Objective("beta-vae", "vae", default_beta=4.0, has_kl=True, autoencoder=False, iwae="plain",
-              loss=beta_vae_terms),
+              loss=beta_vae_terms, title="β-VAE"),
     Objective("capacity-vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
-              loss=capacity_vae_terms),
+              loss=capacity_vae_terms, title="capacity-annealed VAE (AnnealedVAE)"),
     Objective("beta-tcvae", "vae", default_beta=6.0, has_kl=True, autoencoder=False, iwae="plain",
-              loss=beta_tcvae_terms),
-    Objective("cvae", "cvae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="conditional"),
-    Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None),
-    Objective("vae-gan", "vae-gan", default_beta=1.0, has_kl=True, autoencoder=False, iwae=None),
+              loss=beta_tcvae_terms, title="β-TCVAE"),
+    Objective("cvae", "cvae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="conditional",
+              title="conditional VAE"),
+    Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None, title="VQ-VAE"),
+    Objective("vae-gan", "vae-gan", default_beta=1.0, has_kl=True, autoencoder=False, iwae=None, title="VAE-GAN"),
 )}

@@ -142,3 +142,4 @@ class Objective:
     iwae: str | None  # "plain": a Gaussian q(z|x) with a likelihood bound; "conditional": q(z|x, c); None: none
     # (outputs, x, model_config, train_config, step, dataset_size, weight) -> terms; None: the kind's train_terms
     loss: Callable | None = None
+    title: str = ""  # the name people read ("β-TCVAE"); "": the objective's name
