@@ -19,13 +19,14 @@ import torch
 from app import streamlit_internals
 from app.text import plain
 from vae_core import checkpoints as ckpt
-from vae_core.data import GROUND_TRUTH, get_dataset
+from vae_core.data import DATA_ENV, DataNotNamed, dataset_from_named, named_data_folders
 from vae_core.explore import dim_order, elbo_terms, slider_limits, traversal_images
 from vae_core.kinds import Kind, Objective, kind, objective
 from vae_core.latent import kl_per_dim_over_data
 from vae_core.naming import LatentName, name_latents
 from vae_core.projection import Projection, load_projection, mutual_information_matrix, pca_2d, sample_dataset
 
+NAMES_SHOWN_KEY = "names_shown"  # the sidebar's switch (app.state.names_switch): False hides every latent's name
 SAMPLE_SIZE = 2000  # data sample for histograms, ranges and the live map: about a second to encode
 QUICK_SIZE = 256  # enough for slider ranges and a KL ordering when the card and projection lack them
 
@@ -149,23 +150,26 @@ def open_model(entry: ckpt.ModelEntry) -> Handle:
 
 
 @st.cache_resource(show_spinner="Preparing the dataset...", max_entries=8)
-def _dataset(name: str, root: str | None, image_size: int, channels: int):
-    return get_dataset(name, root, image_size, channels)
-
-
-APP_DATASETS = (*GROUND_TRUTH, "digits")  # the data the app may open for a model: none of it read from a path
+def _dataset(name: str, root: str | None, image_size: int, channels: int, named: tuple[str, ...]):
+    """A model's dataset; data read from a path only from a folder in `named` ($VAE_EXPLORER_DATA, part of the
+    key so that a server started with other folders does not reuse this one)."""
+    return dataset_from_named(name, root, image_size, channels, [Path(p) for p in named])
 
 
 def dataset_for(h: Handle):
-    """(dataset, None) when the model's data is at hand and fits the model, else (None, the reason)."""
+    """(dataset, None) when the model's data is at hand and fits the model, else (None, the reason). Data read from
+    a path is opened only from a folder named in $VAE_EXPLORER_DATA by the person who started the app, never from
+    the path a model folder records (vae_core.data.dataset_from_named)."""
     t = h.config.train
-    if t.dataset not in APP_DATASETS:
-        return None, (f"this model was trained on data read from a path ({plain(t.dataset)}); the app reads no "
-                      "path a model folder names, so it has no examples of it")
+    named = tuple(str(p) for p in named_data_folders())
     try:
-        dataset = _dataset(t.dataset, t.data_root, h.image_size, h.channels)
+        dataset = _dataset(t.dataset, t.data_root, h.image_size, h.channels, named)
+    except DataNotNamed as exc:
+        return None, (f"this model was trained on data read from a path, and the app reads a data folder only when "
+                      f"the person who starts it names it. Start it with `{DATA_ENV}={plain(exc.recorded, 200)}` "
+                      f"(or the folder it was moved to, with the same last name) before `make app`")
     except Exception as exc:  # noqa: BLE001  any failure means "no dataset examples", never a broken page
-        return None, f"the dataset {t.dataset!r} is not available here ({exc})"
+        return None, f"the dataset {plain(t.dataset)} is not available here ({plain(exc, 200)})"
     if (dataset.channels, dataset.image_size) != (h.channels, h.image_size):
         return None, (f"the dataset {t.dataset!r} has {dataset.channels}-channel {dataset.image_size}px images; "
                       f"this model takes {h.channels}-channel {h.image_size}px")
@@ -328,7 +332,10 @@ def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
 
 
 def latent_names(h: Handle) -> list[LatentName] | None:
-    """Each latent named by the factor it carries (vae_core.naming), or None where the data has no factors."""
+    """Each latent named by the factor it carries (vae_core.naming), or None where the data has no factors or the
+    teacher has hidden the names (the sidebar's switch, `?names=hidden`)."""
+    if st.session_state.get(NAMES_SHOWN_KEY) is False:
+        return None
     mi = mi_matrix(h)
     if mi is None or not h.kind_info.continuous_latent:
         return None

@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import card, links
+from app import card, links, models
 from app.models import Handle, open_model
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
 
 HANDLE_KEY = "_handle"
+NAMES_PARAM, NAMES_HIDDEN = "names", "hidden"  # ?names=hidden: no latent named, for a class to find the factors
+NAMES_KEY = models.NAMES_SHOWN_KEY
 LINK_NOTE_KEY = "_link_note"
 STEP = 0.05  # slider step; points are rounded to it so the sliders show them exactly
 DEFAULT_MODEL = "dsprites-beta-vae"  # the class's first sight: factors it has pulled apart, one slider each
@@ -47,6 +49,7 @@ def sidebar() -> Handle | None:
             st.info("No usable model in pretrained/ or $VAE_EXPLORER_MODELS. Train one with "
                     "`python -m vae_core.train --out pretrained/NAME`.")
         if handle is not None:
+            names_switch()
             st.markdown(card.card_markdown(handle))
         if broken:
             with st.expander(f"Unavailable models ({len(broken)})", expanded=not usable):
@@ -54,6 +57,20 @@ def sidebar() -> Handle | None:
                     st.warning(f"**{plain(entry.name)}** is unavailable: {plain(entry.error, 300)}")
     st.session_state[HANDLE_KEY] = handle
     return handle
+
+
+def names_switch() -> None:
+    """The teacher's switch: every latent's name (the factor it carries) shown, or hidden so that a class discovers
+    the factors first. Kept in the address (`?names=hidden`), like the point, so one link opens a lesson that way."""
+    if NAMES_KEY not in st.session_state:
+        st.session_state[NAMES_KEY] = st.query_params.get(NAMES_PARAM) != NAMES_HIDDEN
+    shown = st.toggle("Name the latents", key=NAMES_KEY, help="Each slider named by the factor it carries, with "
+                      "its share of that factor's information. Off: plain z0, z1, ... for a class to discover the "
+                      "factors first (kept in the page address).")
+    if shown:
+        st.query_params.pop(NAMES_PARAM, None)
+    else:
+        st.query_params[NAMES_PARAM] = NAMES_HIDDEN
 
 
 def default_index(names: list[str]) -> int:

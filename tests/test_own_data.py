@@ -62,5 +62,5 @@ def test_image_folder_with_png_and_jpeg(tmp_path):
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no readable images"):
+    with pytest.raises(FileNotFoundError, match="0 readable images.*a model needs at least 2"):
         get_dataset(f"folder:{tmp_path}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import card_figures
 from . import checkpoints as ckpt
 from .data import get_dataset
+from .data.own import each_once
 from .kinds import KINDS, kind, objective
 from .likelihood import DEFAULT_IMAGES, DEFAULT_K, dataset_bound
 
@@ -38,11 +39,14 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
     exp = loaded.config
     dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
     began = time.perf_counter()
-    results: dict = {"evaluation": card_figures.figures(loaded.model, dataset, exp, recon_samples, seed + 1)}
-    log(f"{loaded.name}: reconstruction and KL on {recon_samples} fresh images "
+    drawn, recon_n = each_once(dataset, recon_samples, seed + 1)
+    results: dict = {"evaluation": card_figures.figures(loaded.model, drawn, exp, recon_n, seed + 1)}
+    log(f"{loaded.name}: reconstruction and KL on {recon_n:,} "
+        f"{'fresh images' if recon_n == recon_samples else 'images, each of the set once'} "
         f"({time.perf_counter() - began:.1f} s)")
     if iwae_k > 0:
-        results["iwae"] = likelihood_figures(loaded, dataset, iwae_k, iwae_samples, seed, log)
+        drawn, iwae_n = each_once(dataset, iwae_samples, seed + 2)
+        results["iwae"] = likelihood_figures(loaded, drawn, iwae_k, iwae_n, seed, log)
     info = kind(exp.model.kind)
     if info.conditional:
         from .condition_eval import JUDGE_STEPS, condition_leak, swap_accuracy

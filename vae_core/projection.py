@@ -107,7 +107,11 @@ def sample_dataset(dataset, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
         factors = dataset.sample_factors(n, rng)
         return (dataset.images_from_factors(factors), factors.astype(np.int64), tuple(dataset.factor_names),
                 dataset.factors_to_index(factors).astype(np.int64))
-    index = rng.integers(0, dataset.num_images, n).astype(np.int64)  # what ArrayDataset.sample draws
+    if n >= dataset.num_images:  # a set smaller than the sample: each image once, no point drawn twice
+        index = rng.permutation(dataset.num_images).astype(np.int64)
+        n = len(index)
+    else:
+        index = rng.integers(0, dataset.num_images, n).astype(np.int64)  # what ArrayDataset.sample draws
     labels = getattr(dataset, "labels", None)
     if labels is None:
         return dataset.images[index], np.zeros((n, 0), np.int64), (), index

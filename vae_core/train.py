@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-root", default=None, help="folder holding mnist / fashion-mnist IDX files")
     g.add_argument("--download", action="store_true", help="download mnist / fashion-mnist (needs internet)")
     g.add_argument("--image-size", type=int, default=None, choices=(32, 64), help="default: the dataset's")
+    g.add_argument("--channels", type=int, default=None, choices=(1, 3),
+                   help="folder:PATH: 1 trains on grey images, 3 (the default) on colour; other data has its own")
     g = p.add_argument_group('model')
     g.add_argument("--latent-dim", type=int, default=m.latent_dim)
     g.add_argument("--likelihood", default=m.likelihood, choices=LIKELIHOODS)
@@ -360,6 +362,20 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
     return ExperimentConfig(model=model_cfg, train=train_cfg, dataset=dataset_info(dataset))
 
 
+def _data_notes(dataset) -> None:
+    """What a person should know of their folder before a long run: files skipped, colour that is not there."""
+    skipped = getattr(dataset, "skipped", [])
+    if skipped:
+        first, why = skipped[0]
+        print(f"note: {len(skipped)} file(s) could not be read and are left out (the first, {first}: {why})",
+              file=sys.stderr)
+    images = getattr(dataset, "images", None)
+    if images is not None and dataset.channels == 3 and np.allclose(images[:, 0], images[:, 1], atol=1 / 255) \
+            and np.allclose(images[:, 1], images[:, 2], atol=1 / 255):
+        print("note: every image is grey; --channels 1 trains on one channel instead of three copies of it",
+              file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -376,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if (out / ckpt.WEIGHTS_FILE).exists() and not args.overwrite:
                 parser.error(f"{out} already holds a model; pass --resume to continue it or --overwrite")
-            dataset = get_dataset(args.dataset, args.data_root, args.image_size, None, args.download)
+            dataset = get_dataset(args.dataset, args.data_root, args.image_size, args.channels, args.download)
+            if args.channels is not None and args.channels != dataset.channels:
+                raise ValueError(f"--channels {args.channels}: {args.dataset} images have {dataset.channels} "
+                                 "channel(s) of their own; --channels is for folder:PATH")
+            _data_notes(dataset)
             exp = config_from_args(args, dataset)
             if args.init_from:
                 ckpt.load_config(args.init_from)  # a folder that cannot be used is refused before training

@@ -43,6 +43,35 @@ class ArrayDataset:
         return self.images[index], None if self.labels is None else self.labels[index]
 
 
+class EachOnce:
+    """A set of images in memory seen as a stream that gives each image once, in an order fixed by `seed`: what an
+    evaluation of n images draws from a set smaller than n (drawing with replacement counted duplicates)."""
+
+    def __init__(self, dataset: ArrayDataset, seed: int):
+        self.dataset = dataset
+        self.order = np.random.default_rng(seed).permutation(dataset.num_images)
+        self.next = 0
+
+    def __getattr__(self, name):  # name, channels, label_names, ...: the set's own
+        return getattr(self.dataset, name)
+
+    def sample(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray | None]:
+        index = self.order[self.next:self.next + n]
+        if len(index) < n:
+            raise ValueError(f"only {self.dataset.num_images} images: {self.next + n} asked of them")
+        self.next += n
+        labels = self.dataset.labels
+        return self.dataset.images[index], None if labels is None else labels[index]
+
+
+def each_once(dataset, n: int, seed: int = 0):
+    """(what to draw n evaluation images from, how many to draw): a procedural grid or a set larger than n as it
+    is; a smaller set of images as `EachOnce` with its size, so that no image counts twice."""
+    if isinstance(dataset, ArrayDataset) and dataset.num_images < n:
+        return EachOnce(dataset, seed), dataset.num_images
+    return dataset, n
+
+
 def _fit_digits(data: np.ndarray, image_size: int) -> np.ndarray:
     """(N, 28, 28) uint8 -> (N, 1, S, S) float32: padded to 32, or resized to 64."""
     import torch
@@ -75,22 +104,68 @@ def load_mnist(root: str | Path, image_size: int = 32, fashion: bool = False, tr
     return ArrayDataset(name, images, labels, FASHION_LABELS if fashion else MNIST_LABELS)
 
 
+LABELS_FILE = "labels.csv"  # beside the images: one row per image, "file,label" (file relative to the folder)
+MIN_IMAGES = 2
+
+
 def load_image_folder(root: str | Path, image_size: int = 64, channels: int = 3) -> ArrayDataset:
-    """Every readable image under `root` (recursively), centre-cropped and resized; unreadable files are
-    skipped. Sub-folder names become labels when there is more than one."""
+    """Every readable image under `root` (recursively), centre-cropped and resized; unreadable files are skipped
+    and listed in `skipped` (file, reason). Labels: a labels.csv in `root` (file,label per row) when there is one,
+    else the sub-folder names when there are more than one.
+
+    Raises:
+        FileNotFoundError: no such folder, or fewer than MIN_IMAGES readable images in it.
+        ValueError: a labels file that names files the folder lacks, or lacks rows for some of its images.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    images, classes = [], []
+    images, kept, skipped = [], [], []
     for path in files:
         try:
             images.append(to_model_input(load_image(path.read_bytes()), image_size, channels))
-        except ImageError:
+        except (ImageError, OSError) as exc:
+            skipped.append((path.relative_to(root).as_posix(), str(exc)[:200]))
             continue
-        classes.append(path.parent.relative_to(root).as_posix())
-    if not images:
-        raise FileNotFoundError(f"no readable images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+        kept.append(path.relative_to(root).as_posix())
+    if len(images) < MIN_IMAGES:
+        found = f"{len(images)} readable image{'' if len(images) == 1 else 's'}"
+        raise FileNotFoundError(f"{root}: {found} ({', '.join(IMAGE_SUFFIXES)}, in it or its sub-folders"
+                                f"{f'; {len(skipped)} unreadable' if skipped else ''}); a model needs at least "
+                                f"{MIN_IMAGES}, and hundreds to learn anything")
+    if (root / LABELS_FILE).is_file():
+        classes = _labels_from_file(root / LABELS_FILE, kept)
+    else:
+        classes = [str(Path(k).parent.as_posix()) for k in kept]
     names = tuple(sorted(set(classes)))
     labels = np.array([names.index(c) for c in classes], dtype=np.int64) if len(names) > 1 else None
-    return ArrayDataset(f"folder:{root}", np.stack(images), labels, names if labels is not None else ())
+    dataset = ArrayDataset(f"folder:{root}", np.stack(images), labels, names if labels is not None else ())
+    dataset.skipped = skipped
+    return dataset
+
+
+def _labels_from_file(path: Path, files: list[str]) -> list[str]:
+    """Each file's label from a labels file of "file,label" rows (a header row "file,label" is allowed)."""
+    import csv
+
+    rows = {}
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            if not row or (number == 1 and [c.strip().lower() for c in row[:2]] == ["file", "label"]):
+                continue
+            if len(row) < 2 or not row[1].strip():
+                raise ValueError(f"{path}, row {number}: a row is a file name and its label, e.g. a/cat.png,cat")
+            rows[row[0].strip()] = row[1].strip()
+    missing = [f for f in files if f not in rows]
+    unknown = sorted(set(rows) - set(files))
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"no row for {len(missing)} image(s): {', '.join(missing[:5])}")
+        if unknown:
+            parts.append(f"rows for {len(unknown)} file(s) that are not readable images here: {', '.join(unknown[:5])}")
+        raise ValueError(f"{path}: " + "; ".join(parts))
+    return [rows[f] for f in files]
+
+
