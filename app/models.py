@@ -139,14 +139,25 @@ def _load(path: str, stamp: float) -> ckpt.LoadedModel:
 
 
 def handle_at(path: str, stamp: float) -> Handle:
-    """The model folder at `path` with weights of modification time `stamp`: what a function cached on
-    (path, stamp) rebuilds its handle from."""
+    """The model folder at `path` as it was at `stamp` (`folder_stamp`): what a function cached on (path, stamp)
+    rebuilds its handle from."""
     return Handle(Path(path).name, path, stamp, _load(path, stamp))
+
+
+STAMPED = (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.CARD_FILE, ckpt.PROJECTION_FILE)
+
+
+def folder_stamp(folder: Path) -> float:
+    """The latest modification time of the files a model is read from: the weights, its config, its card and its
+    projection. Every cache of a model is keyed by it, so a folder evaluated (or retrained) while the app runs is read
+    again on the next rerun: the card in the sidebar and the tables, the map and the data's errors alike (the card
+    was kept until a restart while the map already showed the new projection)."""
+    return max(_mtime(folder / name) for name in STAMPED)
 
 
 def open_model(entry: ckpt.ModelEntry) -> Handle:
     """The loaded model of a listed folder; raises CheckpointError naming the problem."""
-    return handle_at(str(entry.path), _mtime(Path(entry.path) / ckpt.WEIGHTS_FILE))
+    return handle_at(str(entry.path), folder_stamp(Path(entry.path)))
 
 
 @st.cache_resource(show_spinner="Preparing the dataset...", max_entries=8)
@@ -204,7 +215,7 @@ def data_sample(h: Handle, n: int = SAMPLE_SIZE, seed: int = 0) -> dict | None:
 
 
 @st.cache_data(show_spinner="Reading the projection...", max_entries=32)
-def _projection(path: str, stamp: float, proj_stamp: float, latent_dim: int) -> tuple[Projection | None, str | None]:
+def _projection(path: str, stamp: float, latent_dim: int) -> tuple[Projection | None, str | None]:
     if not (Path(path) / ckpt.PROJECTION_FILE).exists():
         return None, None
     try:
@@ -215,8 +226,7 @@ def _projection(path: str, stamp: float, proj_stamp: float, latent_dim: int) -> 
 
 def projection(h: Handle) -> tuple[Projection | None, str | None]:
     """The shipped projection.npz (or None) and, when it is broken, why."""
-    proj_stamp = _mtime(Path(h.path) / ckpt.PROJECTION_FILE)
-    return _projection(h.path, h.stamp, proj_stamp, h.latent_dim)
+    return _projection(h.path, h.stamp, h.latent_dim)
 
 
 def data_means(h: Handle, n: int = SAMPLE_SIZE) -> np.ndarray | None:
@@ -293,7 +303,7 @@ def map_projection(h: Handle) -> tuple[Projection | None, bool]:
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing mutual information...")
-def _mi(path: str, stamp: float, proj_stamp: float, latent_dim: int) -> tuple[np.ndarray, list[str]] | None:
+def _mi(path: str, stamp: float, latent_dim: int) -> tuple[np.ndarray, list[str]] | None:
     h = handle_at(path, stamp)
     proj, _ = map_projection(h)
     if proj is None or proj.factors.shape[1] == 0:
@@ -324,8 +334,7 @@ def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
         sizes = dict(zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes))
         entropy = np.array([np.log(sizes[n]) if sizes.get(n, 1) > 1 else 1.0 for n in names])  # a uniform grid's
         return np.clip(matrix / entropy[:, None], 0.0, 1.0), list(names), "from the model card (evaluation)"
-    proj_stamp = _mtime(Path(h.path) / ckpt.PROJECTION_FILE)
-    result = _mi(h.path, h.stamp, proj_stamp, h.latent_dim)
+    result = _mi(h.path, h.stamp, h.latent_dim)
     if result is None:
         return None
     return result[0], result[1], "computed live from the latents of a data sample"

@@ -12,6 +12,8 @@ from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
 
 HANDLE_KEY = "_handle"
+MODEL_KEY = "model"  # the sidebar's picker, and the address's `model=`
+MODEL_REQUEST_KEY = "_model_request"
 NAMES_PARAM, NAMES_HIDDEN = "names", "hidden"  # ?names=hidden: no latent named, for a class to find the factors
 NAMES_KEY = models.NAMES_SHOWN_KEY
 LINK_NOTE_KEY = "_link_note"
@@ -20,7 +22,7 @@ DEFAULT_MODEL = "dsprites-beta-vae"  # the class's first sight: factors it has p
 
 
 def sidebar() -> Handle | None:
-    """The model picker (bound to the URL), the chosen model's card, and the folders that cannot be used."""
+    """The model picker (its choice in the address), the chosen model's card, and the folders that cannot be used."""
     entries = list_models()
     usable = [e for e in entries if e.error is None]
     broken = [e for e in entries if e.error]
@@ -29,8 +31,10 @@ def sidebar() -> Handle | None:
         if usable:
             names = model_labels(usable)
             note = links.model_note(names, {e.name: e.error for e in broken})
-            name = st.selectbox("Model", names, index=default_index(names), key="model", bind="query-params",
-                                help="Model folders from pretrained/ and $VAE_EXPLORER_MODELS")
+            choose_model(names)
+            name = st.selectbox("Model", names, key=MODEL_KEY, help="Model folders from pretrained/ and "
+                                "$VAE_EXPLORER_MODELS")
+            st.query_params[MODEL_KEY] = name  # every link names its model, the default one too
             if st.session_state.get("_sidebar_model") not in (None, name):
                 links.forget_model_params()
             st.session_state["_sidebar_model"] = name
@@ -57,6 +61,24 @@ def sidebar() -> Handle | None:
                     st.warning(f"**{plain(entry.name)}** is unavailable: {plain(entry.error, 300)}")
     st.session_state[HANDLE_KEY] = handle
     return handle
+
+
+def choose_model(names: list[str]) -> None:
+    """Before the picker is drawn: the model a page asked for (`request_model`), else on a session's first run the
+    link's `model=`, else the default. The picker is not bound to the address (a bound widget cannot be handed to
+    another page's address, and Streamlit leaves a default value out of it): the sidebar writes `model=` itself."""
+    requested = st.session_state.pop(MODEL_REQUEST_KEY, None)
+    if requested in names:
+        st.session_state[MODEL_KEY] = requested
+    elif st.session_state.get(MODEL_KEY) not in names:
+        asked = st.query_params.get(MODEL_KEY)
+        st.session_state[MODEL_KEY] = asked if asked in names else names[default_index(names)]
+
+
+def request_model(name: str) -> None:
+    """Show model `name` in the sidebar from the next run (a lesson's step is about it); the page reruns."""
+    st.session_state[MODEL_REQUEST_KEY] = name
+    st.rerun()
 
 
 def names_switch() -> None:

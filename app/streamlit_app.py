@@ -45,8 +45,8 @@ page = st.navigation(pages(handle))
 st.markdown("<style>[data-testid='stImage'] img { border: 1px solid #d0d3da; border-radius: 0.25rem; }\n"
             f"{widgets.UPLOAD_STYLE}</style>", unsafe_allow_html=True)
 if "lesson" in st.query_params and page.url_path == "":  # `/?lesson=beta`: one link opens a lesson for a class
-    # only the lesson's own parameters are handed over: the others may be bound to widgets (the sidebar's `model=`),
-    # which Streamlit refuses to set, and those widgets put their values back in the address themselves
+    # only the lesson's own parameters are handed over: the Explore point and a code grid belong to other pages, and
+    # the sidebar writes `model=` back itself (handing over a parameter bound to a widget raised an exception)
     st.switch_page("views/lesson.py", query_params={key: st.query_params[key] for key in LESSON_PARAMS
                                                      if key in st.query_params})
 page.run()

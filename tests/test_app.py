@@ -17,7 +17,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app import live
-from vae_core.checkpoints import PRETRAINED_DIR
+from vae_core.checkpoints import MODELS_ENV, PRETRAINED_DIR
 
 from .app_fixtures import MEDIA, png_bytes
 from .helpers import unescaped
@@ -94,6 +94,15 @@ def test_with_no_model_in_the_url_the_app_opens_on_the_shipped_beta_vae():
     at = open_app(model=None)
     assert at.sidebar.selectbox(key="model").value == "dsprites-beta-vae"
     assert "beta-vae · β = 4" in at.sidebar.markdown[0].value
+    assert at.query_params["model"] == "dsprites-beta-vae"  # a copied link names it, whatever another server's default
+
+
+def test_a_link_names_the_model_chosen_in_the_sidebar_and_reopens_it():
+    at = open_app(model="grey64")
+    at.sidebar.selectbox(key="model").set_value("faces64").run()
+    assert at.query_params["model"] == "faces64"
+    again = open_app(model=None, query={"model": "faces64", "z0": "0.5"})
+    assert again.sidebar.selectbox(key="model").value == "faces64" and slider(again, "z0").value == 0.5
 
 
 def test_model_whose_weights_fail_to_load_says_why():
@@ -384,3 +393,21 @@ def test_the_libraries_pages_import_lazily_are_imported_once_before_any_page():
             "print('pandas' in sys.modules and 'plotly.graph_objects' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=APP.parent.parent)
     assert out.stdout.strip() == "True"
+
+
+def test_an_evaluated_folder_shows_its_new_card_without_a_restart(models_root, tmp_path, monkeypatch):
+    """Classroom round 2: after `python -m vae_core.evaluate` the running app kept the training-time figures in the
+    sidebar and the tables until a restart, while the map already showed the new projection."""
+    import shutil
+
+    from vae_core import checkpoints as ckpt
+
+    shutil.copytree(models_root / "grey64", tmp_path / "evaluated")
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    at = open_app(model="evaluated")
+    assert "| recon (nats/image) | 100 |" in _sidebar_markdown(at)
+    ckpt.update_card(tmp_path / "evaluated", {"evaluation": {"recon": 87.5, "kl": 2.0, "kl_per_dim": [1.0, 0.5, 0.5,
+                                                                                                      0.001]},
+                                               "iwae": {"nll_nats_per_image": 90.25, "k": 100}})
+    at.run()
+    assert "| recon (nats/image) | 87.5 |" in _sidebar_markdown(at) and "90.2" in _sidebar_markdown(at)
