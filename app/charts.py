@@ -21,6 +21,7 @@ CATEGORY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c5
 
 
 MAP_MARKER = {"size": 4, "opacity": 0.7}
+OWN_COLOUR_EDGE = {"width": 0.5, "color": "rgba(40, 40, 40, 0.6)"}  # around points drawn in their class's own colour
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ def drawing_order(n: int) -> np.ndarray:
 
 
 def map_colouring(proj: Projection, colour: str | None, value_names: tuple[str, ...] | None = None,
-                  ordered: bool = False) -> Colouring:
+                  ordered: bool = False, value_colours: tuple[str, ...] | None = None) -> Colouring:
     """The points coloured by factor `colour`. A factor with an order (`ordered`: scale, mouth, position) is
     coloured on a continuous scale, one without (shape, hair) by class, named by `value_names` where the dataset
-    names its values."""
+    names its values, and drawn in `value_colours` (CSS colours, one per value) where its values are colours (a
+    face's hair is drawn in its own colour, not a palette's: blonde in green contradicted its name)."""
     if colour is None:
         return UNCOLOURED
     values = proj.factors[drawing_order(proj.num_points), proj.factor_names.index(colour)]
@@ -64,13 +66,16 @@ def map_colouring(proj: Projection, colour: str | None, value_names: tuple[str, 
     position = np.searchsorted(classes, values).astype(np.uint8 if len(classes) <= 256 else np.uint16)
     class_names = tuple(name_of(int(c)) for c in classes)
     hover = "%{text}<br>row %{customdata}<extra></extra>"
-    if not ordered and len(classes) <= MAX_CATEGORIES:
-        palette = CATEGORY_COLOURS[:len(classes)]
+    own = value_colours is not None and len(classes) and 0 <= classes.min() and classes.max() < len(value_colours)
+    if not ordered and (len(classes) <= MAX_CATEGORIES or own):
+        palette = tuple(value_colours[int(c)] for c in classes) if own else CATEGORY_COLOURS[:len(classes)]
+        outline = {"line": OWN_COLOUR_EDGE} if own else {}  # a pale colour (porcelain skin) on a pale plot
         steps = [[edge, shade] for i, shade in enumerate(palette)
                  for edge in (i / len(palette), (i + 1) / len(palette))]  # one flat band per class
         marker = {**MAP_MARKER, "color": position, "colorscale": steps, "cmin": -0.5, "cmax": len(palette) - 0.5,
-                  "showscale": False}
-        legend = tuple(go.Scattergl(x=[None], y=[None], mode="markers", name=name, marker={"size": 8, "color": shade})
+                  "showscale": False, **outline}
+        legend = tuple(go.Scattergl(x=[None], y=[None], mode="markers", name=name,
+                                    marker={"size": 8, "color": shade, **outline})
                        for name, shade in zip(class_names, palette))
         return Colouring({"marker": marker, "showlegend": False, "hovertemplate": hover}, position, class_names,
                          legend)
@@ -84,9 +89,10 @@ def map_colouring(proj: Projection, colour: str | None, value_names: tuple[str, 
 
 def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed: np.ndarray | None = None,
                placed_names: list[str] | None = None, axis: str = "", value_names: tuple[str, ...] | None = None,
-               ordered: bool = False) -> go.Figure:
+               ordered: bool = False, value_colours: tuple[str, ...] | None = None) -> go.Figure:
     """The map coloured by factor `colour` (map_colouring), row ids in customdata."""
-    return map_figure(coords, map_colouring(proj, colour, value_names, ordered), placed, placed_names, axis)
+    return map_figure(coords, map_colouring(proj, colour, value_names, ordered, value_colours), placed,
+                      placed_names, axis)
 
 
 def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | None = None,

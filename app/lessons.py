@@ -22,6 +22,7 @@ class Question:
     choices: Callable[[list[models.Handle]], list[str]]  # what a student picks from
     answer: Callable[[list[models.Handle]], str]  # the right choice, read from the models
     why: Callable[[list[models.Handle]], str]  # said once answered
+    hides_names: bool = False  # the answer is a latent's name: the rows are not named until it is answered
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,20 @@ def _best_beta(hs) -> str:
     return f"{max(points, key=lambda p: p['mig'])['beta']:g}" if points else "—"
 
 
+def _best_beta_why(hs) -> str:
+    """What the sweep says about its best β, and nothing about a β it did not train."""
+    points = sorted(sweep_points(), key=lambda p: p["beta"])
+    if not points:
+        return "—"
+    best, first, last = max(points, key=lambda p: p["mig"]), points[0], points[-1]
+    cost = (f"reconstruction costs {best['recon']:.1f} nats per image there, against {first['recon']:.1f} at "
+            f"β = {first['beta']:g}" if best is not first else "")
+    if best is last:
+        return (f"β = {best['beta']:g}, the largest trained here: {cost}. Whether a larger β would do better, this "
+                "sweep cannot say.")
+    return f"β = {best['beta']:g}: {cost}; above it, up to β = {last['beta']:g}, MIG is lower."
+
+
 def _recon(h: models.Handle) -> float:
     figures = h.card.get("evaluation") or h.card.get("final") or {}
     value = figures.get("recon") if isinstance(figures, dict) else None
@@ -75,31 +90,33 @@ LESSONS: dict[str, tuple[str, tuple[Step, ...]]] = {
              "the shape at once.", ("dsprites-vae",), "traversals",
              Question("How many of its dimensions are active (KL above 0.01 nats)?", _count_choices,
                       lambda hs: str(active_count(hs[0])),
-                      lambda hs: f"The KL bars show {active_count(hs[0])} dimensions above the line.")),
+                      lambda hs: f"{active_count(hs[0])} of its {hs[0].latent_dim} rows carry more than 0.01 nats "
+                                 "(each row's label gives its KL); the others are marked inactive.")),
         Step("Turn β up", "A β-VAE pays β times for every nat its code carries, so it keeps only the dimensions worth "
-             "their price. Compare the number of active rows with the plain VAE's.", ("dsprites-beta-vae",), "kl",
+             "their price. Compare its active dimensions (the blue bars, below) with the plain VAE's (above).",
+             ("dsprites-vae", "dsprites-beta-vae"), "kl",
              Question("How many dimensions does the β-VAE keep active?", _count_choices,
-                      lambda hs: str(active_count(hs[0])),
-                      lambda hs: f"{active_count(hs[0])}: the others collapsed to the prior.")),
+                      lambda hs: str(active_count(hs[-1])),
+                      lambda hs: f"{active_count(hs[-1])}: the others collapsed to the prior (the plain VAE keeps "
+                                 f"{active_count(hs[0])}).")),
         Step("One factor per slider", "β-TCVAE penalises only the total correlation between dimensions, the part of "
              "the KL that ties them together. Look for the row that moves the shape left and right and nothing else.",
              ("dsprites-beta-tcvae",), "traversals",
              Question("Which dimension moves the shape left and right?",
                       lambda hs: [f"z{d}" for d in models.dims(hs[0])[0]], _carrier("posX"),
                       lambda hs: f"{_carrier('posX')(hs)} carries the most of posX (the factor-by-latent "
-                                 "mutual information).")),
+                                 "mutual information).", hides_names=True)),
         Step("What β costs", "Pulling factors apart is paid for in reconstruction: the pixels the code no longer "
              "describes. Compare the three models' reconstruction error (nats per image, lower is better).",
              ("dsprites-vae", "dsprites-beta-vae", "dsprites-beta-tcvae"), "figures",
              Question("Which model reconstructs best?", lambda hs: [h.name for h in hs],
                       lambda hs: min(hs, key=_recon).name,
                       lambda hs: ", ".join(f"{h.name} {_recon(h):.1f}" for h in hs) + " nats per image.")),
-        Step("The β sweep", "The same β-VAE trained at five values of β, one seed each: reconstruction gets worse "
-             "as β grows, and disentanglement (MIG) does not simply follow. Locatello et al. (2019) found the seed "
+        Step("The β sweep", "The same β-VAE trained at several values of β (those on the axes), one seed each: "
+             "reconstruction gets worse as β grows, and disentanglement (MIG) does not simply follow. Locatello et al. (2019) found the seed "
              "matters about as much as β, so one run per β is a hint, not a law.", (), "sweep",
              Question("Which β gave the highest MIG in this sweep?",
-                      lambda hs: [f"{p['beta']:g}" for p in sweep_points()], _best_beta,
-                      lambda hs: f"β = {_best_beta(hs)}; above it, the price in reconstruction keeps rising.")),
+                      lambda hs: [f"{p['beta']:g}" for p in sweep_points()], _best_beta, _best_beta_why)),
     )),
     "collapse": ("Posterior collapse", (
         Step("Dimensions that say nothing", "A dimension whose KL is about zero has collapsed: the encoder gives "

@@ -26,6 +26,7 @@ import streamlit as st
 
 from app import charts, components
 from vae_core.checkpoints import atomic_write_bytes
+from vae_core.data import faces
 
 ASSETS = Path(__file__).resolve().parent / "plotly_map"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"  # as the Python package ships it
@@ -58,18 +59,35 @@ def _mount():
                             isolate_styles=False)  # plotly.js styles its chart from the document
 
 
-def colour_choices(factors: list[str], dataset) -> tuple[tuple[str, tuple[str, ...] | None, bool], ...]:
-    """"Colour by"'s choices after none: each factor in `factors` with its values' names and whether it has an
-    order, as `dataset` says."""
+# The colours the faces renderer draws its colour factors in, until vae_core/data/faces.py declares them on its
+# dataset as `<factor>_colours`, beside its `<factor>_names` (what `value_colours` reads first)
+_DRAWN_COLOURS = {("faces", "skin_tone"): faces.SKIN_TONES, ("faces", "hair_colour"): faces.HAIR_COLOURS,
+                  ("faces", "background"): faces.BACKGROUNDS}
+
+
+def value_colours(dataset, factor: str) -> tuple[str, ...] | None:
+    """The colours (CSS) `dataset` draws the values of `factor` in, where its values are colours: its
+    `<factor>_colours` (RGB 0-255, one per value); None for a factor whose values are not colours."""
+    rgb = getattr(dataset, f"{factor}_colours", None) or _DRAWN_COLOURS.get((getattr(dataset, "name", None), factor))
+    try:
+        return tuple(f"rgb({int(r)}, {int(g)}, {int(b)})" for r, g, b in rgb) if rgb else None
+    except (TypeError, ValueError):  # not a list of RGB triples: the palette's colours instead
+        return None
+
+
+def colour_choices(factors: list[str], dataset) -> tuple[tuple[str, tuple[str, ...] | None, bool,
+                                                                tuple[str, ...] | None], ...]:
+    """"Colour by"'s choices after none: each factor in `factors` with its values' names, whether it has an
+    order, and its values' own colours where they are colours, as `dataset` says."""
     categorical = getattr(dataset, "categorical_factors", None)
     return tuple((f, getattr(dataset, f"{f}_names", None), f != "label" and categorical is not None
-                  and f not in categorical) for f in factors)
+                  and f not in categorical, value_colours(dataset, f)) for f in factors)
 
 
 def colouring(proj, choices, name: str) -> charts.Colouring:
     """Choice `name` of `choices` (colour_choices), or none."""
-    return next((charts.map_colouring(proj, f, names, ordered) for f, names, ordered in choices if f == name),
-                charts.UNCOLOURED)
+    return next((charts.map_colouring(proj, f, names, ordered, colours) for f, names, ordered, colours in choices
+                 if f == name), charts.UNCOLOURED)
 
 
 def _packed(colouring: charts.Colouring) -> dict:

@@ -58,14 +58,40 @@ def warm_up() -> None:
         log.warning("preparing the first page at launch failed (%s: %s)", type(exc).__name__, exc)
 
 
+def take_models(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the functions named by --model SPEC or --model=SPEC, the rest of the arguments for Streamlit)."""
+    specs, rest, args = [], [], iter(argv)
+    for arg in args:
+        if arg == "--model":
+            specs.append(next(args, ""))
+        elif arg.startswith("--model="):
+            specs.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return specs, rest
+
+
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
     from app.streamlit_internals import quiet_thread_warnings
+    from vae_core import python_models
+    from vae_core.checkpoints import missing_model_dirs
 
+    specs, rest = take_models(sys.argv[1:] if argv is None else argv)
+    if specs:  # the person starting the server named their own code: it may be imported from where they stand
+        sys.path.insert(0, str(Path.cwd()))
+    for spec in specs:
+        try:
+            python_models.register(spec)
+        except ValueError as exc:
+            sys.exit(f"error: {exc}")
+    for path in missing_model_dirs():
+        print(f"warning: $VAE_EXPLORER_MODELS names {path}, which is not a folder; no model is read from it",
+              file=sys.stderr)
     quiet_thread_warnings(THREAD)  # Streamlit warns of cached calls outside a page; the warm-up makes them on purpose
     threading.Thread(target=warm_up, name=THREAD, daemon=True).start()
-    sys.argv = ["streamlit", "run", str(SCRIPT), *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["streamlit", "run", str(SCRIPT), *rest]
     cli.main()
 
 

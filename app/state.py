@@ -9,7 +9,7 @@ import streamlit as st
 from app import card, links, models
 from app.models import Handle, open_model
 from app.text import plain
-from vae_core.checkpoints import CheckpointError, list_models
+from vae_core.checkpoints import CheckpointError, list_models, missing_model_dirs
 
 HANDLE_KEY = "_handle"
 MODEL_KEY = "model"  # the sidebar's picker, and the address's `model=`
@@ -55,6 +55,9 @@ def sidebar() -> Handle | None:
         if handle is not None:
             names_switch()
             st.markdown(card.card_markdown(handle))
+        for path in missing_model_dirs():
+            st.warning(f"$VAE_EXPLORER_MODELS names {plain(path, 200)}, which is not a folder: no model is read "
+                       "from it. Check the path and restart the app.")
         if broken:
             with st.expander(f"Unavailable models ({len(broken)})", expanded=not usable):
                 for entry in broken:

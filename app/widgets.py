@@ -142,11 +142,13 @@ def encode_one(h: models.Handle, image: np.ndarray, label: str) -> Picked:
 
 
 def pick_image(key: str, h: models.Handle, sources: tuple[str, ...], extra: dict[str, Picked] | None = None,
-               number: int = 0) -> Picked | None:
-    """Choose an image: a dataset example, an upload, a random prior sample (and any `extra` choices)."""
+               number: int = 0, default: str | None = None) -> Picked | None:
+    """Choose an image: a dataset example, an upload, a random prior sample (and any `extra` choices); the
+    choice `default` is chosen first where it is offered (a dataset example only where the model has data)."""
     dataset, note = models.dataset_for(h)
     options = [*(extra or {}), *(s for s in sources if s != "Dataset example" or dataset is not None)]
-    source = st.radio("Source", options, key=f"{key}_src", horizontal=True)
+    source = st.radio("Source", options, key=f"{key}_src", horizontal=True,
+                      index=options.index(default) if default in options else 0)
     if extra and source in extra:
         return extra[source]
     if source == "Dataset example":

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save as save_bytes
 
 from vae_core import checkpoints as ckpt
+from vae_core import folder_safety
 from vae_core.checkpoints import PRETRAINED_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +106,7 @@ def test_text_and_the_shipped_files_are_not_taken_for_pickles(tiny_model_folder)
     (folder / "notes.md").write_text("c\nos\nsystem is a word here, not an opcode.\n")
     ckpt.load_model(folder)
     for path in PRETRAINED_DIR.glob("*/*"):
-        assert not ckpt._looks_like_pickle(path), path
+        assert not folder_safety._looks_like_pickle(path), path
 
 
 def test_a_pickle_under_a_model_file_name_is_refused_and_not_run(tiny_model_folder, tmp_path):
@@ -458,7 +459,7 @@ def test_a_safetensors_header_length_that_starts_like_a_pickle_opcode_is_not_a_p
     safetensors_like = tmp_path / "model.safetensors"
     safetensors_like.write_bytes(len(header).to_bytes(8, "little") + header)
     assert safetensors_like.read_bytes()[:2] == b"\x80\x05"
-    assert not ckpt._looks_like_pickle(safetensors_like)
+    assert not folder_safety._looks_like_pickle(safetensors_like)
     real = tmp_path / "real.bin"
     real.write_bytes(pickle.dumps({"w": 1}, protocol=5))
-    assert ckpt._looks_like_pickle(real)
+    assert folder_safety._looks_like_pickle(real)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,16 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from . import onnx_folder, python_models
 from .atomic import atomic_write_bytes, atomic_write_files
 from .config import ConfigError, ExperimentConfig
+from .folder_safety import (  # noqa: F401  re-exported: a model folder's checks, for every kind of folder
+    MAX_FOLDER_ENTRIES,
+    PICKLE_SUFFIXES,
+    CheckpointError,
+    check_folder,
+    safe_file,
+)
 from .kinds import kind
 from .models.vae import VAE
 
@@ -44,16 +51,8 @@ PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 MAX_JSON_BYTES = 1_000_000
 MAX_WEIGHTS_BYTES = 200_000_000
 MAX_HEADER_BYTES = 1_000_000  # a safetensors header for our networks is a few KB
-MAX_FOLDER_ENTRIES = 1000
-# Files that Python loads by unpickling (running whatever code they name): never read, and a folder holding
-# one is refused, so nobody is led to load it by hand either.
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".dill")
 SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
                       "I64": torch.int64, "I32": torch.int32}
-
-
-class CheckpointError(Exception):
-    """A model folder cannot be used; the message names the file and the problem."""
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -62,92 +61,6 @@ def _json_bytes(obj: Any) -> bytes:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, _json_bytes(obj))
-
-
-PICKLE_PROBE_BYTES = 1_000_000  # of a file (or a zip member) parsed as pickle opcodes
-
-
-def _is_pickle_stream(head: bytes) -> bool:
-    """Whether `head` parses as a whole pickle stream of any protocol (0 and 1 included: they have no PROTO
-    header), ending in STOP. Parsed by pickletools, never loaded."""
-    import pickletools
-
-    names = []
-    try:
-        for opcode, _arg, _pos in pickletools.genops(head):  # stops after STOP, raises on what is not a pickle
-            names.append(opcode.name)
-    except Exception:  # noqa: BLE001  text or binary that is not a whole pickle stream
-        return False
-    return names[-1:] == ["STOP"] and len(names) >= 2
-
-
-def _looks_like_pickle(path: Path) -> bool:
-    """A pickle stream of any protocol, or a zip archive holding one under any name (torch.save's format)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(PICKLE_PROBE_BYTES)
-        # safetensors: a little-endian u64 header length, then "{"; a length of 0x0280 to 0x0580 + 256k starts
-        # with the same two bytes as a pickle's PROTO opcode, so that layout is not taken for one
-        safetensors_layout = head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
-        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and not safetensors_layout:
-            return True
-        if head[:4] == b"PK\x03\x04":
-            with zipfile.ZipFile(path) as archive:
-                members = archive.infolist()[:MAX_FOLDER_ENTRIES]
-                if any(m.filename.endswith((".pkl", ".pickle")) for m in members):
-                    return True
-                for member in members:  # npz members are .npy arrays, read with allow_pickle=False: skipped
-                    if not member.filename.endswith(".npy") or path.suffix != ".npz":
-                        with archive.open(member) as f:
-                            if _is_pickle_stream(f.read(PICKLE_PROBE_BYTES)):
-                                return True
-            return False
-        return not safetensors_layout and head[:1] not in (b"{", b"[") and _is_pickle_stream(head)
-    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError):
-        return False
-
-
-def check_folder(folder: str | Path) -> None:
-    """Refuse a model folder holding a pickle (by name or by content) or too many entries to inspect.
-
-    Only regular files are opened (never a symlink or a FIFO, which could block), and only their first bytes.
-    """
-    folder = Path(folder)
-    try:
-        entries = []
-        with os.scandir(folder) as it:
-            for entry in it:
-                entries.append(entry)
-                if len(entries) > MAX_FOLDER_ENTRIES:
-                    raise CheckpointError(f"{folder}: over {MAX_FOLDER_ENTRIES} entries; not a model folder")
-    except OSError as exc:
-        raise CheckpointError(f"{folder}: cannot be listed ({exc.strerror})") from None
-    for entry in sorted(entries, key=lambda e: e.name):
-        path = Path(entry.path)
-        pickled = path.suffix.lower() in PICKLE_SUFFIXES
-        if not pickled and entry.is_file(follow_symlinks=False):
-            pickled = _looks_like_pickle(path)
-        if pickled:
-            raise CheckpointError(
-                f"{path}: a pickle file (loading it can run arbitrary code); model folders hold only "
-                "safetensors and JSON here: remove it, or convert it to safetensors"
-            )
-
-
-def safe_file(folder: Path, name: str, max_bytes: int) -> Path:
-    """The path of `name` inside `folder`, refusing symlinks that leave it, non-files and oversize files."""
-    path = folder / name
-    if not path.exists():
-        raise CheckpointError(f"{path}: missing")
-    resolved = path.resolve()
-    if folder.resolve() not in resolved.parents:
-        raise CheckpointError(f"{path}: a link to {resolved}, outside the model folder; refused")
-    if not resolved.is_file():
-        raise CheckpointError(f"{path}: not a regular file")
-    size = resolved.stat().st_size
-    if size > max_bytes:
-        raise CheckpointError(f"{path}: {size} bytes, over the {max_bytes}-byte limit")
-    return resolved
 
 
 def read_json(folder: str | Path, name: str) -> dict:
@@ -171,12 +84,16 @@ def _parse_json(path: Path, data: bytes, what: str) -> Any:
 
 
 def load_config(folder: str | Path) -> ExperimentConfig:
-    """The validated config of a model folder."""
+    """The validated config of a model folder (of a kind trained here: a model from other code has no config.json)."""
     data = read_json(folder, CONFIG_FILE)
     try:
-        return ExperimentConfig.from_dict(data)
+        config = ExperimentConfig.from_dict(data)
     except ConfigError as exc:
         raise CheckpointError(f"{Path(folder) / CONFIG_FILE}: {exc}") from None
+    if not kind(config.model.kind).trained_here:
+        raise CheckpointError(f"{Path(folder) / CONFIG_FILE}: kind {config.model.kind!r} is not trained here; a model "
+                              "from other code is an ONNX folder with explorer.json")
+    return config
 
 
 def steps_in_all(card: dict) -> int | None:
@@ -274,9 +191,21 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     Raises:
         CheckpointError: naming the file and the problem.
     """
+    if python_models.is_registered(str(folder)):  # named on the serve command line: its code runs
+        try:
+            model, config = python_models.load_python_model(str(folder))
+        except ConfigError as exc:
+            raise CheckpointError(str(exc)) from None
+        return LoadedModel(python_models.REGISTERED[str(folder)], Path(folder), model.to(device), config, {})
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: not a model folder")
+    if onnx_folder.is_onnx_folder(folder):  # a model from other code
+        try:
+            model, config = onnx_folder.load_onnx_folder(folder)
+        except ConfigError as exc:
+            raise CheckpointError(f"{folder}: {exc}") from None
+        return LoadedModel(folder.name, folder, model.to(device), config, {})
     check_folder(folder)
     config = load_config(folder)
     card = read_card(folder)
@@ -340,17 +269,25 @@ def model_dirs(extra: list[str | Path] | None = None) -> list[Path]:
     return dirs
 
 
-def list_models(extra: list[str | Path] | None = None) -> list[ModelEntry]:
-    """Every model folder (a folder with a config.json) in `model_dirs`; broken ones carry their error.
+def missing_model_dirs() -> list[str]:
+    """The folders named in $VAE_EXPLORER_MODELS that are not folders (a misspelt path was ignored without a word)."""
+    return [str(d) for d in model_dirs()[1:] if not d.is_dir()]
 
-    The config and card are validated here; weights are checked when a model is loaded.
+
+def list_models(extra: list[str | Path] | None = None) -> list[ModelEntry]:
+    """Every model in `model_dirs` (a folder with a config.json, or an ONNX folder with explorer.json), after the
+    functions named on the serve command line (vae_core.python_models); broken ones carry their error.
+
+    The config and card (an ONNX folder's manifest) are validated here; weights and graphs when a model is loaded,
+    and a named function is called then.
     """
-    entries: list[ModelEntry] = []
+    entries: list[ModelEntry] = [ModelEntry(spec, Path(path)) for path, spec in python_models.REGISTERED.items()]
     seen: set[Path] = set()
     for root in model_dirs(extra):
-        candidates = [root] if (root / CONFIG_FILE).exists() else sorted(root.glob("*")) if root.is_dir() else []
+        one = (root / CONFIG_FILE).exists() or onnx_folder.is_onnx_folder(root)
+        candidates = [root] if one else sorted(root.glob("*")) if root.is_dir() else []
         for folder in candidates:
-            if not (folder / CONFIG_FILE).exists() or folder.resolve() in seen:
+            if not ((folder / CONFIG_FILE).exists() or onnx_folder.is_onnx_folder(folder)) or folder.resolve() in seen:
                 continue
             seen.add(folder.resolve())
             entries.append(_entry(folder))
@@ -383,12 +320,19 @@ def _entry(folder: Path) -> ModelEntry:
     entry = ModelEntry(folder.name, folder)
     try:
         check_folder(folder)
-        entry.config = load_config(folder)
-        entry.card = read_card(folder)
-        if not (folder / WEIGHTS_FILE).exists():
-            raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing")
+        if onnx_folder.is_onnx_folder(folder):  # from other code: its graphs are checked when it is opened
+            entry.config = onnx_folder.onnx_folder_config(folder)
+            for name in (onnx_folder.ENCODER, onnx_folder.DECODER):
+                safe_file(folder, name, onnx_folder.MAX_ONNX_BYTES)
+        else:
+            entry.config = load_config(folder)
+            entry.card = read_card(folder)
+            if not (folder / WEIGHTS_FILE).exists():
+                raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing")
     except CheckpointError as exc:
         entry.error = str(exc)
+    except ConfigError as exc:  # an ONNX folder's manifest
+        entry.error = f"{folder / onnx_folder.MANIFEST}: {exc}"
     if len(_entries) >= MAX_CACHED_ENTRIES:
         _entries.clear()
     _entries[folder] = (stamp, entry)

@@ -65,7 +65,10 @@ class ModelConfig:
         check_choice(where, "kind", self.kind, tuple(kinds.KINDS))
         record = kinds.kind(self.kind)
         object.__setattr__(self, "options", record.parse_options({} if self.options is None else self.options))
-        check_choice(where, "image_size", self.image_size, IMAGE_SIZES)
+        if record.image_size_range is None:
+            check_choice(where, "image_size", self.image_size, IMAGE_SIZES)
+        else:
+            check_int(where, "image_size", self.image_size, *record.image_size_range)
         check_choice(where, "channels", self.channels, CHANNEL_CHOICES)
         check_int(where, "latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
         if not isinstance(self.conv_channels, tuple) or len(self.conv_channels) != 4:

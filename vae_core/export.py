@@ -41,14 +41,55 @@ _EXPORTING = threading.Lock()
 
 
 class _ImageDecoder(nn.Module):
-    """z -> sigmoid(decoder(z)): the picture, so the browser does no arithmetic of its own."""
+    """z -> the picture in [0, 1] (`decode_image`: the sigmoid of our decoders' logits), so the browser does no
+    arithmetic of its own."""
 
     def __init__(self, model: VAE):
         super().__init__()
-        self.decoder = model.decoder
+        self.model = model
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
+        return self.model.decode_image(z)
+
+
+def _from_other_code(model) -> bool:
+    return not kind(model.config.kind).trained_here
+
+
+def source_digest(model, folder: str | Path) -> str | None:
+    """SHA-256 of what a model's browser decoder is derived from: our weights file, an ONNX folder's decoder.onnx;
+    None for a model from Python code (nothing on disk says it is unchanged: derived anew in each process)."""
+    if not _from_other_code(model):
+        return weights_digest(folder)
+    if model.source != "onnx":
+        return None
+    from .onnx_folder import DECODER, MAX_ONNX_BYTES
+
+    return hashlib.sha256(safe_file(Path(folder), DECODER, MAX_ONNX_BYTES).read_bytes()).hexdigest()
+
+
+def onnx_image_decoder(data: bytes, decoder_output: str) -> bytes:
+    """An ONNX folder's decoder.onnx as the browser's decoder: its output "x" becomes "image", in [0, 1] (a sigmoid
+    appended to logits), the graph otherwise as it is."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load_from_string(data)
+    graph = proto.graph
+    used = {name for node in graph.node for name in node.output} | {i.name for i in graph.input}
+    if "image" in used or len(graph.output) != 1:
+        raise CheckpointError("decoder.onnx already names a value \"image\" or has several outputs; the browser's "
+                              "decoder cannot be made from it")
+    source = graph.output[0]
+    graph.node.append(helper.make_node("Sigmoid" if decoder_output == "logits" else "Identity", [source.name],
+                                       ["image"]))
+    image = onnx.ValueInfoProto()
+    image.CopyFrom(source)
+    image.name = "image"
+    graph.output.remove(source)
+    graph.output.append(image)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
 
 
 def weights_digest(folder: str | Path) -> str:
@@ -62,7 +103,7 @@ def decoder_onnx_bytes(model: VAE, weights_sha256: str = "") -> bytes:
     import onnx
 
     cfg = model.config
-    net = _ImageDecoder(model).to("cpu").eval()
+    net = _ImageDecoder(model).eval()
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
@@ -91,8 +132,13 @@ def derived_decoder(model: VAE, folder: str | Path, n: int = 16) -> bytes:
         live = ", ".join(k.name for k in KINDS.values() if k.decodes_from_z)
         raise CheckpointError(f"a {model.config.kind} decoder is not a function of z alone, so it "
                               f"is not exported; only these kinds are: {live}")
-    with _EXPORTING:  # the exporter keeps process-wide state: one export at a time, whichever thread asks
-        data = decoder_onnx_bytes(model, weights_digest(folder))
+    if _from_other_code(model) and model.source == "onnx":  # its own decoder.onnx, its output made a picture
+        from .onnx_folder import DECODER, MAX_ONNX_BYTES
+
+        data = onnx_image_decoder(safe_file(Path(folder), DECODER, MAX_ONNX_BYTES).read_bytes(), model.decoder_output)
+    else:
+        with _EXPORTING:  # the exporter keeps process-wide state: one export at a time, whichever thread asks
+            data = decoder_onnx_bytes(model, source_digest(model, folder) or "")
     diff = check_parity(model, data, n=n)
     if not diff <= PARITY_TOLERANCE:
         raise CheckpointError(f"the ONNX export differs from the PyTorch decoder by {diff:.3g} "
@@ -130,9 +176,10 @@ def cached_decoder(model: VAE, folder: str | Path, cache: Path | None, n: int = 
     process the exporter's import and the export (measured 1.5-2.5 s here); a kept file costs the check.
     `derive`: the function that derives (default `derived_decoder`)."""
     derive = derive or derived_decoder
-    if cache is None:
+    digest = source_digest(model, folder) if cache is not None else None
+    if digest is None:
         return derive(model, folder, n)
-    key = f"{FORMAT}|{OPSET}|{torch.__version__}|{weights_digest(folder)}"
+    key = f"{FORMAT}|{OPSET}|{torch.__version__}|{digest}"
     name = hashlib.sha256(key.encode()).hexdigest() + ".onnx"
     with contextlib.suppress(Exception):  # missing, damaged or not a decoder of these weights: derive it anew
         kept = safe_file(cache, name, MAX_DECODER_BYTES).read_bytes()
@@ -174,6 +221,67 @@ def check_parity(model: VAE, onnx_data: bytes, n: int = 64, seed: int = 0, scale
     return float(np.abs(got - expected).max())
 
 
+class _Encoder(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.encode(x)
+
+
+def export_onnx_folder(obj, out: str | Path, dataset: str | None = None) -> Path:
+    """Write an ONNX folder (explorer.json, encoder.onnx, decoder.onnx: vae_core.onnx_folder) from any object with
+    encode and decode and its sizes (vae_core.python_models), so a model can be handed over as files that run no
+    code. The folder is opened again and must decode as `obj` does (PARITY_TOLERANCE); CheckpointError otherwise."""
+    import json
+
+    from .models.external import ExternalModel
+    from .onnx_folder import DECODER, ENCODER, MANIFEST, ONNX_FORMAT, load_onnx_folder
+    from .python_models import adapt
+
+    model = obj if isinstance(obj, ExternalModel) else adapt(obj, type(obj).__name__)[0]
+    m = model.config
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    x, z = torch.rand(2, m.channels, m.image_size, m.image_size), torch.zeros(2, m.latent_dim)
+    graphs = {ENCODER: (_Encoder(model), x, ["x"], ["mu", "logvar"]),
+              DECODER: (_Decoder(model), z, ["z"], ["x"])}
+    for name, (net, example, inputs, outputs) in graphs.items():
+        buf = io.BytesIO()
+        with _EXPORTING, warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net.eval(), (example,), buf, dynamo=False, opset_version=OPSET, input_names=inputs,
+                              output_names=outputs, dynamic_axes={n: {0: "batch"} for n in inputs + outputs})
+        atomic_write_bytes(out / name, buf.getvalue())
+    manifest = {"format": ONNX_FORMAT, "image_size": m.image_size, "channels": m.channels,
+                "latent_dim": m.latent_dim, "decoder_output": "probabilities", "likelihood": m.likelihood,
+                "dataset": dataset or "unknown"}
+    atomic_write_bytes(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    exported, _ = load_onnx_folder(out)
+    g = torch.Generator().manual_seed(0)
+    points = 3 * torch.randn(16, m.latent_dim, generator=g)
+    with torch.inference_mode():
+        try:
+            diff = float((exported.decode_image(points) - model.decode_image(points)).abs().max())
+        except Exception as exc:  # noqa: BLE001  onnxruntime's failure on the exported graph
+            raise CheckpointError(f"{out}: the exported decoder cannot decode a batch of {len(points)} "
+                                  f"({type(exc).__name__}: {str(exc)[:200]}); a size taken from the input in the "
+                                  "model's code (len(x), x.shape[0]) is fixed when it is exported: write -1") from None
+    if not diff <= PARITY_TOLERANCE:
+        raise CheckpointError(f"{out}: the exported decoder differs from the model by {diff:.3g}")
+    return out
+
+
+class _Decoder(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z):
+        return self.model.decode_image(z)
+
+
 def onnx_metadata(data: bytes) -> dict[str, str]:
     import onnx
 
@@ -186,8 +294,29 @@ def onnx_metadata(data: bytes) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vae_core.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", type=Path, help="model folders")
+    parser.add_argument("folders", nargs="*", type=Path, help="model folders: write each one's decoder.onnx")
+    parser.add_argument("--onnx-folder", type=Path, metavar="OUT",
+                        help="write an ONNX folder (explorer.json, encoder.onnx, decoder.onnx) of --model to OUT")
+    parser.add_argument("--model", metavar="PKG.MODULE:FUNCTION",
+                        help="a function returning a model with encode, decode, image_size and channels")
     args = parser.parse_args(argv)
+    if args.onnx_folder or args.model:
+        if not (args.onnx_folder and args.model):
+            parser.error("--onnx-folder OUT and --model PKG.MODULE:FUNCTION go together")
+        from .python_models import load_python_model, register
+
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            path = register(args.model)
+            model, config = load_python_model(path)
+            out = export_onnx_folder(model, args.onnx_folder, config.train.dataset)
+        except (ValueError, CheckpointError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{out}: explorer.json, encoder.onnx, decoder.onnx (decodes as the model does)")
+        return 0
+    if not args.folders:
+        parser.error("name model folders, or --onnx-folder OUT --model PKG.MODULE:FUNCTION")
     failed = 0
     for folder in args.folders:
         try:

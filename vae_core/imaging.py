@@ -262,19 +262,50 @@ def encode_png(image: np.ndarray, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def label_rows(pixels: np.ndarray, labels: list[str], row_height: int, width: int = 120) -> np.ndarray:
-    """(H, W) or (H, W, 3) uint8 with a white margin of `width` pixels on the left holding one label per row of
-    `row_height` pixels (Pillow's built-in font: nothing to download)."""
+def label_rows(pixels: np.ndarray, labels: list[str], row_height: int, font_px: int | None = None) -> np.ndarray:
+    """(H, W) or (H, W, 3) uint8 with a white margin on the left holding one label per row of `row_height` pixels.
+
+    Every label is shown whole: wrapped at its spaces (never inside a word) into the lines a row holds, the margin
+    as narrow as the longest label allows. The font (Pillow's own, nothing to download) is a sixth of a row's
+    height by default, so the labels keep their size beside the pictures however the sheet is scaled on a page."""
     from PIL import ImageDraw, ImageFont
 
+    font_px = font_px or max(11, row_height // 6)
+    font = ImageFont.load_default(size=font_px)
+    spacing = font_px // 4
+    texts = [" ".join(str(label).split()) for label in labels]
+    most_lines = max(1, (row_height - font_px) // (font_px + spacing))  # a line's height apart from the next row
+    width = max((narrowest_width(text, font, most_lines) for text in texts), default=0.0)
+    margin = font_px + round(width)
     pil = Image.fromarray(pixels)
-    out = Image.new(pil.mode, (pil.width + width, pil.height), 255 if pil.mode == "L" else (255, 255, 255))
-    out.paste(pil, (width, 0))
-    draw, font = ImageDraw.Draw(out), ImageFont.load_default()
-    for r, label in enumerate(labels):
-        draw.text((4, r * row_height + row_height // 2), label[:22], fill=0 if pil.mode == "L" else (0, 0, 0),
-                  font=font, anchor="lm")
+    out = Image.new(pil.mode, (pil.width + margin, pil.height), 255 if pil.mode == "L" else (255, 255, 255))
+    out.paste(pil, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    for r, text in enumerate(texts):
+        draw.multiline_text((font_px // 2, r * row_height + row_height // 2), "\n".join(wrap_words(text, font, width)),
+                            font=font, fill=0 if pil.mode == "L" else (0, 0, 0), anchor="lm", spacing=spacing)
     return np.asarray(out)
+
+
+def wrap_words(text: str, font, width: float) -> list[str]:
+    """`text` in lines no wider than `width` (in `font`), broken at its spaces; a longer word keeps a line of its
+    own, whole."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def narrowest_width(text: str, font, most_lines: int) -> float:
+    """About the least width in which `text` wraps (`wrap_words`) into `most_lines` lines or fewer: never less
+    than its longest word."""
+    width = max([font.getlength(text) / most_lines, *(font.getlength(word) for word in text.split(" "))])
+    while len(wrap_words(text, font, width)) > most_lines:
+        width *= 1.05
+    return width
 
 
 def encode_labelled_png(image: np.ndarray, labels: list[str], rows: int, scale: int = 1) -> bytes:

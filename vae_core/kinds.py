@@ -15,11 +15,11 @@ options, its training terms, card figures and log columns; the objectives' recor
 
 from __future__ import annotations
 
-from .models import cvae, vae, vaegan, vqvae
+from .models import cvae, external, vae, vaegan, vqvae
 from .objectives import OBJECTIVES
 from .records import Kind, Objective
 
-KINDS: dict[str, Kind] = {k.name: k for k in (vae.KIND, cvae.KIND, vqvae.KIND, vaegan.KIND)}
+KINDS: dict[str, Kind] = {k.name: k for k in (vae.KIND, cvae.KIND, vqvae.KIND, vaegan.KIND, external.KIND)}
 
 __all__ = ["KINDS", "OBJECTIVES", "Kind", "Objective", "kind", "log_columns", "objective", "sharpness_partners"]
 

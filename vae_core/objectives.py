@@ -249,4 +249,7 @@ OBJECTIVES = {o.name: o for o in (
               title="conditional VAE"),
     Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None, title="VQ-VAE"),
     Objective("vae-gan", "vae-gan", default_beta=1.0, has_kl=True, autoencoder=False, iwae=None, title="VAE-GAN"),
+    # trained by other code: the explorer knows its encoder and decoder, not how they were trained
+    Objective("external", "external", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None,
+              title="model from other code"),
 )}

@@ -82,6 +82,8 @@ class Kind:
     card_rows: tuple[tuple[str, Callable[[dict], Any]], ...] = ()
     usage: Callable[[dict], str] | None = None  # final figures -> how the latent is used, in words (training's last line)
     title: str = ""  # the name people read ("VQ-VAE"); "" : the kind's name
+    image_size_range: tuple[int, int] | None = None  # the square sizes it takes; None: 32 or 64 (our networks')
+    trained_here: bool = True  # trained by vae_core.train and saved as a config.json folder (not: from other code)
 
     @property
     def display_name(self) -> str:

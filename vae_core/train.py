@@ -309,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=d.batch_size)
     g.add_argument("--lr", type=float, default=d.lr)
     g = p.add_argument_group('objective', 'the VAE objectives and their schedules')
-    g.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
+    g.add_argument("--objective", default=d.objective,
+                   choices=[name for name, o in OBJECTIVES.items() if KINDS[o.kind].trained_here])
     g.add_argument("--beta", type=float, default=None, help="KL weight (TC weight for beta-tcvae); default: the "
                    "objective's (" + ", ".join(f"{o.name} {o.default_beta:g}" for o in OBJECTIVES.values()) + ")")
     g.add_argument("--gamma", type=float, default=d.gamma, help="capacity-vae: weight of |KL - C|")
@@ -324,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--corruption-level", type=float, default=d.corruption_level,
                    help="gaussian: noise std in pixel units; mask: fraction of pixels dropped")
     g.add_argument("--l1", type=float, default=d.l1, help="ae: sparse autoencoder's L1 weight on the code")
-    for record in KINDS.values():  # each kind's own options, from its options dataclass (vae_core.records)
+    for record in (k for k in KINDS.values() if k.trained_here):  # each kind's own options (vae_core.records)
         trained_by = [o.name for o in OBJECTIVES.values() if o.kind == record.name]
         if record.command_options():
             g = p.add_argument_group(record.name, f"objective {', '.join(trained_by)}")

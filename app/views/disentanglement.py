@@ -8,11 +8,31 @@ from app import card, charts, family, models, state, widgets
 from app.family import cvae
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models, steps_in_all
-from vae_core.evaluate import ROW_MEANINGS, SUMMARY_ROWS
+from vae_core.evaluate import SUMMARY_ROWS, row_meaning
 from vae_core.imaging import encode_gif
 from vae_core.latent import traversal_values
 from vae_core.sweep import describe as sweep_caption
 from vae_core.sweep import shipped_points
+
+MIG = dict(SUMMARY_ROWS)["MIG"]
+
+
+def contrasting_pair(entries, names: list[str], dataset: str | None) -> list[str]:
+    """The pair the page opens on, the lesson its cards show best: the two models of one dataset whose MIGs differ
+    most, the lower first (of the sidebar model's `dataset` where two of its models have one, else of any
+    dataset); the first two models where no two cards of one dataset have a MIG."""
+    scored: dict[str, list[tuple[float, str]]] = {}
+    for entry, name in zip(entries, names):
+        try:
+            mig = widgets.number({"mig": MIG(entry.card)}, "mig")  # a card comes from anyone
+        except (AttributeError, TypeError, KeyError):
+            mig = None
+        if mig is not None and entry.config is not None:
+            scored.setdefault(entry.config.train.dataset, []).append((mig, name))
+    pairs = [(max(s)[0] - min(s)[0], data, [min(s)[1], max(s)[1]]) for data, s in scored.items() if len(s) > 1]
+    mine = [p for p in pairs if p[1] == dataset]
+    return max(mine or pairs)[2] if pairs else names[:2]
+
 
 st.title("Disentanglement")
 st.markdown("A **β-VAE** weighs the KL term β times: it pays for every nat its code carries, so it keeps few "
@@ -25,8 +45,8 @@ names = state.model_labels(usable)
 if len(names) < 2:
     st.info("A comparison needs two usable models.")
     st.stop()
-defaults = [n for n in ("dsprites-vae", "dsprites-beta-vae") if n in names]
-defaults = defaults if len(defaults) == 2 else names[:2]
+sidebar_model = st.session_state.get(state.HANDLE_KEY)
+defaults = contrasting_pair(usable, names, sidebar_model.config.train.dataset if sidebar_model else None)
 handles, cols = [], st.columns(2, gap="large")
 chosen = []  # (index, column, name, handle): both models are opened first, so their heatmaps share one scale
 for i, col in enumerate(cols):
@@ -71,7 +91,7 @@ values = {h.name: [card.card_value(h.card, get) for _, get in SUMMARY_ROWS] for 
 shown = [i for i in range(len(SUMMARY_ROWS)) if any(v[i] != card.MISSING for v in values.values())]  # not n/a twice
 table = pd.DataFrame({name: [v[i] for i in shown] for name, v in values.items()},
                      index=[SUMMARY_ROWS[i][0] for i in shown])
-table["what it measures"] = [ROW_MEANINGS.get(SUMMARY_ROWS[i][0], "") for i in shown]
+table["what it measures"] = [row_meaning(SUMMARY_ROWS[i][0], [h.config.dataset for h in handles]) for i in shown]
 st.table(table)
 steps = {h.name: steps_in_all(h.card) for h in handles}
 if len(handles) == 2 and len(set(steps.values())) == 2 and all(isinstance(s, int) for s in steps.values()):

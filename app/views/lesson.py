@@ -42,10 +42,15 @@ except CheckpointError as exc:
     st.error(f"A model of this step cannot be loaded: {plain(exc, 300)}")
     st.stop()
 
+q = step.question
+pick_key = f"lesson::{lesson}::{number}"
+# a question whose answer is a latent's name hides the rows' names until it is answered (or its answer shown)
+open_question = q is not None and q.hides_names and not (
+    st.session_state.get(pick_key) == q.answer(handles) or st.session_state.get(f"{pick_key}::reveal"))
 if step.show == "traversals":
     for h in handles:
         order, active, kl = models.dims(h)
-        names = models.latent_names(h)
+        names = None if open_question else models.latent_names(h)
         example = models.dataset_example(h, 0)
         z = widgets.encode_one(h, example, "").z if example is not None else np.zeros(h.latent_dim, np.float32)
         values = traversal_values(7, "prior", quantile=0.98, latent_dim=h.latent_dim)
@@ -60,6 +65,8 @@ elif step.show == "kl":
     for i, h in enumerate(handles):
         order, _, kl = models.dims(h)
         if kl is not None:
+            beta = f", β = {h.config.train.beta:g}" if h.objective_info.has_kl else ""
+            st.caption(f"**{plain(h.name)}** ({plain(h.objective_info.title or h.config.train.objective)}{beta})")
             st.plotly_chart(charts.kl_bars(kl, order), key=f"lesson_kl_{i}")
 elif step.show == "sweep":
     points = sweep_points()
@@ -73,17 +80,16 @@ elif step.show == "figures":
     st.table(pd.DataFrame({h.name: [card.card_value(h.card, get) for _, get in rows] for h in handles},
                           index=[label for label, _ in rows]))
 
-if step.question is not None:
-    q = step.question
+if q is not None:
     st.subheader("Question")
-    choice = st.radio(q.text, q.choices(handles), index=None, key=f"lesson::{lesson}::{number}", horizontal=True)
+    choice = st.radio(q.text, q.choices(handles), index=None, key=pick_key, horizontal=True)
     if choice is not None:
         if choice == q.answer(handles):
             st.success(f"Right. {q.why(handles)}")
         else:
             st.warning("Not quite: look at the picture again, or try another answer.")
-            if st.button("Show the answer", key=f"lesson::{lesson}::{number}::reveal"):
-                st.info(f"{q.answer(handles)}. {q.why(handles)}")
+            if st.button("Show the answer", key=f"{pick_key}::reveal"):
+                st.info(plain(f"{q.answer(handles)}. {q.why(handles)}", 400))  # "10. The ..." is no list
 
 back, ahead = st.columns(2)
 if back.button("Back", disabled=number == 1):

@@ -8,10 +8,34 @@ from app import charts, models, state, widgets
 from app.family import cvae, vaegan
 from app.text import plain
 from vae_core.corruption import code_sparsity
-from vae_core.explore import denoise, elbo_terms, percentile_rank
+from vae_core.explore import (
+    NEAR_DATA_FACTOR,
+    NEIGHBOURS,
+    denoise,
+    elbo_terms,
+    near_data_factor,
+    nearest_rows,
+    percentile_rank,
+)
 from vae_core.likelihood import image_bounds
+from vae_core.projection import images_for_rows
 
 IWAE_CHOICES = (1, 10, 100, 1000)
+
+
+def nearest_data_factor(h: models.Handle, image: np.ndarray, mu: np.ndarray, error: float,
+                        errors: np.ndarray) -> float | None:
+    """`near_data_factor` against the training images whose codes are nearest `mu`, or None where the data's
+    images or the errors of its sampled points are not at hand."""
+    proj, _ = models.map_projection(h)  # the points `errors` were measured on (models.data_errors)
+    dataset, _ = models.dataset_for(h)
+    if proj is None or dataset is None or len(errors) != proj.num_points:
+        return None
+    rows = nearest_rows(mu, proj.means, NEIGHBOURS)
+    m = h.config.model
+    return near_data_factor(image, error, images_for_rows(dataset, proj, rows), errors[rows], m.likelihood,
+                            m.gaussian_std)
+
 
 h = state.require_model()
 t = h.config.train
@@ -105,11 +129,23 @@ if errors is None:
     st.info(f"No comparison with the training data: {models.dataset_for(h)[1]}.")
     st.stop()
 pct = percentile_rank(recon, errors)
-verdict = ("far outside what the model was trained on" if pct >= 99 else "unusual for this model" if pct >= 95
-           else "typical of the training data")
+upload = not picked.label.startswith("dataset example")
+# a drawing is never exactly a training image: above the data's errors, an upload is compared with the training
+# images nearest it, so one the model reconstructs as it does them is not called far outside
+factor = nearest_data_factor(h, picked.image, terms["mu"][0], recon, errors) if upload and pct >= 95 else None
+near = factor is not None and factor <= NEAR_DATA_FACTOR
+verdict = ("close to the training images nearest it" if near else "far outside what the model was trained on"
+           if pct >= 99 else "unusual for this model" if pct >= 95 else "typical of the training data")
 st.subheader(f"Its error is higher than that of {pct:.1f}% of {len(errors):,} training images: {verdict}")
 st.plotly_chart(charts.recon_histogram(errors, recon), key="recon_hist")
-if pct >= 99 and not picked.label.startswith("dataset example"):
+compared = (f"its error is {factor:.1f} times that of the {NEIGHBOURS} training images whose codes are nearest its "
+            f"own (beyond {NEAR_DATA_FACTOR:g} times, it would be called far outside)") if factor is not None else ""
+if near:
+    st.caption(f"No drawing or photo is exactly one of the training images, so its error is above theirs; but "
+               f"{compared}: the model reconstructs it about as it does them. The rest is in details no training "
+               "image has (the line of an outline, an edge a pixel off).")
+elif pct >= 99 and upload:
     st.info("This image, even prepared, is still unlike what the model was trained on, so its reconstruction says "
-            "little about it. Try: one subject on a plain background, filling more of the picture; a drawing "
-            "with solid strokes; or undo a preparation step under 'As the model sees it' if one went wrong.")
+            f"little about it{f' ({compared})' if compared else ''}. Try: one subject on a plain background, "
+            "filling more of the picture; a drawing with solid strokes; or undo a preparation step under 'As the "
+            "model sees it' if one went wrong.")

@@ -23,9 +23,16 @@ with left:
     extra = {"Prior mean": widgets.Picked("the prior mean", None, np.zeros(h.latent_dim, np.float32))}
     if (explored := state.explore_point(h)) is not None:
         extra["Explore's point"] = widgets.Picked("the point on Explore", None, explored)
-    start = widgets.pick_image("trav", h, ("Dataset example", "Upload"), extra)
-with right:
-    kind = st.radio("Range", ["prior quantiles", "posterior mean ± k σ", "data range"], horizontal=True)
+    # a dataset example first where the model has data: the prior mean of many models (dsprites-vae's, a CVAE's)
+    # decodes to an empty frame, and so would half the rows
+    start = widgets.pick_image("trav", h, ("Dataset example", "Upload"), extra, default="Dataset example")
+means = models.data_means(h)
+with right:  # only the ranges this starting point has: an encoded image's posterior, the model's data
+    ranges = ["prior quantiles", *(["posterior mean ± k σ"] if start is not None and start.logvar is not None
+                                   else []), *(["data range"] if means is not None else [])]
+    kind = st.radio("Range", ranges, horizontal=True)
+    if start is not None and start.logvar is None:
+        st.caption("The range of the posterior (mean ± k σ) needs an encoded image: a dataset example or an upload.")
     steps = st.slider("Steps", 3, 15, 9)
     only_active = st.checkbox("Only active dimensions (KL > 0.01 nats)", value=False)
     dataset, _ = models.dataset_for(h)
@@ -38,11 +45,6 @@ with right:
 if start is None:
     st.info("Upload an image, or choose another starting point.")
     st.stop()
-means = models.data_means(h)
-if kind.startswith("posterior") and start.logvar is None or kind == "data range" and means is None:
-    st.warning("This range needs an encoded image (posterior) or the model's data (data range); "
-               "showing prior quantiles instead.")
-    kind = "prior quantiles"
 values = traversal_values(steps, kind.split()[0], quantile=quantile, k=k, latent_dim=h.latent_dim,
                           mu=models.as_tensor(start.z), logvar=models.as_tensor(start.logvar),
                           data_means=models.as_tensor(means))
@@ -56,8 +58,8 @@ if truth:  # the starting example's own factors where it is one, else the middle
         start_factors = np.asarray(dataset.factor_sizes) // 2
     st.caption("Right: the data's own sweep of the factor each row is named after, from "
                + (f"dataset example #{number}" if number is not None else "the middle of the factor grid") + ".")
-for r, d in enumerate(rows):
-    label, strip, sweep = st.columns([1, 6, 5] if truth else [1, 7, 0.01], vertical_alignment="center")
+for r, d in enumerate(rows):  # the label's column holds a whole factor name on a line ("hair_colour")
+    label, strip, sweep = st.columns([2, 6, 5] if truth else [2, 9, 0.01], vertical_alignment="center")
     label.markdown(widgets.dim_label(d, kl, active[d], names))
     with strip:
         widgets.show_image(image_grid(images[r * steps:(r + 1) * steps], 1, steps), px=min(1100, 110 * steps))
