@@ -37,8 +37,11 @@ def card_markdown(h: Handle) -> str:
     card, t = h.card, h.config.train
     colour = "colour" if h.channels == 3 else "grey"
     beta = f" · β = {_fmt(t.beta)}" if h.objective_info.has_kl else ""
-    head = (f"**{plain(t.dataset)}** · {t.objective}{beta} · {_fmt(steps_in_all(card) or '?')} steps  \n"
-            f"{_latent_line(h)} · {h.image_size}px {colour}")
+    if h.kind_info.trained_here:
+        trained = f"{t.objective}{beta} · {_fmt(steps_in_all(card) or '?')} steps"
+    else:  # how it was trained is its own code's business
+        trained = f"{h.kind_info.display_name} ({'ONNX folder' if h.model.source == 'onnx' else 'Python code'})"
+    head = f"**{plain(t.dataset)}** · {trained}  \n{_latent_line(h)} · {h.image_size}px {colour}"
     hidden = {"steps", "beta"} | (set() if h.objective_info.has_kl else {KL_ROW})
     rows = [f"| {label} | {card_value(card, get)} |" for label, get in SUMMARY_ROWS
             if label not in hidden and card_value(card, get) != MISSING]

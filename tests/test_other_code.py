@@ -158,6 +158,8 @@ def test_every_page_opens_on_a_model_from_other_code(page, registered, tmp_path,
         assert_healthy(at)
         assert not at.error, [e.value for e in at.error]
         if page == "explore":
+            card = " ".join(m.value for m in at.sidebar.markdown)
+            assert "model from other code (" + ("ONNX folder" if model == "hand-onnx" else "Python code") in card
             slider(at, "z0").set_value(1.5).run()
             assert_healthy(at)
             assert slider(at, "z0").value == 1.5 and at.query_params["z0"] == "1.5"

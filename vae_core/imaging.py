@@ -262,11 +262,14 @@ def encode_png(image: np.ndarray, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
+LABEL_MARGIN = 120  # px, the least width of a sheet's label margin: short labels ("z3 scale") all get this one
+
+
 def label_rows(pixels: np.ndarray, labels: list[str], row_height: int, font_px: int | None = None) -> np.ndarray:
     """(H, W) or (H, W, 3) uint8 with a white margin on the left holding one label per row of `row_height` pixels.
 
     Every label is shown whole: wrapped at its spaces (never inside a word) into the lines a row holds, the margin
-    as narrow as the longest label allows. The font (Pillow's own, nothing to download) is a sixth of a row's
+    as narrow as the longest label allows (LABEL_MARGIN at least). The font (Pillow's own, nothing to download) is a sixth of a row's
     height by default, so the labels keep their size beside the pictures however the sheet is scaled on a page."""
     from PIL import ImageDraw, ImageFont
 
@@ -276,7 +279,7 @@ def label_rows(pixels: np.ndarray, labels: list[str], row_height: int, font_px: 
     texts = [" ".join(str(label).split()) for label in labels]
     most_lines = max(1, (row_height - font_px) // (font_px + spacing))  # a line's height apart from the next row
     width = max((narrowest_width(text, font, most_lines) for text in texts), default=0.0)
-    margin = font_px + round(width)
+    margin = max(LABEL_MARGIN, font_px + round(width))
     pil = Image.fromarray(pixels)
     out = Image.new(pil.mode, (pil.width + margin, pil.height), 255 if pil.mode == "L" else (255, 255, 255))
     out.paste(pil, (margin, 0))
