@@ -17,7 +17,7 @@ setup: $(STAMP)
 
 # `streamlit run app/streamlit_app.py`, with the first page prepared as soon as the server is up (app/serve.py).
 # Listens on this machine only (ADDRESS=0.0.0.0 opens it to the network: see the README's "In a classroom").
-# No source watcher, upload size and other server settings: .streamlit/config.toml.
+# No source watcher, upload size and other server settings: app/serve.py SERVER_OPTIONS.
 app: setup
 	$(BIN)/python -m app.serve --server.port $(PORT) --server.address $(ADDRESS)
 

@@ -16,6 +16,7 @@ from vae_core.checkpoints import MODELS_ENV
 
 from .app_fixtures import (
     BROWSER_MARKS,
+    ROOT,
     ArtifactFigures,
     browser_page,
     make_broken,
@@ -290,6 +291,94 @@ def test_a_file_the_browser_refuses_as_too_large_hides_the_earlier_message_and_n
     assert not refused.is_visible()
     assert page.locator("[data-testid='stAlert']:visible").count() == 0
     no_exception(page)
+
+
+# ---- classroom pass, round 2 (issue 33): what a class sees on the shipped models
+
+needs_shipped = pytest.mark.skipif(not all((ROOT / "pretrained" / n).is_dir() for n in (
+    "dsprites-vae", "dsprites-beta-vae", "dsprites-beta-tcvae", "faces-vae", "faces-beta-vae")),
+    reason="needs the shipped models in pretrained/")
+
+
+def test_no_deploy_button_or_developer_menu(server, page):
+    """The toolbar is a viewer's (.streamlit/config.toml, client.toolbarMode): no "Deploy" offering a cloud, on
+    any page or in the menu."""
+    for name in ("explore", "traversals", "reconstruct"):
+        open_page(page, server, name)
+        assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+        assert page.get_by_text("Deploy", exact=True).count() == 0
+    page.locator("[data-testid='stMainMenu']").click()
+    page.wait_for_selector("[data-testid='stMainMenuList']")
+    menu = page.inner_text("[data-testid='stMainMenuList']")
+    assert "Deploy" not in menu and "Clear cache" not in menu
+    shot(page, "toolbar_menu")
+
+
+@needs_shipped
+def test_faces_colours_are_drawn_in_their_own_colours(server, page):
+    """Colour by background: green points are green, blue ones blue (they were blue, orange, ...: a palette's)."""
+    open_page(page, server, "latent_map", "[data-testid='map-chart'][data-drawn] .main-svg", "model=faces-vae")
+    legend = """() => Object.fromEntries(document.querySelector("[data-testid='map-chart']").data
+        .filter((t) => t.name && t.marker && typeof t.marker.color === 'string')
+        .map((t) => [t.name, t.marker.color.match(/\\d+/g).map(Number)]))"""
+    page.select_option("[data-testid='map-colour']", "background")
+    page.wait_for_selector("[data-testid='map-chart'] .legend text:has-text('violet')")
+    colours = page.evaluate(legend)
+    assert set(colours) == {"green", "blue", "violet", "pink"}
+    for name, channel in {"green": 1, "blue": 2, "violet": 2, "pink": 0}.items():
+        assert max(range(3), key=lambda c: colours[name][c]) == channel, (name, colours[name])
+    shot(page, "latent_map_faces_background")
+    page.select_option("[data-testid='map-colour']", "hair_colour")
+    page.wait_for_selector("[data-testid='map-chart'] .legend text:has-text('blonde')")
+    colours = page.evaluate(legend)
+    assert max(colours["black"]) < 60 and min(colours["blonde"][:2]) > 180 and colours["ginger"][0] > 150
+    no_exception(page)
+    shot(page, "latent_map_faces_hair")
+
+
+# every word of the traversal rows' labels (the first column of a row that holds a picture) on one line
+BROKEN_WORDS = """() => {
+  const labels = document.querySelectorAll("[data-testid='stHorizontalBlock']:has([data-testid='stImage']) > "
+    + "[data-testid='stColumn']:first-child [data-testid='stMarkdownContainer']");
+  const broken = [];
+  for (const box of labels) {
+    const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return {labels: [...labels].map((l) => l.innerText), broken};
+}"""
+
+
+@needs_shipped
+@pytest.mark.parametrize("model", ["faces-vae", "dsprites-vae"])
+def test_traversals_open_on_an_example_with_whole_row_labels(server, page, model):
+    open_page(page, server, "traversals", "[data-testid='stImage'] img", f"model={model}")
+    assert page.locator("[data-testid='stRadio'] label:has(input:checked)").first.inner_text() == "Dataset example"
+    found = page.evaluate(BROKEN_WORDS)
+    assert len(found["labels"]) == 10 and not found["broken"], found
+    no_exception(page)
+    shot(page, f"traversals_{model}")
+
+
+@needs_shipped
+def test_disentanglement_opens_on_the_contrast_with_labels_one_can_read(server, page):
+    open_page(page, server, "disentanglement", "[data-testid='stTable']", "model=dsprites-beta-vae")
+    assert [page.get_by_role("combobox", name=f"Model {ab}").input_value() for ab in "AB"] == [
+        "dsprites-vae", "dsprites-beta-tcvae"]
+    sheet = page.locator("[data-testid='stImage'] img").first
+    sheet.wait_for()
+    natural, shown, rows = page.evaluate("(img) => [img.naturalWidth, img.clientWidth, img.naturalHeight / 10]",
+                                         sheet.element_handle())
+    assert (rows // 5) * shown / natural >= 10  # label letters of 10 px or more on the screen
+    no_exception(page)
+    shot(page, "disentanglement_first_pair")
 
 
 def teardown_module(module):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import zlib
@@ -100,11 +101,18 @@ def test_a_hostile_upload_costs_at_most_300_mb_and_2_s(name, tmp_path):
     assert figures["grown_mb"] <= 300 and figures["seconds"] <= 2.0, figures
 
 
-def test_the_server_caps_uploads_itself():
-    """The browser's 20 MB check can be skipped by any client: the server's own cap, from the repository's
-    .streamlit/config.toml, which every `streamlit run` in the repository root reads."""
-    code = ("import streamlit.config as c; c.get_config_options(force_reparse=True); "
-            "print(c.get_option('server.maxUploadSize'))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=True)
-    assert int(done.stdout.strip().splitlines()[-1]) == 20
+def test_the_server_caps_uploads_itself(tmp_path):
+    """The browser's 20 MB check can be skipped by any client: the server's own cap, which the serve command gives
+    Streamlit on its command line (app.serve.SERVER_OPTIONS), from whatever folder it starts."""
+    code = ("import sys, streamlit.web.cli as cli, streamlit.config as c\n"
+            "from app import serve\n"
+            "cli.main = lambda: None\n"
+            "serve.warm_up = lambda: None\n"
+            "serve.main(['--server.port', '8599'])\n"
+            "args = sys.argv[3:]\n"
+            "flags = {args[i][2:]: args[i + 1] for i in range(0, len(args), 2)}\n"
+            "c.get_config_options(force_reparse=True, options_from_flags=flags)\n"
+            "print(c.get_option('server.maxUploadSize'), c.get_option('server.port'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip().splitlines()[-1] == "20 8599"

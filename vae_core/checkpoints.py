@@ -47,7 +47,9 @@ PROJECTION_FILE = "projection.npz"
 EVALUATION_KEYS = ("final", "evaluation", "iwae", "sharpness", "swap", "leak", "metrics", "metrics_seconds")
 RESUME_FILE = "resume.safetensors"  # optimizer, step and weights for --resume; not shipped
 MODELS_ENV = "VAE_EXPLORER_MODELS"  # extra folders of model folders, separated by os.pathsep
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+# the shipped models: pretrained/ in the repository, the package vae_explorer_pretrained when installed (pip install .)
+_INSTALLED = Path(__file__).resolve().parent.parent / "vae_explorer_pretrained"
+PRETRAINED_DIR = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "pretrained"
 MAX_JSON_BYTES = 1_000_000
 MAX_WEIGHTS_BYTES = 200_000_000
 MAX_HEADER_BYTES = 1_000_000  # a safetensors header for our networks is a few KB
