@@ -20,6 +20,7 @@ from app import streamlit_internals
 from app.text import plain
 from vae_core import checkpoints as ckpt
 from vae_core.data import DATA_ENV, DataNotNamed, dataset_from_named, named_data_folders
+from vae_core.edits import EDITS_CARD, stored_edits
 from vae_core.explore import dim_order, elbo_terms, slider_limits, traversal_images
 from vae_core.kinds import Kind, Objective, kind, objective
 from vae_core.latent import kl_per_dim_over_data
@@ -144,7 +145,19 @@ def handle_at(path: str, stamp: float) -> Handle:
     return Handle(Path(path).name, path, stamp, _load(path, stamp))
 
 
-STAMPED = (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.CARD_FILE, ckpt.PROJECTION_FILE)
+STAMPED = (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.CARD_FILE, ckpt.PROJECTION_FILE, EDITS_CARD)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _edits(path: str, stamp: float) -> tuple[dict, dict, str | None]:
+    h = handle_at(path, stamp)
+    sizes = dict(zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes))
+    return stored_edits(path, h.latent_dim, sizes) if h.kind_info.trained_here else ({}, {}, None)
+
+
+def edits(h: Handle) -> tuple[dict, dict, str | None]:
+    """(factor -> the counterfactual edit stored beside the model, their card, why none is used) (vae_core.edits)."""
+    return _edits(h.path, h.stamp)
 
 
 def folder_stamp(folder: Path) -> float:

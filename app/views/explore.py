@@ -6,6 +6,7 @@ import streamlit as st
 from app import charts, links, live, models, state, widgets
 from app.family import cvae
 from app.text import plain
+from vae_core.edits import apply_edit
 from vae_core.explore import decode, prior_sample
 from vae_core.manifold import grid_position
 
@@ -71,6 +72,34 @@ def server_sliders(post: dict | None):
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
 
 
+def factor_edits():
+    """One control per factor with a stored edit (vae_core.edits): choose a value, and the point moves to the edited
+    latent, where that factor takes it and the rest stay (learned from the grid's twins)."""
+    nets, card, why = models.edits(h)
+    if why:
+        st.caption(f"No factor edits: {why}.")
+    for factor, net in nets.items():
+        value_names = [str(v) for v in getattr(dataset, f"{factor}_names", range(net.values))] if dataset else \
+            [str(v) for v in range(net.values)]
+        key = f"edit::{h.name}::{factor}"
+
+        def moved(factor=factor, net=net, key=key):
+            value = st.session_state.get(key)
+            if value is not None:
+                state.set_point(apply_edit(net, state.current_point(h), value), limits,
+                                st.session_state.get("explore_posterior"))
+                st.session_state[key] = None  # a choice is a move, not a state: the same value can be asked again
+
+        figures = card.get("factors", {}).get(factor, {}).get("rows", {}).get("edit", {})
+        measured = (f" On held-out images it reached the asked {plain(factor)} for {figures['on_target']:.0%}, "
+                    f"changing another factor for {figures['side_effects']:.0%}."
+                    if {"on_target", "side_effects"} <= set(figures) else "")
+        st.segmented_control(f"Edit {plain(factor)}: move the point so that its {plain(factor)} becomes",
+                             list(range(net.values)), format_func=lambda v, names=value_names: names[v], key=key,
+                             on_change=moved, help="A counterfactual edit learned from the data's twins (images "
+                             f"that differ in {plain(factor)} only): the other factors stay.{measured}")
+
+
 @st.fragment
 def explorer():
     b = st.columns(3)
@@ -78,6 +107,7 @@ def explorer():
     b[1].button("Randomise (prior sample)", on_click=lambda: state.set_point(
         prior_sample(h.latent_dim, np.random.default_rng().integers(2**31)), limits))
     b[2].button("Dataset example", on_click=from_dataset, disabled=dataset is None, help=note)
+    factor_edits()
     post = st.session_state.get("explore_posterior")
     if not live.explorer(h, order, active, kl, limits, post, names):
         server_sliders(post)

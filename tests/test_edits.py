@@ -1,0 +1,135 @@
+"""Counterfactual edits (vae_core.edits): learned from twins, they move a latent point so that one factor takes the
+value asked for; where the factor lives on one axis the edit moves that axis alone, on a diagonal it moves both."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vae_core.data.base import GroundTruthDataset
+from vae_core.edits import (
+    EditNet,
+    apply_edit,
+    edit_figures,
+    load_edit,
+    move_per_latent,
+    state_dict_bytes,
+    train_edit,
+)
+
+
+class Dials(GroundTruthDataset):
+    """Two factors written into two pixels of a 4x4 image: a grid a model can read exactly."""
+
+    name = "dials"
+    channels = 1
+    image_size = 4
+    factor_names = ("a", "b")
+    factor_sizes = (5, 4)
+
+    def images_from_factors(self, factors):
+        out = np.zeros((len(factors), 1, 4, 4), np.float32)
+        out[:, 0, 0, 0] = np.asarray(factors)[:, 0] / 4
+        out[:, 0, 0, 1] = np.asarray(factors)[:, 1] / 3
+        return out
+
+
+class Linear(nn.Module):
+    """A model whose latent is a fixed linear map of the two factors (and a third, empty latent)."""
+
+    def __init__(self, mixing: np.ndarray):
+        super().__init__()
+        self.mixing = torch.tensor(mixing, dtype=torch.float32)  # (3 latents, 2 factors)
+        self.anchor = nn.Parameter(torch.zeros(()))
+
+    def encode(self, x):
+        ab = torch.stack([x[:, 0, 0, 0] * 4, x[:, 0, 0, 1] * 3], 1)
+        z = ab @ self.mixing.T
+        return z, torch.zeros_like(z)
+
+    def decode_image(self, z):
+        ab = z @ torch.linalg.pinv(self.mixing).T
+        out = torch.zeros(len(z), 1, 4, 4)
+        out[:, 0, 0, 0], out[:, 0, 0, 1] = ab[:, 0] / 4, ab[:, 1] / 3
+        return out
+
+
+class Reader(nn.Module):
+    """A judge that reads a factor back from its pixel (rounding to the nearest class)."""
+
+    def __init__(self, pixel: int, size: int):
+        super().__init__()
+        self.pixel, self.size = pixel, size
+
+    def forward(self, x):
+        value = (x[:, 0, 0, self.pixel] * (self.size - 1)).round().clamp(0, self.size - 1).long()
+        return nn.functional.one_hot(value, self.size).float()
+
+
+AXIS = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # factor a on z0, b on z1
+DIAGONAL = np.array([[1.0, 1.0], [1.0, -1.0], [0.0, 0.0]]) / np.sqrt(2)  # a and b both on z0 and z1
+
+
+@pytest.mark.parametrize("mixing, moved", [(AXIS, [True, False, False]), (DIAGONAL, [True, True, False])],
+                         ids=["axis", "diagonal"])
+def test_the_edit_moves_the_latents_the_factor_lives_on_and_no_others(mixing, moved):
+    data, model = Dials(), Linear(mixing)
+    net, info = train_edit(model, data, "a", pairs=3000, steps=1500)
+    move = move_per_latent(net, model, data, "a", 4)
+    assert (move > 0.3).tolist() == moved, move
+    assert (move[~np.array(moved)] < 0.05).all()
+    judges = {"a": Reader(0, 5), "b": Reader(1, 4)}
+    figures = edit_figures(model, data, "a", judges, net, target=4, n=200)
+    assert figures["rows"]["edit"]["on_target"] >= 0.95 and figures["rows"]["edit"]["side_effects"] <= 0.05
+    assert figures["rows"]["ceiling (twin's latent)"] == {"on_target": 1.0, "side_effects": 0.0}
+    assert info["seconds"] < 60
+
+
+def test_an_edit_round_trips_through_safetensors_and_moves_one_point_fast():
+    data, model = Dials(), Linear(AXIS)
+    net, _ = train_edit(model, data, "b", pairs=1000, steps=200)
+    again = load_edit(state_dict_bytes(net), 3, 4)
+    z = np.array([1.0, 0.0, 0.0], np.float32)
+    np.testing.assert_allclose(apply_edit(again, z, 3), apply_edit(net, z, 3), atol=1e-6)
+    with pytest.raises(RuntimeError):
+        load_edit(state_dict_bytes(net), 4, 4)  # an edit of another model's latent size is refused
+    import time
+
+    began = time.perf_counter()
+    for _ in range(100):
+        apply_edit(net, z, 3)
+    assert (time.perf_counter() - began) / 100 < 0.001
+
+
+def test_explore_moves_the_point_along_a_stored_edit_and_refuses_another_models(tmp_path, monkeypatch,
+                                                                               torch_threads_restored):
+    from vae_core import checkpoints as ckpt
+    from vae_core.data import Faces
+    from vae_core.edits import save_edits
+
+    from .app_fixtures import make_model
+    from .test_app import open_app, slider
+
+    folder = make_model(tmp_path, "faces-edit", dataset="faces", channels=3, latent_dim=5, projection=0)
+    net = EditNet(5, len(Faces().mouth_names))  # an edit whose move is known: +1 on z1, +0.5 on z4, wherever it starts
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.net[-1].bias.copy_(torch.tensor([0.0, 1.0, 0.0, 0.0, 0.5]))
+    save_edits(folder, {"mouth": net}, {"mouth": {"rows": {"edit": {"on_target": 0.9, "side_effects": 0.01}}}})
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
+    at = open_app("explore", "faces-edit")
+    before = np.array([slider(at, f"z{d}").value for d in range(5)], np.float32)
+    control = at.get("button_group")[0]
+    assert "mouth" in control.label and "90%" in control.help
+    control.set_value(4).run()
+    after = np.array([slider(at, f"z{d}").value for d in range(5)], np.float32)
+    np.testing.assert_allclose(after - before, [0.0, 1.0, 0.0, 0.0, 0.5], atol=0.051)
+    assert at.query_params["z1"] == str(round(float(after[1]), 2))  # the edited point is in the address
+    other = make_model(tmp_path, "faces-other", dataset="faces", channels=3, latent_dim=5, projection=0, seed=1)
+    for name in ("edits.json", "edits.safetensors"):
+        (other / name).write_bytes((folder / name).read_bytes())
+    at = open_app("explore", "faces-other")
+    assert not at.get("button_group") and any("made for other weights" in c.value for c in at.caption)
