@@ -341,10 +341,13 @@ def mi_matrix(h: Handle) -> tuple[np.ndarray, list[str], str] | None:
     except (TypeError, ValueError):
         matrix = None
     if matrix is not None and matrix.ndim == 2 and matrix.shape[1] == h.latent_dim:
-        if not names or len(names) != matrix.shape[0]:
+        sizes = dict(zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes))
+        # the card's own names only when they are the dataset's factors (a card comes from anyone: a dict or a name
+        # the data lacks broke Explore and Traversals)
+        if not (isinstance(names, list) and len(names) == matrix.shape[0]
+                and all(isinstance(n, str) and n in sizes for n in names)):
             varying = [n for n, s in zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes) if s > 1]
             names = varying if len(varying) == matrix.shape[0] else [f"factor {i}" for i in range(matrix.shape[0])]
-        sizes = dict(zip(h.config.dataset.factor_names, h.config.dataset.factor_sizes))
         entropy = np.array([np.log(sizes[n]) if sizes.get(n, 1) > 1 else 1.0 for n in names])  # a uniform grid's
         return np.clip(matrix / entropy[:, None], 0.0, 1.0), list(names), "from the model card (evaluation)"
     result = _mi(h.path, h.stamp, h.latent_dim)

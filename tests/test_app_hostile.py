@@ -197,3 +197,20 @@ def test_a_clients_clear_cache_message_leaves_the_shared_models_loaded(hostile_r
     AppSession._handle_clear_cache_request(sender)
     assert sender._session_state == {}
     assert models.open_model(entry).loaded is before  # the same object: not reloaded
+
+
+@pytest.mark.parametrize("names", [[{"a": 1}, "posX", "posY", "scale", "shape"], ["not", "the", "data's", "fac",
+                                                                                    "tors"], {"x": 1}])
+def test_a_cards_factor_names_that_are_not_the_datas_break_no_page(hostile_root, tmp_path, monkeypatch, names):
+    """Hostile round 3: factor names holding a dict raised TypeError on Explore and Traversals; names the dataset
+    does not have raised ValueError on Traversals (its truth sweep)."""
+    import shutil
+
+    folder = shutil.copytree(hostile_root / "good", tmp_path / "odd-names")
+    card = json.loads((folder / ckpt.CARD_FILE).read_text())
+    card["metrics"] = {"mi_matrix": {"factor_names": names, "matrix": np.full((5, 4), 0.5).tolist()}}
+    (folder / ckpt.CARD_FILE).write_text(json.dumps(card))
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
+    for page in ("explore", "traversals", "disentanglement"):
+        at = open_app_at(page, "odd-names")
+        assert not at.exception, [e.value for e in at.exception]
