@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +92,55 @@ def test_every_objective_returns_named_finite_terms(objective, own_terms):
     if kinds.objective(objective).autoencoder:
         assert terms["total"] == terms["recon"]
     assert own_terms <= set(terms)
+
+
+def test_dip_vae_regularises_the_covariance_of_the_means_as_written_by_hand():
+    """Kumar et al. 2018, as disentanglement_lib computes it, on two latents and three images."""
+    from vae_core.objectives import covariance, dip_regulariser, dip_vae_loss
+
+    mu = torch.tensor([[1.0, 0.0], [0.0, 2.0], [2.0, 1.0]])
+    # means (1, 1); E[z z^T] = [[5/3, 2/3], [2/3, 5/3]]; covariance = [[2/3, -1/3], [-1/3, 2/3]]
+    cov = covariance(mu)
+    torch.testing.assert_close(cov, torch.tensor([[2 / 3, -1 / 3], [-1 / 3, 2 / 3]]))
+    # off-diagonal: 2 * (1/3)^2 = 2/9; diagonal: 2 * (2/3 - 1)^2 = 2/9
+    assert float(dip_regulariser(cov, 10.0, 100.0)) == pytest.approx(10 * 2 / 9 + 100 * 2 / 9)
+    logvar = torch.log(torch.tensor([[0.5, 1.0], [0.5, 1.0], [0.5, 1.0]]))
+    x = torch.full((3, 1, 2, 2), 0.5)
+    logits = torch.zeros(3, 1, 2, 2)
+    one = dip_vae_loss(logits, x, mu, logvar, "bernoulli", "i", 10.0, 100.0)
+    two = dip_vae_loss(logits, x, mu, logvar, "bernoulli", "ii", 10.0, 10.0)
+    assert float(one["dip"]) == pytest.approx(10 * 2 / 9 + 100 * 2 / 9, rel=1e-5)
+    # II: the diagonal gains the mean variances (0.5, 1): 2/3 + 0.5 = 7/6 and 5/3: (1/6)^2 + (2/3)^2
+    assert float(two["dip"]) == pytest.approx(10 * 2 / 9 + 10 * ((1 / 6) ** 2 + (2 / 3) ** 2), rel=1e-5)
+    assert float(one["total"]) == pytest.approx(float(one["recon"] + one["kl"] + one["dip"]), rel=1e-6)
+
+
+def test_the_mmd_is_zero_for_the_same_samples_and_as_written_by_hand():
+    from vae_core.objectives import gaussian_kernel, info_vae_loss, mmd
+
+    a = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    assert float(mmd(a, a)) == pytest.approx(0.0, abs=1e-7)
+    b = torch.tensor([[0.0, 0.0], [0.0, 2.0]])
+    # k = exp(-mean_d (a - b)^2 / D), D = 2
+    k = lambda u, v: np.exp(-np.mean((np.array(u) - np.array(v)) ** 2) / 2)
+    aa = (k([0, 0], [0, 0]) + 2 * k([0, 0], [1, 1]) + k([1, 1], [1, 1])) / 4
+    bb = (k([0, 0], [0, 0]) + 2 * k([0, 0], [0, 2]) + k([0, 2], [0, 2])) / 4
+    ab = (k([0, 0], [0, 0]) + k([0, 0], [0, 2]) + k([1, 1], [0, 0]) + k([1, 1], [0, 2])) / 4
+    assert float(gaussian_kernel(a, b)[1, 1]) == pytest.approx(k([1, 1], [0, 2]))
+    assert float(mmd(a, b)) == pytest.approx(aa + bb - 2 * ab, rel=1e-5)
+    x, logits = torch.full((2, 1, 2, 2), 0.5), torch.zeros(2, 1, 2, 2)
+    terms = info_vae_loss(logits, x, a, a, torch.zeros_like(a), "bernoulli", 0.0, 1000.0, b)
+    assert float(terms["total"]) == pytest.approx(float(terms["recon"]) + 1000 * (aa + bb - 2 * ab), rel=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["dip-vae-i", "dip-vae-ii", "info-vae"])
+def test_the_new_objectives_train_a_tiny_model_from_the_command(objective, tmp_path):
+    from vae_core.train import main as train_main
+
+    out = tmp_path / objective
+    assert train_main(["--out", str(out), "--objective", objective, "--steps", "4", "--batch-size", "8",
+                       "--log-every", "2", "--latent-dim", "3", "--quiet"]) == 0
+    from vae_core import checkpoints as ckpt
+
+    loaded = ckpt.load_model(out)
+    assert loaded.config.train.objective == objective and loaded.card["steps"] == 4

@@ -106,6 +106,11 @@ class TrainConfig:
     warmup_steps: int = 0  # KL weight rises linearly from 0 to 1 over these steps (0: off)
     cycles: int = 0  # cyclical annealing (Fu et al. 2019): number of warm-up cycles over the run (0: off)
     free_bits: float = 0.0  # floor, in nats, on each dimension's batch-mean KL (Kingma et al. 2016)
+    # DIP-VAE (Kumar et al. 2018): weight of the aggregate posterior's covariance off its diagonal (lambda_od) and,
+    # times lambda_d_factor, of its diagonal away from 1; None: disentanglement_lib's factor, 10 (I) or 1 (II)
+    lambda_od: float = 10.0
+    lambda_d_factor: float | None = None
+    mmd_weight: float = 1000.0  # info-vae (Zhao et al. 2019): weight of the MMD between q(z) and the prior
     steps: int = 10_000
     batch_size: int = 64  # the literature's batch (REFERENCE section 2)
     lr: float = 5e-4  # the Burgess variant's rate; trains faster than 1e-4 on a small budget
@@ -139,6 +144,10 @@ class TrainConfig:
         check_int(where, "warmup_steps", self.warmup_steps, 0, 10**9)
         check_int(where, "cycles", self.cycles, 0, 10**6)
         check_float(where, "free_bits", self.free_bits, 0.0, 100.0)
+        check_float(where, "lambda_od", self.lambda_od, 0.0, 1e6)
+        if self.lambda_d_factor is not None:
+            check_float(where, "lambda_d_factor", self.lambda_d_factor, 0.0, 1e6)
+        check_float(where, "mmd_weight", self.mmd_weight, 0.0, 1e8)
         check_int(where, "steps", self.steps, 1, 10**9)
         check_int(where, "batch_size", self.batch_size, 2, 65536)
         check_float(where, "lr", self.lr, 1e-8, 1.0)

@@ -162,6 +162,58 @@ def beta_tcvae_loss(
     }
 
 
+def covariance(z: torch.Tensor) -> torch.Tensor:
+    """The batch covariance of z (B, D): E[z z^T] - E[z] E[z]^T, (D, D), as disentanglement_lib computes it."""
+    mean = z.mean(0)
+    return (z.unsqueeze(2) * z.unsqueeze(1)).mean(0) - mean.unsqueeze(1) * mean.unsqueeze(0)
+
+
+def dip_regulariser(cov: torch.Tensor, lambda_od: float, lambda_d: float) -> torch.Tensor:
+    """lambda_od * sum of the off-diagonal entries squared + lambda_d * sum of (diagonal - 1) squared."""
+    diagonal = torch.diagonal(cov)
+    off = cov - torch.diag(diagonal)
+    return lambda_od * off.pow(2).sum() + lambda_d * (diagonal - 1).pow(2).sum()
+
+
+def dip_vae_loss(logits, x, mu, logvar, likelihood: str, kind: str, lambda_od: float, lambda_d: float,
+                 weight: float = 1.0, gaussian_std: float = 0.1) -> dict:
+    """DIP-VAE (Kumar et al. 2018): recon + KL + the DIP regulariser on the aggregate posterior's covariance:
+    the covariance of the means (kind "i"), or that plus the mean of the posterior variances on its diagonal
+    (kind "ii", the covariance of z itself)."""
+    recon = reconstruction_nll(logits, x, likelihood, gaussian_std).mean()
+    kl_per_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
+    cov = covariance(mu)
+    if kind == "ii":
+        cov = cov + torch.diag(logvar.exp().mean(0))
+    dip = dip_regulariser(cov, lambda_od, lambda_d)
+    return {"recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim, "dip": dip,
+            "total": recon + weight * kl_per_dim.sum() + dip}
+
+
+def gaussian_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """k(a_i, b_j) = exp(-mean_d (a_id - b_jd)^2 / D): the Gaussian kernel of Zhao et al.'s InfoVAE tutorial."""
+    dim = a.shape[1]
+    return torch.exp(-(a.unsqueeze(1) - b.unsqueeze(0)).pow(2).mean(2) / dim)
+
+
+def mmd(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """The (biased) maximum mean discrepancy between samples z and prior samples: mean k(z, z) + mean k(p, p)
+    - 2 mean k(z, p)."""
+    k = gaussian_kernel
+    return k(z, z).mean() + k(prior, prior).mean() - 2 * k(z, prior).mean()
+
+
+def info_vae_loss(logits, x, z, mu, logvar, likelihood: str, beta: float, mmd_weight: float, prior: torch.Tensor,
+                  weight: float = 1.0, gaussian_std: float = 0.1) -> dict:
+    """InfoVAE (Zhao et al. 2019): recon + beta * KL + mmd_weight * MMD(q(z), p(z)); beta 0 is the MMD-VAE, whose
+    latents carry information however small the KL term would have let them (a remedy for posterior collapse)."""
+    recon = reconstruction_nll(logits, x, likelihood, gaussian_std).mean()
+    kl_per_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
+    divergence = mmd(z, prior)
+    return {"recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim, "mmd": divergence,
+            "total": recon + weight * beta * kl_per_dim.sum() + mmd_weight * divergence}
+
+
 def compute_loss(
     outputs: dict[str, torch.Tensor],
     x: torch.Tensor,
@@ -210,6 +262,30 @@ def capacity_vae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
                              capacity, m.gaussian_std)
 
 
+DIP_LAMBDA_D_FACTOR = {"i": 10.0, "ii": 1.0}  # disentanglement_lib's lambda_d / lambda_od for each kind
+
+
+def _dip_terms(kind: str):
+    def terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
+        factor = DIP_LAMBDA_D_FACTOR[kind] if t.lambda_d_factor is None else t.lambda_d_factor
+        return dip_vae_loss(outputs["logits"], x, outputs["mu"], outputs["logvar"], m.likelihood, kind, t.lambda_od,
+                            factor * t.lambda_od, weight, m.gaussian_std)
+
+    terms.__name__ = f"dip_vae_{kind}_terms"
+    return terms
+
+
+dip_vae_i_terms, dip_vae_ii_terms = _dip_terms("i"), _dip_terms("ii")
+
+
+def info_vae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
+    z = outputs["z"]
+    draw = torch.Generator().manual_seed(t.seed * 1_000_003 + step)  # a function of (seed, step), as every draw
+    prior = torch.randn(z.shape, generator=draw, dtype=z.dtype).to(z.device)
+    return info_vae_loss(outputs["logits"], x, z, outputs["mu"], outputs["logvar"], m.likelihood, t.beta,
+                         t.mmd_weight, prior, weight, m.gaussian_std)
+
+
 def beta_tcvae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
     return beta_tcvae_loss(outputs["logits"], x, outputs["z"], outputs["mu"], outputs["logvar"], m.likelihood,
                            dataset_size, t.beta, weight=weight, gaussian_std=m.gaussian_std)
@@ -245,6 +321,12 @@ OBJECTIVES = {o.name: o for o in (
               loss=capacity_vae_terms, title="capacity-annealed VAE (AnnealedVAE)"),
     Objective("beta-tcvae", "vae", default_beta=6.0, has_kl=True, autoencoder=False, iwae="plain",
               loss=beta_tcvae_terms, title="β-TCVAE"),
+    Objective("dip-vae-i", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss=dip_vae_i_terms, title="DIP-VAE-I"),
+    Objective("dip-vae-ii", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss=dip_vae_ii_terms, title="DIP-VAE-II"),
+    Objective("info-vae", "vae", default_beta=0.0, has_kl=True, autoencoder=False, iwae="plain",
+              loss=info_vae_terms, title="InfoVAE (MMD)"),
     Objective("cvae", "cvae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="conditional",
               title="conditional VAE"),
     Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None, title="VQ-VAE"),

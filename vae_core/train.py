@@ -319,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="KL warm-up length (0: off)")
     g.add_argument("--cycles", type=int, default=d.cycles, help="cyclical KL annealing cycles (0: off)")
     g.add_argument("--free-bits", type=float, default=d.free_bits, help="per-dimension KL floor in nats")
+    g.add_argument("--lambda-od", type=float, default=d.lambda_od, help="dip-vae-i/ii: off-diagonal covariance weight")
+    g.add_argument("--lambda-d-factor", type=float, default=None,
+                   help="dip-vae-i/ii: diagonal weight over lambda_od (default 10 for I, 1 for II)")
+    g.add_argument("--mmd-weight", type=float, default=d.mmd_weight,
+                   help="info-vae: weight of the MMD between q(z) and the prior")
     g = p.add_argument_group('denoising and sparse autoencoders', 'objective ae')
     g.add_argument("--corruption", default=d.corruption, choices=CORRUPTIONS,
                    help="ae: denoising autoencoder input corruption")
