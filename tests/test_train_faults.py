@@ -19,11 +19,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from vae_core import checkpoints as ckpt
+from vae_core.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 40
@@ -184,3 +186,39 @@ def test_a_stale_temporary_left_by_a_kill_is_removed_by_the_next_run(tmp_path):
     assert main([*args[:5], "4", *args[6:], "--resume"]) == 0
     assert not stale.exists() and not list(folder.glob(".*.tmp"))
 
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--out", ""], "--out is empty"),
+    (["--device", "cuda:99"], "CUDA device"),
+    (["--device", "cpu; rm -rf ~"], "cpu, cuda, cuda:N or mps"),
+    (["--batch-size", "65536"], "at most 4096"),
+])
+def test_the_training_command_refuses_what_it_cannot_do_in_words(tmp_path, extra, message):
+    """Hostile round 3: these gave tracebacks, trained into the current folder, or ran away with memory."""
+    args = ["--out", str(tmp_path / "m"), "--steps", "1", *extra]
+    run = subprocess.run([sys.executable, "-m", "vae_core.train", *args], capture_output=True, text=True,
+                         cwd=tmp_path, check=False, timeout=120)
+    assert run.returncode != 0 and message in run.stderr and "Traceback" not in run.stderr, run.stderr[-800:]
+    assert not any(tmp_path.glob("*.safetensors"))  # nothing trained into the current folder
+
+
+def test_a_pickle_folder_is_refused_for_init_from_and_resume_and_overwrite_leaves_nothing_old(tmp_path):
+    import pickle
+
+    from .helpers import tiny_config
+
+    train(tiny_config(steps=2), tmp_path / "base", device="cpu", progress=False)
+    (tmp_path / "base" / "extra.pt").write_bytes(pickle.dumps({"a": 1}))
+    for args in (["--init-from", str(tmp_path / "base"), "--out", str(tmp_path / "new")],
+                 ["--resume", "--out", str(tmp_path / "base")]):
+        run = subprocess.run([sys.executable, "-m", "vae_core.train", "--steps", "3", *args], capture_output=True,
+                             text=True, check=False, timeout=120)
+        assert run.returncode != 0 and "a pickle file" in run.stderr and "Traceback" not in run.stderr
+    (tmp_path / "base" / "extra.pt").unlink()
+    (tmp_path / "base" / ckpt.PROJECTION_FILE).write_bytes(b"the old model's map")
+    run = subprocess.run([sys.executable, "-m", "vae_core.train", "--out", str(tmp_path / "base"), "--overwrite",
+                          "--steps", "1", "--batch-size", "4", "--quiet"], capture_output=True, text=True, check=False,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-800:]
+    assert not (tmp_path / "base" / ckpt.PROJECTION_FILE).exists()  # the app showed the old model's map

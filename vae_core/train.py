@@ -18,6 +18,7 @@ import datetime as dt
 import io
 import os
 import platform
+import re
 import sys
 import time
 from dataclasses import fields, replace
@@ -382,12 +383,44 @@ def _data_notes(dataset) -> None:
               file=sys.stderr)
 
 
+MAX_BATCH = 4096  # images in a batch: the literature's is 64; beyond this a step only runs away with memory
+
+
+def check_command(args) -> None:
+    """What the command line asks that no config can check: where the model goes and on which device; ValueError
+    naming it."""
+    if not args.out.strip():
+        raise ValueError("--out is empty: name the model folder to write, e.g. --out pretrained/NAME")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {args.out}: a file, not a folder")
+    holds_model = (out / ckpt.CONFIG_FILE).exists() or (out / ckpt.WEIGHTS_FILE).exists()
+    if out.is_dir() and any(out.iterdir()) and not holds_model and not args.resume:
+        raise ValueError(f"--out {args.out}: a folder holding other files; a model goes in a new or empty folder")
+    if args.resume and out.is_dir() and not holds_model:
+        raise ValueError(f"--resume: {args.out} holds no model to continue (no {ckpt.CONFIG_FILE})")
+    device = args.device
+    if device is not None:
+        if not re.fullmatch(r"cpu|cuda(:\d{1,2})?|mps", device):
+            raise ValueError(f"--device {device[:40]!r}: cpu, cuda, cuda:N or mps")
+        if device.startswith("cuda") and (not torch.cuda.is_available()
+                                          or int((device + ":0").split(":")[1]) >= torch.cuda.device_count()):
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if args.batch_size > MAX_BATCH:
+        raise ValueError(f"--batch-size {args.batch_size}: at most {MAX_BATCH} (the literature's is 64)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        check_command(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     out = Path(args.out)
     try:
         if args.resume and (out / ckpt.CONFIG_FILE).exists():
+            ckpt.check_folder(out)  # a pickle beside the model is refused before anything is read
             exp = ckpt.load_config(out)
             if args.steps != TrainConfig().steps:  # --steps extends (or shortens) a resumed run
                 exp = replace(exp, train=replace(exp.train, steps=args.steps))
@@ -405,9 +438,11 @@ def main(argv: list[str] | None = None) -> int:
             _data_notes(dataset)
             exp = config_from_args(args, dataset)
             if args.init_from:
-                ckpt.load_config(args.init_from)  # a folder that cannot be used is refused before training
-            if args.overwrite:
-                (out / ckpt.RESUME_FILE).unlink(missing_ok=True)
+                ckpt.load_model(args.init_from)  # a folder that cannot be used is refused before training
+            if args.overwrite:  # nothing of the replaced model may stay: its resume state, map, edits and README
+                for name in (ckpt.RESUME_FILE, ckpt.PROJECTION_FILE, ckpt.CARD_FILE, ckpt.LOG_FILE, "edits.json",
+                             "edits.safetensors", "README.md"):
+                    (out / name).unlink(missing_ok=True)
     except (ValueError, ConfigError, FileNotFoundError, ckpt.CheckpointError) as exc:
         parser.error(str(exc))
     try:
