@@ -93,10 +93,11 @@ def model_file(h: models.Handle) -> tuple[str | None, str | None]:
 
 def _apply_release(limits: np.ndarray) -> None:
     """The component reported a released point: it becomes the Explore point."""
-    value = (st.session_state.get(KEY) or {}).get("z")
-    if isinstance(value, dict) and isinstance(value.get("z"), list):
-        state.set_point(np.asarray(value["z"], dtype=np.float64), limits,
-                        st.session_state.get("explore_posterior"))
+    reported = st.session_state.get(KEY)
+    value = reported.get("z") if isinstance(reported, dict) else None
+    point = state.as_point(value.get("z"), len(limits)) if isinstance(value, dict) else None
+    if point is not None:  # anything else the component (or a client posing as it) sends is dropped
+        state.set_point(point, limits, st.session_state.get("explore_posterior"))
 
 
 def _apply_failure() -> None:

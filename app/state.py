@@ -128,9 +128,27 @@ def require_model() -> Handle:
 
 # ---- the Explore point: one slider per dimension, keys z0, z1, ... bound to the URL
 
+def as_point(value, latent_dim: int) -> np.ndarray | None:
+    """`value` as a point of `latent_dim` finite numbers, or None: what a browser component sends is anyone's (NaN,
+    strings, huge or nested values, the wrong length)."""
+    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != latent_dim:
+        return None
+    if not all(isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in value):
+        return None
+    try:
+        point = np.asarray(value, dtype=np.float64)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return point if point.shape == (latent_dim,) and np.isfinite(point).all() else None
+
+
 def set_point(z, limits: np.ndarray, posterior: dict | None = None) -> None:
-    """Move the Explore sliders to z (clipped, rounded to the slider step); `posterior` describes its source."""
-    z = np.clip(np.asarray(z, dtype=np.float64), -limits, limits)
+    """Move the Explore sliders to z (clipped, rounded to the slider step); `posterior` describes its source.
+    A z that is not a point of this model (see `as_point`) leaves the sliders as they are."""
+    z = as_point(z, len(limits))
+    if z is None:
+        return
+    z = np.clip(z, -limits, limits)
     for d, value in enumerate(z):
         st.session_state[f"z{d}"] = round(round(float(value) / STEP) * STEP, 2)
     st.session_state["explore_point"] = [st.session_state[f"z{d}"] for d in range(len(z))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -174,3 +175,25 @@ def test_an_exporter_that_crashes_falls_back_with_a_note(monkeypatch):
     assert "the exporter failed on this network" in live_note(at) and "RuntimeError" not in live_note(at)
     assert len(at.slider) == 4
     live._published.clear()
+
+
+@pytest.mark.parametrize("sent", [[float("nan")] * 4, ["1", "2", "3", "4"], [1e308 * 10] * 4, [10**400] * 4,
+                                  [1.0, 2.0], [0.5] * 10**6, [[1.0], [2.0], [3.0], [4.0]], "not json", None,
+                                  {"z": [1, 2, 3, 4]}, [True, False, True, False]])
+def test_a_released_point_that_is_not_a_point_is_dropped(sent, monkeypatch):
+    """Hostile round 3: NaN, strings, huge or nested values, the wrong length or 10^6 values from the live
+    component (or a client posing as it) raised tracebacks in app/live.py and app/state.set_point."""
+    import types
+
+    from app import state
+
+    assert state.as_point(sent, 4) is None
+    session = {live.KEY: {"z": {"z": sent}, "failed": None}, "z0": 0.5, "z1": 0.0, "z2": 0.0, "z3": 0.0}
+    fake = types.SimpleNamespace(session_state=session)
+    monkeypatch.setattr(live, "st", fake)
+    monkeypatch.setattr(state, "st", fake)
+    live._apply_release(np.full(4, 4.0))  # the component's callback: nothing raised, nothing moved
+    assert [session[f"z{d}"] for d in range(4)] == [0.5, 0.0, 0.0, 0.0]
+    session[live.KEY] = {"z": {"z": [1, 2.5, -1, 0]}}
+    live._apply_release(np.full(4, 4.0))
+    assert [session[f"z{d}"] for d in range(4)] == [1.0, 2.5, -1.0, 0.0]  # a point is taken
