@@ -26,7 +26,6 @@ import streamlit as st
 
 from app import charts, components
 from vae_core.checkpoints import atomic_write_bytes
-from vae_core.data import faces
 
 ASSETS = Path(__file__).resolve().parent / "plotly_map"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"  # as the Python package ships it
@@ -59,16 +58,10 @@ def _mount():
                             isolate_styles=False)  # plotly.js styles its chart from the document
 
 
-# The colours the faces renderer draws its colour factors in, until vae_core/data/faces.py declares them on its
-# dataset as `<factor>_colours`, beside its `<factor>_names` (what `value_colours` reads first)
-_DRAWN_COLOURS = {("faces", "skin_tone"): faces.SKIN_TONES, ("faces", "hair_colour"): faces.HAIR_COLOURS,
-                  ("faces", "background"): faces.BACKGROUNDS}
-
-
 def value_colours(dataset, factor: str) -> tuple[str, ...] | None:
     """The colours (CSS) `dataset` draws the values of `factor` in, where its values are colours: its
     `<factor>_colours` (RGB 0-255, one per value); None for a factor whose values are not colours."""
-    rgb = getattr(dataset, f"{factor}_colours", None) or _DRAWN_COLOURS.get((getattr(dataset, "name", None), factor))
+    rgb = getattr(dataset, f"{factor}_colours", None)
     try:
         return tuple(f"rgb({int(r)}, {int(g)}, {int(b)})" for r, g, b in rgb) if rgb else None
     except (TypeError, ValueError):  # not a list of RGB triples: the palette's colours instead

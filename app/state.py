@@ -14,6 +14,7 @@ from vae_core.checkpoints import CheckpointError, list_models, missing_model_dir
 HANDLE_KEY = "_handle"
 MODEL_KEY = "model"  # the sidebar's picker, and the address's `model=`
 MODEL_REQUEST_KEY = "_model_request"
+SHOWN_MODEL_KEY = "_sidebar_model"  # the model the sidebar showed last (not a widget's state: it survives a switch)
 NAMES_PARAM, NAMES_HIDDEN = "names", "hidden"  # ?names=hidden: no latent named, for a class to find the factors
 NAMES_KEY = models.NAMES_SHOWN_KEY
 LINK_NOTE_KEY = "_link_note"
@@ -35,9 +36,9 @@ def sidebar() -> Handle | None:
             name = st.selectbox("Model", names, key=MODEL_KEY, help="Model folders from pretrained/ and "
                                 "$VAE_EXPLORER_MODELS")
             st.query_params[MODEL_KEY] = name  # every link names its model, the default one too
-            if st.session_state.get("_sidebar_model") not in (None, name):
+            if st.session_state.get(SHOWN_MODEL_KEY) not in (None, name):
                 links.forget_model_params()
-            st.session_state["_sidebar_model"] = name
+            st.session_state[SHOWN_MODEL_KEY] = name
             if note:  # shown until another model is chosen
                 st.session_state[LINK_NOTE_KEY] = (note, name)
             saved = st.session_state.get(LINK_NOTE_KEY)
@@ -74,8 +75,10 @@ def choose_model(names: list[str]) -> None:
     if requested in names:
         st.session_state[MODEL_KEY] = requested
     elif st.session_state.get(MODEL_KEY) not in names:
-        asked = st.query_params.get(MODEL_KEY)
-        st.session_state[MODEL_KEY] = asked if asked in names else names[default_index(names)]
+        # the picker's own state goes when a page switch interrupts a run (a point sent from the map to Explore):
+        # the model this session showed last is kept apart from it
+        kept, asked = st.session_state.get(SHOWN_MODEL_KEY), st.query_params.get(MODEL_KEY)
+        st.session_state[MODEL_KEY] = next((n for n in (kept, asked) if n in names), names[default_index(names)])
 
 
 def request_model(name: str) -> None:

@@ -121,6 +121,30 @@ def test_the_colourings_sent_are_those_of_the_figure_python_draws(models_root):
         assert text == list(drawn[0]["text"]) and [t["name"] for t in legend] == [t["name"] for t in drawn[1:]]
 
 
+def test_a_factor_whose_values_are_colours_is_drawn_in_those_colours(models_root):
+    """Faces: "Colour by background" drew green in blue, blue in orange; the hover showed "blue" in an orange box
+    (its point's colour). Each class is now drawn, in its legend and at its points, in the renderer's own colour."""
+    from vae_core.data import faces
+
+    at = open_app("latent_map", model="faces64")
+    rows = _values(json.loads(map_spec(at))["data"][0]["customdata"])
+    proj = load_projection(models_root / "faces64")
+    for factor, rgb, names in (("background", faces.BACKGROUNDS, faces.BACKGROUND_NAMES),
+                               ("hair_colour", faces.HAIR_COLOURS, faces.HAIR_NAMES),
+                               ("skin_tone", faces.SKIN_TONES, faces.SKIN_NAMES)):
+        points, legend, text = colouring(at, factor)
+        own = {name: "rgb({}, {}, {})".format(*colour) for name, colour in zip(names, rgb)}
+        assert {t["name"]: t["marker"]["color"] for t in legend} == own
+        marker, bands = points["marker"], points["marker"]["colorscale"]
+        values = proj.factors[:, proj.factor_names.index(factor)]
+        for row, position, name in zip(rows, _values(marker["color"]), text):
+            span = (position - marker["cmin"]) / (marker["cmax"] - marker["cmin"])
+            band = next(c for (lo, c), (hi, _) in zip(bands[::2], bands[1::2]) if lo <= span <= hi)
+            assert band == own[name] and name == names[values[row]]  # the point, its hover text, its colour
+    points, legend, _ = colouring(at, "face_shape")  # not colours: ordered, on a scale
+    assert "colorbar" in points["marker"] and not legend
+
+
 def test_changing_the_colouring_asks_nothing_of_the_server_where_the_component_runs(monkeypatch):
     """The page offers no "Colour by" widget of its own (the component's select changes it in the browser); where
     the component cannot be served, Streamlit's selectbox and chart draw the chosen colouring."""

@@ -6,6 +6,7 @@ Screenshots and the measured timings go to tests/artifacts/ (gitignored): look a
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from vae_core.checkpoints import MODELS_ENV
 
 from .app_fixtures import (
+    ARTIFACTS,
     BROWSER_MARKS,
     ROOT,
     ArtifactFigures,
@@ -301,8 +303,8 @@ needs_shipped = pytest.mark.skipif(not all((ROOT / "pretrained" / n).is_dir() fo
 
 
 def test_no_deploy_button_or_developer_menu(server, page):
-    """The toolbar is a viewer's (.streamlit/config.toml, client.toolbarMode): no "Deploy" offering a cloud, on
-    any page or in the menu."""
+    """The toolbar is a viewer's (client.toolbarMode in app.serve.SERVER_OPTIONS): no "Deploy" offering a cloud,
+    on any page or in the menu."""
     for name in ("explore", "traversals", "reconstruct"):
         open_page(page, server, name)
         assert page.locator("[data-testid='stAppDeployButton']").count() == 0
@@ -318,19 +320,23 @@ def test_no_deploy_button_or_developer_menu(server, page):
 def test_faces_colours_are_drawn_in_their_own_colours(server, page):
     """Colour by background: green points are green, blue ones blue (they were blue, orange, ...: a palette's)."""
     open_page(page, server, "latent_map", "[data-testid='map-chart'][data-drawn] .main-svg", "model=faces-vae")
-    legend = """() => Object.fromEntries(document.querySelector("[data-testid='map-chart']").data
-        .filter((t) => t.name && t.marker && typeof t.marker.color === 'string')
-        .map((t) => [t.name, t.marker.color.match(/\\d+/g).map(Number)]))"""
+    def legend() -> dict[str, tuple[int, int, int]]:  # each legend entry's colour, as red, green, blue
+        colours = page.evaluate("""() => Object.fromEntries(document.querySelector("[data-testid='map-chart']")
+            .data.filter((t) => t.name && t.marker && typeof t.marker.color === 'string')
+            .map((t) => [t.name, t.marker.color]))""")
+        return {name: tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) if c.startswith("#")
+                else tuple(map(int, re.findall(r"\d+", c)[:3])) for name, c in colours.items()}
+
     page.select_option("[data-testid='map-colour']", "background")
     page.wait_for_selector("[data-testid='map-chart'] .legend text:has-text('violet')")
-    colours = page.evaluate(legend)
+    colours = legend()
     assert set(colours) == {"green", "blue", "violet", "pink"}
     for name, channel in {"green": 1, "blue": 2, "violet": 2, "pink": 0}.items():
         assert max(range(3), key=lambda c: colours[name][c]) == channel, (name, colours[name])
     shot(page, "latent_map_faces_background")
     page.select_option("[data-testid='map-colour']", "hair_colour")
     page.wait_for_selector("[data-testid='map-chart'] .legend text:has-text('blonde')")
-    colours = page.evaluate(legend)
+    colours = legend()
     assert max(colours["black"]) < 60 and min(colours["blonde"][:2]) > 180 and colours["ginger"][0] > 150
     no_exception(page)
     shot(page, "latent_map_faces_hair")
@@ -358,13 +364,22 @@ BROKEN_WORDS = """() => {
 
 @needs_shipped
 @pytest.mark.parametrize("model", ["faces-vae", "dsprites-vae"])
-def test_traversals_open_on_an_example_with_whole_row_labels(server, page, model):
+def test_traversal_row_labels_keep_their_words_whole(server, page, model):
+    """"face_shap e + gaze": a row's label broke inside its words, its column narrower than a factor's name."""
     open_page(page, server, "traversals", "[data-testid='stImage'] img", f"model={model}")
-    assert page.locator("[data-testid='stRadio'] label:has(input:checked)").first.inner_text() == "Dataset example"
     found = page.evaluate(BROKEN_WORDS)
     assert len(found["labels"]) == 10 and not found["broken"], found
     no_exception(page)
     shot(page, f"traversals_{model}")
+    with page.expect_download(timeout=30_000) as download:  # the sheet's labels: tests/test_classroom.py
+        page.locator("[data-testid='stDownloadButton'] button").first.click()
+    Path(download.value.path()).replace(ARTIFACTS / f"traversal_sheet_{model}.png")
+
+
+@needs_shipped
+def test_traversals_open_on_a_dataset_example(server, page):
+    open_page(page, server, "traversals", "[data-testid='stImage'] img", "model=dsprites-vae")
+    assert page.locator("[data-testid='stRadio'] label:has(input:checked)").first.inner_text() == "Dataset example"
 
 
 @needs_shipped

@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 
 from vae_core.checkpoints import PRETRAINED_DIR
 from vae_core.config import DatasetInfo
-from vae_core.evaluate import row_meaning
 from vae_core.upload_corpus import _outline
 
 from .app_fixtures import serve_models
@@ -34,6 +33,8 @@ def shipped_models_only(monkeypatch, tmp_path):
 # ---- 3. the metrics table's chance levels
 
 def test_chance_is_one_over_the_varying_factors_of_the_data():
+    from vae_core.evaluate import row_meaning
+
     dsprites = DatasetInfo("dsprites", ("color", "shape", "scale", "orientation", "posX", "posY"), (1, 3, 6, 40, 32, 32))
     faces = DatasetInfo("faces", tuple("abcdefg"), (3, 4, 4, 3, 3, 5, 4))
     assert row_meaning("beta-VAE score", [dsprites, dsprites]).startswith("0.20 (chance, 5 factors) to 1")
@@ -159,3 +160,24 @@ def test_drawn_hearts_are_close_to_the_data_and_other_drawings_far_outside(model
         verdict, notes = _reconstruct(at, name, data)
         assert "far outside" in verdict, (name, verdict)
         assert any("still unlike" in n and "times that of the 32 training images" in n for n in notes)
+
+
+# ---- 11. whole names in the sheets' labels
+
+def test_sheet_labels_are_whole_names_broken_between_words():
+    """ "z8 hair_colour + backg": the downloaded sheet cut every label at 22 characters."""
+    from PIL import ImageFont
+
+    from vae_core.imaging import label_rows, narrowest_width, wrap_words
+
+    labels = ["z8 mixed: skin_tone 94% + mouth 44%", "z8 hair_colour + background", "z1 inactive"]
+    font = ImageFont.load_default(size=131 // 5)
+    width = max(narrowest_width(label, font, 3) for label in labels)
+    for label in labels:
+        lines = wrap_words(label, font, width)
+        assert " ".join(lines) == label and len(lines) <= 3  # every word, none split
+    assert width >= font.getlength("background")
+    sheet = label_rows(np.full((3 * 131, 300), 128, np.uint8), labels, 131)
+    margin = sheet[:, :sheet.shape[1] - 300]
+    assert margin.shape[1] >= 131 // 5 + font.getlength("background")
+    assert all((margin[r * 131:(r + 1) * 131] < 128).any() for r in range(3))  # a label in every row

@@ -90,3 +90,79 @@ def test_the_sweep_question_is_checked_against_the_shipped_sweep():
     at = open_lesson({"lesson": "beta", "step": "5"})
     at.radio(key="lesson::beta::5").set_value(f"{best:g}").run()
     assert at.success
+
+
+def _answer(at: AppTest, key: str, right: bool, handles) -> AppTest:
+    step = lessons.LESSONS[key.split("::")[1]][1][int(key.split("::")[2]) - 1]
+    answer = step.question.answer(handles)
+    radio = at.radio(key=key)
+    return radio.set_value(answer if right else next(c for c in radio.options if c != answer)).run()
+
+
+def test_the_first_steps_explanation_cites_what_it_shows():
+    """Step 1 shows traversal rows, not KL bars."""
+    step = lessons.LESSONS["beta"][1][0]
+    at = _answer(open_lesson({"lesson": "beta", "step": "1"}), "lesson::beta::1", True, _handles(step))
+    assert at.success and not at.get("plotly_chart")
+    assert "bar" not in at.success[0].value and "label" in at.success[0].value
+
+
+def test_the_beta_vae_is_compared_with_the_plain_vae_it_names():
+    step = lessons.LESSONS["beta"][1][1]
+    at = open_lesson({"lesson": "beta", "step": "2"})
+    assert any("plain VAE" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2
+    captions = " ".join(c.value for c in at.caption)
+    assert "dsprites-vae" in captions and "dsprites-beta-vae" in captions
+    at = _answer(at, "lesson::beta::2", True, _handles(step))
+    assert at.success and str(lessons.active_count(_handles(step)[1])) in at.success[0].value
+
+
+def _row_labels(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if re.match(r"z\d+ · ", m.value)]
+
+
+def test_the_rows_are_not_named_while_the_question_about_them_is_open():
+    """Step 3 asks which latent moves the shape left and right: "z7 · posX" on its row was the answer."""
+    step = lessons.LESSONS["beta"][1][2]
+    factors = ("posX", "posY", "scale", "shape", "orientation")
+    at = open_lesson({"lesson": "beta", "step": "3"})
+    assert len(_row_labels(at)) == 10 and not any(f in label for label in _row_labels(at) for f in factors)
+    at = _answer(at, "lesson::beta::3", False, _handles(step))
+    assert not any(f in label for label in _row_labels(at) for f in factors)
+    next(b for b in at.button if b.label == "Show the answer").click().run()
+    assert at.info and any("posX" in label for label in _row_labels(at))  # the answer shown: the names too
+    at = _answer(at, "lesson::beta::3", True, _handles(step))
+    assert at.success and any("posX" in label for label in _row_labels(at))
+
+
+def test_a_revealed_answer_is_text_not_a_list():
+    """"10. The KL ..." rendered as a numbered list."""
+    step = lessons.LESSONS["beta"][1][0]
+    at = _answer(open_lesson({"lesson": "beta", "step": "1"}), "lesson::beta::1", False, _handles(step))
+    next(b for b in at.button if b.label == "Show the answer").click().run()
+    answer = step.question.answer(_handles(step))
+    assert at.info[0].value.startswith(f"{answer}\\.")  # escaped: not the start of a list
+
+
+def test_the_sweeps_answer_speaks_only_of_the_betas_trained():
+    """Step 5 said "above it" of the largest β trained (16): no β above it was trained."""
+    points = lessons.sweep_points()
+    if not points:
+        pytest.skip("no beta sweep shipped")
+    at = _answer(open_lesson({"lesson": "beta", "step": "5"}), "lesson::beta::5", False, [])
+    next(b for b in at.button if b.label == "Show the answer").click().run()
+    text = at.info[0].value
+    trained = {float(p["beta"]) for p in points}
+    assert {float(b) for b in re.findall(r"β = ([\d.]+)", text)} <= trained, text
+    if max(points, key=lambda p: p["mig"])["beta"] == max(trained):
+        assert "above it" not in text and "largest trained" in text
+
+
+def test_the_sidebar_follows_the_model_a_step_is_about():
+    """Classroom round 2: the sidebar kept showing dsprites-beta-vae ("active dims 6") while step 1 asked about the
+    plain VAE."""
+    at = open_lesson({"lesson": "beta", "step": "1"})
+    step = lessons.LESSONS["beta"][1][0]
+    assert at.sidebar.selectbox(key="model").value == step.models[0]
+    assert at.query_params["model"] == step.models[0]

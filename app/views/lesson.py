@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import card, charts, models, widgets
+from app import card, charts, models, state, widgets
 from app.lessons import LESSONS, sweep_points
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
@@ -41,6 +41,11 @@ try:
 except CheckpointError as exc:
     st.error(f"A model of this step cannot be loaded: {plain(exc, 300)}")
     st.stop()
+# the sidebar's card follows the model the step is about (once per step: a person may then choose another)
+if step.models and st.session_state.get(state.MODEL_KEY) not in step.models and \
+        st.session_state.get("_lesson_sidebar_step") != (lesson, number):
+    st.session_state["_lesson_sidebar_step"] = (lesson, number)
+    state.request_model(step.models[0])
 
 q = step.question
 pick_key = f"lesson::{lesson}::{number}"

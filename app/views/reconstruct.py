@@ -139,13 +139,13 @@ verdict = ("close to the training images nearest it" if near else "far outside w
 st.subheader(f"Its error is higher than that of {pct:.1f}% of {len(errors):,} training images: {verdict}")
 st.plotly_chart(charts.recon_histogram(errors, recon), key="recon_hist")
 compared = (f"its error is {factor:.1f} times that of the {NEIGHBOURS} training images whose codes are nearest its "
-            f"own (beyond {NEAR_DATA_FACTOR:g} times, it would be called far outside)") if factor is not None else ""
+            f"own (far outside begins at {NEAR_DATA_FACTOR:g} times)") if factor is not None else ""
 if near:
     st.caption(f"No drawing or photo is exactly one of the training images, so its error is above theirs; but "
-               f"{compared}: the model reconstructs it about as it does them. The rest is in details no training "
-               "image has (the line of an outline, an edge a pixel off).")
+               f"{compared}: close enough to count as one of them. Most of the extra error is in details no training "
+               "image has, such as the line of an outline or an edge a pixel off.")
 elif pct >= 99 and upload:
     st.info("This image, even prepared, is still unlike what the model was trained on, so its reconstruction says "
-            f"little about it{f' ({compared})' if compared else ''}. Try: one subject on a plain background, "
+            f"little about it{f': {compared}' if compared else ''}. Try: one subject on a plain background, "
             "filling more of the picture; a drawing with solid strokes; or undo a preparation step under 'As the "
             "model sees it' if one went wrong.")

@@ -140,6 +140,10 @@ class Faces(GroundTruthDataset):
     eye_size_names = ("small eyes", "medium eyes", "large eyes")
     gaze_names = ("looks left", "looks ahead", "looks right")
     mouth_names = ("strong frown", "frown", "neutral", "smile", "big smile")
+    # the colours the renderer draws its colour factors in (RGB 0-255): a map colours their classes by them
+    skin_tone_colours = SKIN_TONES
+    hair_colour_colours = HAIR_COLOURS
+    background_colours = BACKGROUNDS
     background_names = ("green", "blue", "violet", "pink")
     categorical_factors = ("skin_tone", "hair_colour", "background")
 
