@@ -40,16 +40,16 @@ PARITY_TOLERANCE = 1e-4  # max abs difference of pixel values in [0, 1]
 _EXPORTING = threading.Lock()
 
 
-class _ImageDecoder(nn.Module):
-    """z -> the picture in [0, 1] (`decode_image`: the sigmoid of our decoders' logits), so the browser does no
-    arithmetic of its own."""
+class _Calls(nn.Module):
+    """A model's method as a module's forward, for the exporter: `decode_image` (z -> the picture in [0, 1], so the
+    browser does no arithmetic of its own) or `encode`."""
 
-    def __init__(self, model: VAE):
+    def __init__(self, model, method: str = "decode_image"):
         super().__init__()
-        self.model = model
+        self.model, self.method = model, method
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode_image(z)
+    def forward(self, x: torch.Tensor):
+        return getattr(self.model, self.method)(x)
 
 
 def _from_other_code(model) -> bool:
@@ -103,7 +103,7 @@ def decoder_onnx_bytes(model: VAE, weights_sha256: str = "") -> bytes:
     import onnx
 
     cfg = model.config
-    net = _ImageDecoder(model).eval()
+    net = _Calls(model).eval()
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
@@ -221,15 +221,6 @@ def check_parity(model: VAE, onnx_data: bytes, n: int = 64, seed: int = 0, scale
     return float(np.abs(got - expected).max())
 
 
-class _Encoder(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.encode(x)
-
-
 def export_onnx_folder(obj, out: str | Path, dataset: str | None = None) -> Path:
     """Write an ONNX folder (explorer.json, encoder.onnx, decoder.onnx: vae_core.onnx_folder) from any object with
     encode and decode and its sizes (vae_core.python_models), so a model can be handed over as files that run no
@@ -245,8 +236,8 @@ def export_onnx_folder(obj, out: str | Path, dataset: str | None = None) -> Path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     x, z = torch.rand(2, m.channels, m.image_size, m.image_size), torch.zeros(2, m.latent_dim)
-    graphs = {ENCODER: (_Encoder(model), x, ["x"], ["mu", "logvar"]),
-              DECODER: (_Decoder(model), z, ["z"], ["x"])}
+    graphs = {ENCODER: (_Calls(model, "encode"), x, ["x"], ["mu", "logvar"]),
+              DECODER: (_Calls(model), z, ["z"], ["x"])}
     for name, (net, example, inputs, outputs) in graphs.items():
         buf = io.BytesIO()
         with _EXPORTING, warnings.catch_warnings(), torch.no_grad():
@@ -271,15 +262,6 @@ def export_onnx_folder(obj, out: str | Path, dataset: str | None = None) -> Path
     if not diff <= PARITY_TOLERANCE:
         raise CheckpointError(f"{out}: the exported decoder differs from the model by {diff:.3g}")
     return out
-
-
-class _Decoder(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, z):
-        return self.model.decode_image(z)
 
 
 def onnx_metadata(data: bytes) -> dict[str, str]:
