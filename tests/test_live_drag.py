@@ -170,6 +170,8 @@ def test_pad_drag_moves_two_latents(server, page):
     model = SHIPPED[0]
     open_live(page, server, model)
     pad = page.locator(f"{LIVE} canvas.pad")
+    pad.scroll_into_view_if_needed()  # below the fold on a model with more controls (faces-vae's mouth edit)
+    page.wait_for_timeout(200)
     dims = [page.locator(f"{LIVE} select[data-axis='{a}']").input_value() for a in ("horizontal", "vertical")]
     assert dims[0] != dims[1]
     before = pixels(page)
