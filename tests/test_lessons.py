@@ -42,8 +42,9 @@ def test_a_lesson_link_opens_with_any_other_parameter_of_the_app():
     """`/?model=dsprites-vae&lesson=beta` is the link a teacher copies after choosing a model: `model=` is bound to
     the sidebar's picker, and handing it to the lesson page raised StreamlitAPIException."""
     others = {"model": "dsprites-vae", "step": "2", "z0": "0.5", "codes": "0,1", "condition": "1"}
-    for n in range(len(others) + 1):
-        for keys in itertools.combinations(others, n):
+    # every combination of the parameters that belong to a widget or a page (model, step, the point), and all five
+    combos = [keys for n in range(4) for keys in itertools.combinations(("model", "step", "z0"), n)]
+    for keys in [*combos, tuple(others)]:
             at = open_lesson({"lesson": "beta", **{k: others[k] for k in keys}})
             assert at.title[0].value == "What β buys", keys
             assert at.query_params["step"] == ("2" if "step" in keys else "1")

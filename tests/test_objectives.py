@@ -133,6 +133,7 @@ def test_the_mmd_is_zero_for_the_same_samples_and_as_written_by_hand():
     assert float(terms["total"]) == pytest.approx(float(terms["recon"]) + 1000 * (aa + bb - 2 * ab), rel=1e-5)
 
 
+@pytest.mark.slow  # a short CPU run of each (make test-all); their terms are checked by hand above
 @pytest.mark.parametrize("objective", ["dip-vae-i", "dip-vae-ii", "info-vae"])
 def test_the_new_objectives_train_a_tiny_model_from_the_command(objective, tmp_path):
     from vae_core.train import main as train_main
