@@ -92,3 +92,19 @@ def test_downloads_carry_a_label_per_row():
     frames = np.stack([image_grid(rows[:2] + t / 3, 2, 1) for t in range(3)])  # three different frames
     gif = _Image.open(_io.BytesIO(encode_gif(frames, labels=["a", "b"])))
     assert gif.size[0] == 16 + 120 and gif.n_frames >= 3
+
+
+def test_a_valid_png_padded_after_its_end_is_not_counted_as_chunks():
+    """Hostile round 3: a valid PNG followed by 240 KB of zeros was refused as "over 20,000 chunks" (the walker
+    read the padding as empty chunks); the decoder stops at IEND, and so does the count."""
+    import io
+
+    from PIL import Image
+
+    from vae_core.imaging import check_structure, load_image
+
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 200).save(buf, format="PNG")
+    padded = buf.getvalue() + b"\x00" * 240_000
+    check_structure(padded)  # no ImageError
+    assert load_image(padded).size == (16, 16)

@@ -133,6 +133,8 @@ def check_structure(data: bytes) -> None:
             if chunks > MAX_PNG_CHUNKS:
                 raise ImageError(f"this PNG has over {MAX_PNG_CHUNKS:,} chunks and would take too long to decode: "
                                  "save it again as an ordinary PNG")
+            if data[pos + 4:pos + 8] == b"IEND":  # the decoder stops here: what follows is never read
+                break
             pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
 
 
