@@ -199,6 +199,30 @@ def kl_bars(kl: np.ndarray, order: list[int], threshold: float = 0.01) -> go.Fig
     return fig
 
 
+def training_curves(log: dict[str, np.ndarray]) -> go.Figure:
+    """Reconstruction and KL over the training steps (two axes), with the KL's weight (beta's schedule: a warm-up,
+    cycles) or the capacity where they moved: posterior collapse as it happened, the KL falling to nothing."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    steps = log["step"]
+    fig.add_trace(go.Scatter(x=steps, y=log.get("recon"), name="recon (nats/image)", line={"color": "#1f77b4"}),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(x=steps, y=log.get("kl"), name="KL (nats)", line={"color": "#d62728"}),
+                  secondary_y=True)
+    for name, text in (("kl_weight", "KL weight"), ("capacity", "capacity C (nats)")):
+        values = log.get(name)
+        if values is not None and np.nanmax(values) - np.nanmin(values) > 1e-9:  # a schedule, not a constant
+            fig.add_trace(go.Scatter(x=steps, y=values, name=text, line={"dash": "dot", "color": "#7f7f7f"}),
+                          secondary_y=True)
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.3},
+                      title={"text": "How it trained (training.csv)", "font": {"size": 13}})
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="recon", secondary_y=False)
+    fig.update_yaxes(title_text="KL", secondary_y=True)
+    return fig
+
+
 def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str], title: str,
                zmax: float | None = None) -> go.Figure:
     """Factor-by-latent mutual information as a grid of square cells with their numbers; `zmax` fixes the top of

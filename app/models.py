@@ -160,6 +160,16 @@ def edits(h: Handle) -> tuple[dict, dict, str | None]:
     return _edits(h.path, h.stamp)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _training_log(path: str, stamp: float) -> dict | None:
+    return ckpt.read_training_log(path)
+
+
+def training_log(h: Handle) -> dict | None:
+    """The model's training.csv as curves (vae_core.checkpoints.read_training_log), or None."""
+    return _training_log(h.path, _mtime(Path(h.path) / ckpt.LOG_FILE)) if h.kind_info.trained_here else None
+
+
 def folder_stamp(folder: Path) -> float:
     """The latest modification time of the files a model is read from: the weights, its config, its card and its
     projection. Every cache of a model is keyed by it, so a folder evaluated (or retrained) while the app runs is read

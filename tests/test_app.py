@@ -411,3 +411,20 @@ def test_an_evaluated_folder_shows_its_new_card_without_a_restart(models_root, t
                                                "iwae": {"nll_nats_per_image": 90.25, "k": 100}})
     at.run()
     assert "| recon (nats/image) | 87.5 |" in _sidebar_markdown(at) and "90.2" in _sidebar_markdown(at)
+
+
+def test_disentanglement_plots_how_each_model_trained(models_root, tmp_path, monkeypatch):
+    """Own images round: the loss curves of training.csv were plotted nowhere; a KL that falls to nothing is
+    posterior collapse watched as it happened."""
+    import shutil
+
+    folder = shutil.copytree(models_root / "grey64", tmp_path / "logged")
+    rows = "\n".join(f"{s},{100 - s / 10},{90 - s / 10},{max(0.01, 5 - s / 20)},{min(1, s / 50)},,,0.0005,{s}"
+                     for s in range(10, 110, 10))
+    (folder / "training.csv").write_text("step,total,recon,kl,kl_weight,capacity,tc,lr,elapsed_s\n" + rows + "\n")
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    at = open_app("explore", "logged")
+    at.session_state["dis_0"] = "logged"
+    go_to(at, "disentanglement")
+    charts = [c for c in at.get("plotly_chart") if "How it trained" in c.proto.spec]
+    assert charts and "KL weight" in charts[0].proto.spec

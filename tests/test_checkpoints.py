@@ -120,3 +120,19 @@ def test_the_model_list_checks_a_folder_once_per_change(tiny_model_folder, monke
     (folder / "extra.pkl").write_bytes(b"not really")  # a new file: the folder changed
     entries = {e.name: e for e in ckpt.list_models(extra=[folder.parent])}
     assert "pickle" in entries["tiny"].error
+
+
+def test_a_training_log_becomes_curves_and_hostile_rows_are_left_out(tmp_path):
+    from vae_core.checkpoints import read_training_log
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "training.csv").write_text("step,total,recon,kl,kl_weight,capacity,tc,lr,elapsed_s\n"
+                                         "50,10,9,1,0.5,,,0.0005,1\nnot a step,1,1,1,1,,,1,1\n"
+                                         "100,8,7,1.2,1.0,,,0.0005,2\n150,[x](http://e),6,0.9,1,,,0.0005,3\n")
+    log = read_training_log(folder)
+    assert log["step"].tolist() == [50.0, 100.0, 150.0] and log["recon"].tolist() == [9.0, 7.0, 6.0]
+    assert log["kl_weight"].tolist() == [0.5, 1.0, 1.0] and "capacity" not in log  # no column of it is a number
+    (folder / "training.csv").write_text("step,recon\n1,2\n")
+    assert read_training_log(folder) is None  # one row is not a curve
+    assert read_training_log(tmp_path / "nowhere") is None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
@@ -104,6 +105,41 @@ def steps_in_all(card: dict) -> int | None:
     own, before = card.get("steps"), card.get("steps_before", 0)
     counts = [v for v in (own, before) if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**12]
     return sum(counts) if isinstance(own, int) and len(counts) == 2 else None
+
+
+MAX_LOG_BYTES = 5_000_000  # training.csv: a row every 50 steps of a million-step run is about 3 MB
+LOG_CURVES = ("recon", "kl", "kl_weight", "capacity", "tc")
+
+
+def read_training_log(folder: str | Path) -> dict[str, np.ndarray] | None:
+    """A folder's training.csv as curves over steps: {"step": (n,), and each of LOG_CURVES it has: (n,)}, rows
+    that are not numbers left out (a folder is anyone's); None without a usable log."""
+    import csv
+    import io
+
+    try:
+        text = safe_file(Path(folder), LOG_FILE, MAX_LOG_BYTES).read_text(encoding="utf-8", errors="replace")
+    except CheckpointError:
+        return None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    curves: dict[str, list[float]] = {name: [] for name in ("step", *LOG_CURVES)}
+    for row in rows:
+        try:
+            step = float(row.get("step", ""))
+        except (TypeError, ValueError):
+            continue
+        if not np.isfinite(step):
+            continue
+        curves["step"].append(step)
+        for name in LOG_CURVES:
+            try:
+                curves[name].append(float(row.get(name) or "nan"))
+            except (TypeError, ValueError):
+                curves[name].append(float("nan"))
+    if len(curves["step"]) < 2:
+        return None
+    return {name: np.asarray(values) for name, values in curves.items()
+            if name == "step" or np.isfinite(values).any()}
 
 
 def read_card(folder: str | Path) -> dict:

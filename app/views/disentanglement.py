@@ -75,6 +75,8 @@ for i, col, name, h in chosen:
                  "prior), named by the factor each carries", width="stretch")
         if kl is not None:
             st.plotly_chart(charts.kl_bars(kl, order), key=f"kl_{i}")
+        if (log := models.training_log(h)) is not None:
+            st.plotly_chart(charts.training_curves(log), key=f"training_{i}")
         if (mi := matrices[i]) is not None:
             st.plotly_chart(charts.mi_heatmap(mi[0][:, order], mi[1], [f"z{d}" for d in order],
                                               "share of each factor carried by each latent (MI / H), one scale for both",
