@@ -93,7 +93,7 @@ def take_models(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
-    from app.streamlit_internals import quiet_thread_warnings
+    from app.streamlit_internals import close_metrics_endpoint, quiet_thread_warnings
     from vae_core import python_models
     from vae_core.checkpoints import missing_model_dirs
 
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"warning: $VAE_EXPLORER_MODELS names {path}, which is not a folder; no model is read from it",
               file=sys.stderr)
     quiet_thread_warnings(THREAD)  # Streamlit warns of cached calls outside a page; the warm-up makes them on purpose
+    close_metrics_endpoint()
     threading.Thread(target=warm_up, name=THREAD, daemon=True).start()
     fixed = [arg for key, value in SERVER_OPTIONS.items() for arg in (f"--{key}", value)]
     sys.argv = ["streamlit", "run", str(SCRIPT), *fixed, *rest]  # what the person gives comes last, and wins

@@ -12,6 +12,7 @@ clear-cache message), the process refuses to start without it.
 | `Runtime.instance().bidi_component_registry.register_from_manifest` | a v2 component's files are served from an installed package's manifest; the app is not installed as one |
 | `Runtime.exists()`, `Runtime.instance().state` | the launch warm-up waits for the runtime whose caches it fills |
 | the logger `streamlit.runtime.scriptrunner_utils.script_run_context` | its "missing ScriptRunContext" warning for the warm-up thread's cached calls |
+| `starlette_app.create_metrics_routes` | `/_stcore/metrics` tells anyone the caches' names and sizes and the session count; no option closes it |
 | `data-testid` attributes (`stImage`, `stFileChip`, ...) in the app's CSS | the page's look: a frame around pictures, refused upload chips hidden (browser tests) |
 """
 
@@ -46,6 +47,18 @@ def protect_shared_caches() -> None:
     except (ImportError, AttributeError) as exc:
         raise _moved("AppSession._handle_clear_cache_request", exc) from None
     AppSession._handle_clear_cache_request = _clear_own_session
+
+
+def close_metrics_endpoint() -> None:
+    """Serve no `/_stcore/metrics` (a classroom server's caches and sessions are nobody's business). Called before
+    the server starts; raises InternalMoved when the route's maker is not where it was."""
+    try:
+        from streamlit.web.server.starlette import starlette_app
+
+        starlette_app.create_metrics_routes  # noqa: B018  the app's route list is built by calling it
+    except (ImportError, AttributeError) as exc:
+        raise _moved("starlette_app.create_metrics_routes", exc) from None
+    starlette_app.create_metrics_routes = lambda runtime, base_url: []
 
 
 def _clear_own_session(session) -> None:

@@ -398,3 +398,13 @@ def test_disentanglement_opens_on_the_contrast_with_labels_one_can_read(server, 
 
 def teardown_module(module):
     print("browser timings:", json.dumps(TIMINGS))  # also in tests/artifacts/browser_timings.json
+
+
+def test_the_server_tells_nobody_its_caches_and_sessions(server):
+    """Hostile round 3: /_stcore/metrics listed every cache's name and size and the session count to anyone."""
+    import urllib.request
+
+    body = urllib.request.urlopen(f"{server[0]}/_stcore/metrics", timeout=10).read().decode(errors="replace")
+    assert "cache_lookups" not in body and "# TYPE" not in body  # no metric, but the app's page, as for any
+    assert "<html" in body.lower()  # other unknown address
+    assert urllib.request.urlopen(f"{server[0]}/_stcore/health", timeout=10).read() == b"ok"

@@ -67,3 +67,12 @@ def test_the_page_styles_name_test_ids_streamlits_frontend_still_has():
     styles = widgets.UPLOAD_STYLE + (Path(__file__).parent.parent / "app" / "streamlit_app.py").read_text()
     for test_id in sorted(set(re.findall(r"data-testid='(\w+)'", styles))):
         assert test_id in bundle, f"Streamlit {streamlit.__version__}'s frontend has no data-testid {test_id}"
+
+
+def test_the_metrics_endpoint_is_built_by_the_route_maker_the_app_replaces(monkeypatch):
+    from streamlit.web.server.starlette import starlette_app
+
+    assert "routes.extend(create_metrics_routes(" in inspect.getsource(starlette_app)
+    monkeypatch.setattr(starlette_app, "create_metrics_routes", starlette_app.create_metrics_routes)  # restored
+    streamlit_internals.close_metrics_endpoint()
+    assert starlette_app.create_metrics_routes(None, None) == []
