@@ -133,3 +133,24 @@ def test_explore_moves_the_point_along_a_stored_edit_and_refuses_another_models(
         (other / name).write_bytes((folder / name).read_bytes())
     at = open_app("explore", "faces-other")
     assert not at.get("button_group") and any("made for other weights" in c.value for c in at.caption)
+
+
+def test_an_edits_card_with_text_for_figures_breaks_nothing(tmp_path, monkeypatch, torch_threads_restored):
+    import json
+
+    from vae_core import checkpoints as ckpt
+    from vae_core.data import Faces
+    from vae_core.edits import save_edits
+
+    from .app_fixtures import make_model
+    from .test_app import open_app
+
+    folder = make_model(tmp_path, "faces-odd", dataset="faces", channels=3, latent_dim=5, projection=0)
+    save_edits(folder, {"mouth": EditNet(5, len(Faces().mouth_names))},
+               {"mouth": {"rows": {"edit": {"on_target": "[all](http://e)", "side_effects": None}}}})
+    card = json.loads((folder / "edits.json").read_text())
+    card["factors"]["mouth"]["rows"] = "many"
+    (folder / "edits.json").write_text(json.dumps(card))
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
+    at = open_app("explore", "faces-odd")
+    assert not at.exception and "http" not in at.get("button_group")[0].help

@@ -90,10 +90,11 @@ def factor_edits():
                                 st.session_state.get("explore_posterior"))
                 st.session_state[key] = None  # a choice is a move, not a state: the same value can be asked again
 
-        figures = card.get("factors", {}).get(factor, {}).get("rows", {}).get("edit", {})
-        measured = (f" On held-out images it reached the asked {plain(factor)} for {figures['on_target']:.0%}, "
-                    f"changing another factor for {figures['side_effects']:.0%}."
-                    if {"on_target", "side_effects"} <= set(figures) else "")
+        rows = (card["factors"][factor].get("rows") or {}) if isinstance(card["factors"][factor], dict) else {}
+        figures = rows.get("edit") if isinstance(rows, dict) else None  # edits.json is anyone's: numbers or nothing
+        on_target, side_effects = widgets.number(figures, "on_target"), widgets.number(figures, "side_effects")
+        measured = (f" On held-out images it reached the asked {plain(factor)} for {on_target:.0%}, changing another "
+                    f"factor for {side_effects:.0%}." if on_target is not None and side_effects is not None else "")
         st.segmented_control(f"Edit {plain(factor)}: move the point so that its {plain(factor)} becomes",
                              list(range(net.values)), format_func=lambda v, names=value_names: names[v], key=key,
                              on_change=moved, help="A counterfactual edit learned from the data's twins (images "
