@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -39,7 +40,10 @@ def check_command(args) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {args.out}: a file, not a folder")
     holds_model = (out / ckpt.CONFIG_FILE).exists() or (out / ckpt.WEIGHTS_FILE).exists()
-    if out.is_dir() and any(out.iterdir()) and not holds_model and not args.resume:
+    # another file, not a lock or a temporary (hidden: a run starting or killed); under torchrun, only the process
+    # that writes the folder judges it (the others would see its lock appear)
+    others = out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir())
+    if others and not holds_model and not args.resume and int(os.environ.get("RANK", "0")) == 0:
         raise ValueError(f"--out {args.out}: a folder holding other files; a model goes in a new or empty folder")
     if args.resume and out.is_dir() and not holds_model:
         raise ValueError(f"--resume: {args.out} holds no model to continue (no {ckpt.CONFIG_FILE})")
