@@ -223,6 +223,27 @@ def training_curves(log: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
+def kl_per_dim_curves(log: dict[str, np.ndarray], threshold: float = 0.01) -> go.Figure | None:
+    """Each latent's KL over the training steps (training.csv's kl_z columns), one line a latent, the ones that
+    end inactive in grey: which latents collapsed, and when. None where the log has no such columns."""
+    per_dim = log.get("kl_per_dim")
+    if per_dim is None:
+        return None
+    steps = log["step"]
+    fig = go.Figure()
+    for d in range(per_dim.shape[1]):
+        values = per_dim[:, d]
+        last = values[np.isfinite(values)]
+        active = last.size > 0 and last[-1] > threshold
+        fig.add_trace(go.Scatter(x=steps, y=values, name=f"z{d}", mode="lines",
+                                 line={"width": 1.5 if active else 1, "color": None if active else "#bbbbbb"},
+                                 hovertemplate=f"z{d}" + " at step %{x}: %{y:.3f} nats<extra></extra>"))
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="KL (nats)",
+                      xaxis_title="step", legend={"orientation": "h", "y": -0.3},
+                      title={"text": "KL per latent over the steps (grey: inactive at the end)", "font": {"size": 13}})
+    return fig
+
+
 def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str], title: str,
                zmax: float | None = None) -> go.Figure:
     """Factor-by-latent mutual information as a grid of square cells with their numbers; `zmax` fixes the top of

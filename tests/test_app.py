@@ -419,12 +419,16 @@ def test_disentanglement_plots_how_each_model_trained(models_root, tmp_path, mon
     import shutil
 
     folder = shutil.copytree(models_root / "grey64", tmp_path / "logged")
-    rows = "\n".join(f"{s},{100 - s / 10},{90 - s / 10},{max(0.01, 5 - s / 20)},{min(1, s / 50)},,,0.0005,{s}"
-                     for s in range(10, 110, 10))
-    (folder / "training.csv").write_text("step,total,recon,kl,kl_weight,capacity,tc,lr,elapsed_s\n" + rows + "\n")
+    rows = "\n".join(f"{s},{100 - s / 10},{90 - s / 10},{max(0.01, 5 - s / 20)},{min(1, s / 50)},,,0.0005,{s},"
+                     f"{5 - s / 25},0.0" for s in range(10, 110, 10))
+    (folder / "training.csv").write_text("step,total,recon,kl,kl_weight,capacity,tc,lr,elapsed_s,kl_z0,kl_z1\n"
+                                         + rows + "\n")
     monkeypatch.setenv(MODELS_ENV, str(tmp_path))
     at = open_app("explore", "logged")
     at.session_state["dis_0"] = "logged"
     go_to(at, "disentanglement")
     charts = [c for c in at.get("plotly_chart") if "How it trained" in c.proto.spec]
     assert charts and "KL weight" in charts[0].proto.spec
+    per_latent = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "KL per latent" in c.proto.spec]
+    assert [t["name"] for t in per_latent[0]["data"]] == ["z0", "z1"]  # z1 collapsed from the start: grey
+    assert per_latent[0]["data"][1]["line"]["color"] == "#bbbbbb" != per_latent[0]["data"][0]["line"].get("color")

@@ -133,6 +133,10 @@ def test_a_training_log_becomes_curves_and_hostile_rows_are_left_out(tmp_path):
     log = read_training_log(folder)
     assert log["step"].tolist() == [50.0, 100.0, 150.0] and log["recon"].tolist() == [9.0, 7.0, 6.0]
     assert log["kl_weight"].tolist() == [0.5, 1.0, 1.0] and "capacity" not in log  # no column of it is a number
+    assert "kl_per_dim" not in log  # an older log without each latent's KL
+    (folder / "training.csv").write_text("step,recon,kl,kl_z0,kl_z1\n50,9,1,0.75,0.25\n100,8,1,0.9,0.1\n"
+                                         "150,7,1,1.0,\n")
+    assert read_training_log(folder)["kl_per_dim"][:, 1].tolist()[:2] == [0.25, 0.1]
     (folder / "training.csv").write_text("step,recon\n1,2\n")
     assert read_training_log(folder) is None  # one row is not a curve
     assert read_training_log(tmp_path / "nowhere") is None

@@ -109,11 +109,14 @@ def steps_in_all(card: dict) -> int | None:
 
 MAX_LOG_BYTES = 5_000_000  # training.csv: a row every 50 steps of a million-step run is about 3 MB
 LOG_CURVES = ("recon", "kl", "kl_weight", "capacity", "tc")
+KL_DIM_PREFIX = "kl_z"  # training.csv's columns kl_z0, kl_z1, ...: each latent's KL (nats) over the logged steps
+MAX_LOG_DIMS = 512
 
 
 def read_training_log(folder: str | Path) -> dict[str, np.ndarray] | None:
-    """A folder's training.csv as curves over steps: {"step": (n,), and each of LOG_CURVES it has: (n,)}, rows
-    that are not numbers left out (a folder is anyone's); None without a usable log."""
+    """A folder's training.csv as curves over steps: {"step": (n,), and each of LOG_CURVES it has: (n,), and
+    "kl_per_dim": (n, latents) where the log has kl_z0, kl_z1, ...}, rows that are not numbers left out (a folder
+    is anyone's); None without a usable log."""
     import csv
     import io
 
@@ -121,8 +124,11 @@ def read_training_log(folder: str | Path) -> dict[str, np.ndarray] | None:
         text = safe_file(Path(folder), LOG_FILE, MAX_LOG_BYTES).read_text(encoding="utf-8", errors="replace")
     except CheckpointError:
         return None
-    rows = list(csv.DictReader(io.StringIO(text)))
-    curves: dict[str, list[float]] = {name: [] for name in ("step", *LOG_CURVES)}
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    dims = [f"{KL_DIM_PREFIX}{d}" for d in range(MAX_LOG_DIMS) if f"{KL_DIM_PREFIX}{d}" in (reader.fieldnames or ())]
+    names = (*LOG_CURVES, *dims)
+    curves: dict[str, list[float]] = {name: [] for name in ("step", *names)}
     for row in rows:
         try:
             step = float(row.get("step", ""))
@@ -131,15 +137,19 @@ def read_training_log(folder: str | Path) -> dict[str, np.ndarray] | None:
         if not np.isfinite(step):
             continue
         curves["step"].append(step)
-        for name in LOG_CURVES:
+        for name in names:
             try:
                 curves[name].append(float(row.get(name) or "nan"))
             except (TypeError, ValueError):
                 curves[name].append(float("nan"))
     if len(curves["step"]) < 2:
         return None
-    return {name: np.asarray(values) for name, values in curves.items()
-            if name == "step" or np.isfinite(values).any()}
+    log = {name: np.asarray(values) for name, values in curves.items()
+           if name in ("step", *LOG_CURVES) and (name == "step" or np.isfinite(values).any())}
+    per_dim = np.array([curves[name] for name in dims], dtype=np.float64).T
+    if dims and np.isfinite(per_dim).any():
+        log["kl_per_dim"] = per_dim
+    return log
 
 
 def read_card(folder: str | Path) -> dict:

@@ -96,6 +96,8 @@ def hardware_description(device: torch.device) -> str:
 def _write_log(folder: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     extra = [k for k in log_columns() if any(k in row for row in rows)]
+    dims = max((sum(1 for k in row if k.startswith(ckpt.KL_DIM_PREFIX)) for row in rows), default=0)
+    extra += [f"{ckpt.KL_DIM_PREFIX}{d}" for d in range(dims)]
     writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS + tuple(extra))
     writer.writeheader()
     writer.writerows(rows)
@@ -171,7 +173,7 @@ def train(
         from tqdm import tqdm
 
         bar = tqdm(total=t.steps, initial=start, desc=out.name, unit="step", dynamic_ncols=True)
-    sums: dict = dict(accum.get("sums", {}))
+    sums: dict = {k: torch.tensor(v) if isinstance(v, list) else v for k, v in accum.get("sums", {}).items()}
     count = int(accum.get("count", 0))
     model.train()
     for step in range(start, t.steps):
@@ -197,12 +199,13 @@ def train(
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
-        for key in ("total", "recon", "kl", "tc", *log_columns()):
+        for key in ("total", "recon", "kl", "kl_per_dim", "tc", *log_columns()):
             if key in terms:
                 sums[key] = sums.get(key, 0.0) + terms[key].detach()
         count += 1
         done = step + 1
         if done % t.log_every == 0 or done == t.steps:
+            kl_per_dim = sums.pop("kl_per_dim", None)
             means = {k: float(v) / count for k, v in sums.items()}
             capacity = terms.get("capacity")
             rows.append({
@@ -216,6 +219,8 @@ def train(
                 "lr": t.lr,
                 "elapsed_s": round(_elapsed(), 2),
                 **{k: round(means[k], 4) for k in log_columns() if k in means},
+                **({} if kl_per_dim is None else  # each latent's KL: posterior collapse latent by latent
+                   {f"{ckpt.KL_DIM_PREFIX}{d}": round(float(v) / count, 4) for d, v in enumerate(kl_per_dim)}),
             })
             if bar:
                 bar.set_postfix(loss=f"{means['total']:.2f}", recon=f"{means['recon']:.2f}", kl=f"{means['kl']:.2f}")
@@ -224,7 +229,8 @@ def train(
             bar.update(1)
         if done % t.checkpoint_every == 0 or done == t.steps or done == stop_after:
             if rank == 0:
-                accum = {"count": count, "sums": {k: float(v) for k, v in sums.items()}}
+                accum = {"count": count, "sums": {k: v.tolist() if torch.is_tensor(v) and v.dim() else float(v)
+                                                  for k, v in sums.items()}}
                 save_resume_state(out, model, opt, done, rows, accum)
                 _write_log(out, rows)
                 card = _training_card(exp, out, model, dataset, world, done, _elapsed(), device, steps_before)

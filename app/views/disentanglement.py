@@ -77,6 +77,8 @@ for i, col, name, h in chosen:
             st.plotly_chart(charts.kl_bars(kl, order), key=f"kl_{i}")
         if (log := models.training_log(h)) is not None:
             st.plotly_chart(charts.training_curves(log), key=f"training_{i}")
+            if (per_dim := charts.kl_per_dim_curves(log)) is not None:
+                st.plotly_chart(per_dim, key=f"training_kl_{i}")
         if (mi := matrices[i]) is not None:
             st.plotly_chart(charts.mi_heatmap(mi[0][:, order], mi[1], [f"z{d}" for d in order],
                                               "share of each factor carried by each latent (MI / H), one scale for both",
