@@ -30,6 +30,8 @@ from vae_core.checkpoints import atomic_write_bytes
 ASSETS = Path(__file__).resolve().parent / "plotly_map"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"  # as the Python package ships it
 SELECTION_MODES = ("points", "box", "lasso")
+MAX_PICTURES = 2500  # the points sent with their pictures: faces' 2,500 at 32 px are about 1 MB as one JPEG
+PICTURE_PX = 32
 COLOUR_LABEL = "Colour by"
 NO_COLOUR = "none"
 _served: Path | None = None
@@ -100,16 +102,58 @@ def _packed_colourings(factors: np.ndarray, factor_names: tuple, label_names: tu
     return {name: _packed(colouring(_proj, choices, name)) for name in (NO_COLOUR, *(c[0] for c in choices))}
 
 
+def picture_sheet(images: np.ndarray, columns: int = 50) -> bytes:
+    """Images (n, C, H, W) in [0, 1] as one sheet, PICTURE_PX square each, `columns` a row: a PNG for greyscale
+    (dSprites' 2,500 are about 90 KB), a JPEG for colour (a PNG of faces was 5 times larger)."""
+    import io
+
+    import torch
+    from PIL import Image
+
+    small = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)),
+                                            size=PICTURE_PX, mode="area").numpy()
+    tiles = (np.clip(small, 0, 1).transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)
+    rows = -(-len(tiles) // columns)
+    sheet = np.zeros((rows * PICTURE_PX, columns * PICTURE_PX, tiles.shape[3]), np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        sheet[r * PICTURE_PX:(r + 1) * PICTURE_PX, c * PICTURE_PX:(c + 1) * PICTURE_PX] = tile
+    buffer = io.BytesIO()
+    grey = sheet.shape[2] == 1
+    Image.fromarray(sheet[..., 0] if grey else sheet).save(buffer, "PNG" if grey else "JPEG",
+                                                           **({} if grey else {"quality": 85}))
+    return buffer.getvalue()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def pictures(key: tuple, num_points: int, _dataset, _proj) -> dict | None:
+    """The pictures map.js draws on the map (hovered, and zoomed in): up to MAX_PICTURES of the projection's points
+    (all of a small set, else a fixed random sample), their images on one sheet. `key` names the model folder and
+    its state (the cache's key; the data and projection are its arguments' own). None when they cannot be made."""
+    from vae_core.projection import images_for_rows
+
+    rows = np.arange(num_points) if num_points <= MAX_PICTURES else np.sort(
+        np.random.default_rng(0).choice(num_points, MAX_PICTURES, replace=False))
+    try:
+        sheet = picture_sheet(images_for_rows(_dataset, _proj, rows))
+    except Exception:  # noqa: BLE001  data that does not match its projection: a map of dots, as before
+        return None
+    grey = sheet[:4] == b"\x89PNG"
+    return {"rows": {"dtype": "i4", "bdata": base64.b64encode(rows.astype("<i4").tobytes()).decode()},
+            "sheet": f"data:image/{'png' if grey else 'jpeg'};base64,{base64.b64encode(sheet).decode()}",
+            "px": PICTURE_PX, "columns": 50}
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _uncoloured(coords: np.ndarray, axis: str) -> dict:
     return json.loads(charts.map_figure(coords, charts.UNCOLOURED, axis=axis).to_json())
 
 
 def show(coords: np.ndarray, proj, choices, default: str, placed: np.ndarray | None, placed_names: list[str],
-         axis: str, key: str, on_select) -> None:
+         axis: str, key: str, on_select, shown_pictures: dict | None = None) -> None:
     """The map of `proj` at `coords`, coloured as the person chooses among `choices` (colour_choices; `default`
-    first), with the images placed at `placed`; a selection on it is in `st.session_state[key]["selection"]`
-    when `on_select` is called."""
+    first), with the images placed at `placed` and the points' `shown_pictures` (`pictures`); a selection on it
+    is in `st.session_state[key]["selection"]` when `on_select` is called."""
     mount, _ = _mount()
     if mount is None:
         names = [NO_COLOUR, *(c[0] for c in choices)]
@@ -122,5 +166,5 @@ def show(coords: np.ndarray, proj, choices, default: str, placed: np.ndarray | N
     figure = {**figure, "layout": {**figure["layout"], **marks}}
     data = {"figure": json.dumps(figure),
             "colourings": _packed_colourings(proj.factors, proj.factor_names, proj.label_names, choices, proj),
-            "colour": default, "label": COLOUR_LABEL}
+            "colour": default, "label": COLOUR_LABEL, "pictures": shown_pictures}
     mount(key=key, data=data, default={"selection": None}, on_selection_change=on_select)

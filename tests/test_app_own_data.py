@@ -87,6 +87,7 @@ def test_without_its_data_named_the_page_says_what_to_set_and_reads_nothing(monk
     go_to(at, "latent_map")
     assert_healthy(at)
     assert any("cannot be shown" in i.value and f"{DATA_ENV}={data_folder}" in i.value for i in at.info)
+    assert any("Pictures on the map need" in c.value and f"{DATA_ENV}={data_folder}" in c.value for c in at.caption)
 
 
 def test_with_its_data_named_the_examples_and_class_names_are_seen(monkeypatch, data_folder, tmp_path):
@@ -109,6 +110,28 @@ def test_the_maps_gallery_shows_the_images_with_their_class_names(monkeypatch, d
     assert not any("cannot be shown" in i.value for i in at.info)
     captions = [c for image in at.image for c in image.captions]
     assert len(captions) == 8 and set(captions) == set(CLASSES)  # the class names, not "label 0"
+
+
+def test_the_map_carries_each_point_s_own_picture(monkeypatch, own_root, data_folder):
+    """Map thumbnails: the sheet sent to the browser holds, for each pictured row, that row's image (the folder's
+    own, by the projection's index), at half size."""
+    import base64
+    import io
+
+    from app import map_chart
+
+    dataset = get_dataset(f"folder:{data_folder}", image_size=64, channels=1)
+    proj = load_projection(own_root / "myshapes")
+    pictures = map_chart.pictures(("myshapes", 0.0, False), proj.num_points, dataset, proj)
+    rows = np.frombuffer(base64.b64decode(pictures["rows"]["bdata"]), "<i4")
+    assert rows.tolist() == list(range(40)) and pictures["sheet"].startswith("data:image/png;base64,")
+    sheet = np.asarray(Image.open(io.BytesIO(base64.b64decode(pictures["sheet"].split(",", 1)[1]))), np.float64)
+    px, columns = pictures["px"], pictures["columns"]
+    for i, row in enumerate(rows):
+        image = np.asarray(dataset.images[proj.index[row]], np.float64)[0]
+        halved = image.reshape(px, 2, px, 2).mean(axis=(1, 3)) * 255
+        r, c = divmod(i, columns)
+        assert np.abs(sheet[r * px:(r + 1) * px, c * px:(c + 1) * px] - halved).max() <= 1, row
 
 
 def test_a_named_folder_is_found_by_its_path_or_its_last_name_and_nothing_else(tmp_path):

@@ -45,7 +45,7 @@ def server(tmp_path_factory):
     make_broken(root)
     began = time.perf_counter()
     with running_app(root / "streamlit.log", {MODELS_ENV: str(root)}) as (base, _):
-        yield base, began
+        yield base, began, root
 
 
 @pytest.fixture
@@ -252,6 +252,41 @@ def test_map_box_selection_and_upload(server, page, tmp_path):
     page.wait_for_selector("[data-testid='live-input'][alt^='input: map point']", timeout=30_000)
     settle(page, LIVE)
     no_exception(page)
+
+
+POINT_AT = """(i) => { const d = document.querySelector("[data-testid='map-chart']"), f = d._fullLayout, t = d.data[0];
+  const r = d.getBoundingClientRect();
+  return [r.left + f._size.l + f.xaxis.l2p(t.x[i]), r.top + f._size.t + f.yaxis.l2p(t.y[i])]; }"""
+
+
+def test_the_map_shows_a_point_s_picture_when_hovered_and_pictures_when_zoomed_in(server, page):
+    """Own images round: a map of pictures, not only dots. The hovered point's picture is that row's image."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from vae_core.data import DSprites
+    from vae_core.projection import load_projection
+
+    open_page(page, server, "latent_map", "[data-testid='map-chart'][data-drawn] .main-svg")
+    page.wait_for_timeout(500)
+    page.mouse.move(*page.evaluate(POINT_AT, 7))
+    hover = page.locator("[data-testid='map-hover']")
+    hover.wait_for(state="visible")
+    row = int(hover.get_attribute("data-row"))
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(hover.get_attribute("src").split(",", 1)[1]))))
+    proj = load_projection(Path(server[2]) / "grey64")
+    image = DSprites().images_from_factors(proj.factors[[row]])[0, 0].reshape(32, 2, 32, 2).mean(axis=(1, 3))
+    assert np.abs(shown[..., 0].astype(float) - image * 255).max() <= 1
+    assert page.evaluate("() => document.querySelector(\"[data-testid='map-chart']\").dataset.pictures") == "0"
+    for _ in range(2):
+        page.locator("[data-testid='map-chart'] .modebar-btn[data-title='Zoom in']").click()
+        page.wait_for_timeout(300)
+    page.wait_for_function("() => +document.querySelector(\"[data-testid='map-chart']\").dataset.pictures > 5")
+    no_exception(page)
+    shot(page, "latent_map_pictures_zoomed")
 
 
 def test_bad_upload_shows_an_error_in_the_browser(server, page, tmp_path):

@@ -12,6 +12,8 @@
 const PLOTLY = new URL("../vae_explorer.plotly_js/plotly.min.js.gz", import.meta.url).href;
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["sendDataToCloud"] };
 const charts = new WeakMap(); // parentElement -> {div, select, figure, colourings, colour, report}
+const PICTURE_CELLS = 9; // zoomed in, the view is cut into 9 x 9 cells and a cell shows one point's picture
+const ZOOMED = 0.5; // pictures appear by themselves once the view spans at most half of the map's width
 let plotly = null;
 
 async function plotlySource() {
@@ -90,6 +92,108 @@ function unpack(chart, data) {
   chart.arrays = seen;
 }
 
+// The points' pictures (app/map_chart.py `pictures`): one sheet of PICTURE_PX squares and the rows they show.
+// Each picture is cut from the sheet once, when first needed, as a data URL for Plotly's layout images.
+function unpackPictures(chart, pictures) {
+  const key = pictures ? pictures.sheet.length + pictures.rows.bdata : "";
+  if (key === chart.picturesKey) return;
+  chart.picturesKey = key;
+  chart.pictures = null;
+  chart.placesOf = null;
+  if (!pictures) return;
+  const rows = decoded(pictures.rows, new Map(), new Map());
+  const sheet = new Image();
+  const ready = new Promise((resolve, reject) => { sheet.onload = resolve; sheet.onerror = reject; });
+  sheet.src = pictures.sheet;
+  chart.pictures = { rows, slot: new Map(Array.from(rows, (row, i) => [row, i])), sheet, ready, cut: new Map(),
+    px: pictures.px, columns: pictures.columns };
+  ready.then(() => placePictures(chart)).catch(() => { chart.pictures = null; });
+}
+
+function picture(pictures, row) {
+  let url = pictures.cut.get(row);
+  if (url === undefined) {
+    const i = pictures.slot.get(row);
+    if (i === undefined || !pictures.sheet.complete) return null;
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = pictures.px;
+    const x = (i % pictures.columns) * pictures.px;
+    const y = Math.floor(i / pictures.columns) * pictures.px;
+    canvas.getContext("2d").drawImage(pictures.sheet, x, y, pictures.px, pictures.px, 0, 0, pictures.px, pictures.px);
+    url = canvas.toDataURL();
+    pictures.cut.set(row, url);
+  }
+  return url;
+}
+
+// where each pictured row is on the map: its index among the points (customdata holds each point's row)
+function picturedPoints(chart) {
+  const trace = chart.base.data[0];
+  if (chart.placesOf === trace.customdata) return chart.places;
+  const { x, y, customdata } = trace;
+  const places = [];
+  for (let i = 0; i < customdata.length; i++) {
+    if (chart.pictures.slot.has(customdata[i])) places.push([x[i], y[i], customdata[i]]);
+  }
+  let [x0, x1] = [Infinity, -Infinity];
+  for (let i = 0; i < x.length; i++) { x0 = Math.min(x0, x[i]); x1 = Math.max(x1, x[i]); }
+  chart.placesOf = trace.customdata;
+  chart.places = places;
+  chart.fullWidth = x1 - x0;
+  return places;
+}
+
+// Zoomed in (or with "pictures" ticked), the view shows a grid of pictures: in each cell, the pictured point
+// nearest the cell's centre, drawn at the point. Layout images only: the points are not drawn again.
+function placePictures(chart) {
+  if (!chart.Plotly || !chart.div.layout) return;
+  const images = [];
+  const pictures = chart.pictures;
+  const xr = chart.div.layout.xaxis?.range;
+  const yr = chart.div.layout.yaxis?.range;
+  if (pictures && pictures.sheet.complete && xr && yr) {
+    const places = picturedPoints(chart);
+    const width = Math.abs(xr[1] - xr[0]);
+    const height = Math.abs(yr[1] - yr[0]);
+    if (chart.toggle.checked || width <= ZOOMED * chart.fullWidth) {
+      const [xl, yl] = [Math.min(...xr), Math.min(...yr)];
+      const best = new Map();
+      for (const [x, y, row] of places) {
+        const cx = Math.floor(((x - xl) / width) * PICTURE_CELLS);
+        const cy = Math.floor(((y - yl) / height) * PICTURE_CELLS);
+        if (cx < 0 || cy < 0 || cx >= PICTURE_CELLS || cy >= PICTURE_CELLS) continue;
+        const d = Math.hypot((x - xl) / width * PICTURE_CELLS - cx - 0.5, (y - yl) / height * PICTURE_CELLS - cy - 0.5);
+        const cell = cx * PICTURE_CELLS + cy;
+        if (!best.has(cell) || best.get(cell)[0] > d) best.set(cell, [d, x, y, row]);
+      }
+      for (const [, x, y, row] of best.values()) {
+        images.push({ source: picture(pictures, row), xref: "x", yref: "y", x, y, xanchor: "center",
+          yanchor: "middle", sizex: (width / PICTURE_CELLS) * 0.9, sizey: (height / PICTURE_CELLS) * 0.9,
+          sizing: "contain", layer: "above", opacity: 0.95 });
+      }
+    }
+  }
+  const shown = images.map((i) => `${i.x},${i.y},${i.sizex}`).join(";");
+  if (shown === chart.picturesShown) return;
+  chart.picturesShown = shown;
+  chart.placing = true;
+  chart.Plotly.relayout(chart.div, { images }).finally(() => { chart.placing = false; });
+  chart.div.dataset.pictures = String(images.length);
+}
+
+function hover(chart, event) {
+  const point = event?.points?.[0];
+  const url = point && chart.pictures && picture(chart.pictures, point.customdata);
+  if (!url) { chart.hover.hidden = true; return; }
+  const box = chart.holder.getBoundingClientRect();
+  const mouse = event.event;
+  chart.hover.src = url;
+  chart.hover.dataset.row = String(point.customdata);
+  chart.hover.style.left = `${Math.min(mouse.clientX - box.left + 14, box.width - 100)}px`;
+  chart.hover.style.top = `${Math.max(mouse.clientY - box.top - 110, 0)}px`;
+  chart.hover.hidden = false;
+}
+
 // the figure's traces under colouring `name`: the points with its properties, then its legend entries (the
 // placed images are shapes and annotations in the layout: a change there alone does not redraw the points)
 function coloured(chart, name) {
@@ -115,6 +219,8 @@ function offer(chart, data) {
 
 async function draw(chart, Plotly) {
   const layout = { ...chart.base.layout, clickmode: "event+select" };
+  chart.Plotly = Plotly;
+  chart.picturesShown = undefined; // react draws the layout without them: place them again
   chart.drawing = true; // a redraw clears Plotly's own selection: that is not the person deselecting
   try {
     await Plotly.react(chart.div, coloured(chart, chart.colour), layout, CONFIG);
@@ -127,7 +233,11 @@ async function draw(chart, Plotly) {
     const report = (event) => chart.drawing || chart.report(selection(event, ++count));
     chart.div.on("plotly_selected", (event) => event && report(event));
     chart.div.on("plotly_deselect", () => report(null));
+    chart.div.on("plotly_relayout", (event) => chart.placing || event?.images || placePictures(chart));
+    chart.div.on("plotly_hover", (event) => hover(chart, event));
+    chart.div.on("plotly_unhover", () => { chart.hover.hidden = true; });
   }
+  placePictures(chart);
   chart.div.dataset.drawn = String(Number(chart.div.dataset.drawn || 0) + 1);
 }
 
@@ -146,11 +256,28 @@ function created(parentElement) {
   const select = document.createElement("select");
   select.dataset.testid = "map-colour";
   field.append(caption, select);
+  const toggleField = document.createElement("label");
+  toggleField.className = "pictures-toggle";
+  const toggle = Object.assign(document.createElement("input"), { type: "checkbox" });
+  toggle.dataset.testid = "map-pictures";
+  toggleField.append(toggle, "pictures");
+  toggleField.hidden = true;
+  const tools = document.createElement("div");
+  tools.className = "map-tools";
+  tools.append(field, toggleField);
+  const holder = document.createElement("div");
+  holder.className = "map-holder";
   const div = document.createElement("div");
   div.className = "map";
   div.dataset.testid = "map-chart";
-  parentElement.append(field, div);
-  const chart = { div, field, caption, select, figure: null, wired: false };
+  const hoverImage = Object.assign(document.createElement("img"), { className: "map-hover", hidden: true,
+    alt: "the point's image" });
+  hoverImage.dataset.testid = "map-hover";
+  holder.append(div, hoverImage);
+  parentElement.append(tools, holder);
+  const chart = { div, field, caption, select, figure: null, wired: false, toggle, toggleField, holder,
+    hover: hoverImage };
+  toggle.addEventListener("change", () => placePictures(chart));
   select.addEventListener("change", () => {
     chart.colour = select.value;
     redraw(chart);
@@ -166,10 +293,12 @@ export default function (component) {
     charts.set(parentElement, chart);
   }
   chart.report = (value) => setStateValue("selection", value);
-  const message = data.figure + JSON.stringify(data.colourings);
+  const message = data.figure + JSON.stringify(data.colourings) + (data.pictures?.sheet.length || 0);
   if (message === chart.message) return; // a rerun that changed nothing here
   chart.message = message;
   unpack(chart, data);
+  unpackPictures(chart, data.pictures);
+  chart.toggleField.hidden = !chart.pictures;
   offer(chart, data);
   redraw(chart);
 }

@@ -1,5 +1,7 @@
 """Latent map: the data's posterior means in 2-D (UMAP or PCA); select points to see their images."""
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
@@ -35,7 +37,14 @@ if uploads:
 map_chart.show(coords, proj, map_chart.colour_choices(varying, dataset), varying[0] if varying else map_chart.NO_COLOUR,
                placed, [charts.label(u.name) for u in uploads], kind, "map_chart",
                on_select=lambda: st.session_state.update(  # kept when it redraws
-                   map_selection={**(st.session_state["map_chart"]["selection"] or {}), "model": h.name}))
+                   map_selection={**(st.session_state["map_chart"]["selection"] or {}), "model": h.name}),
+               shown_pictures=None if dataset is None else map_chart.pictures(
+                   (h.path, models.folder_stamp(Path(h.path)), live), proj.num_points, dataset, proj))
+pictured = min(proj.num_points, map_chart.MAX_PICTURES)
+st.caption(f"Pictures on the map need the model's data: {note}." if dataset is None else
+           "Hover over a point to see its image; zoom in (or tick \"pictures\") for a map of pictures"
+           + ("." if pictured == proj.num_points else
+              f" ({pictured:,} of the {proj.num_points:,} points, drawn at random, carry theirs)."))
 st.caption("How to read it: nearby points have similar codes. UMAP keeps neighbourhoods, not distances: the gaps "
            "between clusters, their sizes and their positions mean little. PCA is a linear shadow: distances along "
            "its two axes are real, but points far apart in the other dimensions can land on top of each other. "
