@@ -1,10 +1,12 @@
-"""Uploads decoded in a worker process: the same pixels and messages, and the limits on time, memory and how many
-decode at once (vae_core.upload_worker)."""
+"""Uploads decoded in a worker process: the same pixels and messages, the limits on time, memory and how many
+decode at once, and each session's fair share of the workers (vae_core.upload_worker)."""
 
 from __future__ import annotations
 
 import io
 import resource
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -60,24 +62,110 @@ def test_a_large_ordinary_photo_fits_the_default_limits():
 
 
 def test_when_every_worker_is_busy_an_upload_is_told_to_try_again():
-    held = [upload_worker._idle.get(timeout=5) for _ in range(upload_worker.CONCURRENT_DECODES)]
+    pool = upload_worker._pool
+    held = [pool.take(f"holder{i}", 10, 5) for i in range(upload_worker.CONCURRENT_DECODES)]
     try:
         with pytest.raises(ImageError, match="try again in a moment"):
             decode_upload(b"\x89PNG", 64, queue_seconds=0.1)
     finally:
-        for worker in held:
-            upload_worker._idle.put(worker)
+        for worker, turn in held:
+            pool.give(worker, turn, 0.0)
 
 
 def test_workers_started_ahead_are_the_ones_that_decode_the_first_uploads():
     upload_worker.start_workers()
-    workers = list(upload_worker._idle.queue)
+    workers = list(upload_worker._pool.idle)
     assert all(w is not None and w.process.poll() is None for w in workers)
     started = {w.process.pid for w in workers}
     assert len(started) == upload_worker.CONCURRENT_DECODES
     data = _encoded(np.zeros((40, 40, 3), np.uint8), "PNG")
     for _ in range(upload_worker.CONCURRENT_DECODES):
         decode_upload(data, 64)
-    assert {w.process.pid for w in list(upload_worker._idle.queue)} == started  # none started anew
+    assert {w.process.pid for w in upload_worker._pool.idle} == started  # none started anew
     upload_worker.start_workers()  # again: the running ones are kept
-    assert {w.process.pid for w in list(upload_worker._idle.queue)} == started
+    assert {w.process.pid for w in upload_worker._pool.idle} == started
+
+
+def slow_gif(blocks: int) -> bytes:
+    """A tiny GIF behind `blocks` empty graphic-control extensions: about 1.2 s per million to decode here, and
+    8 bytes each (the issue's 20 MB files held 2.6 million)."""
+    buf = io.BytesIO()
+    Image.new("P", (16, 16), 0).save(buf, "GIF")
+    gif = buf.getvalue()
+    image = gif.index(b"\x2c")
+    return gif[:image] + b"\x21\xf9\x04\x00\x00\x00\x00\x00" * blocks + gif[image:]
+
+
+def _decode_in_thread(data: bytes, who: str, ended: dict, **options) -> threading.Thread:
+    def run():
+        try:
+            decode_upload(data, 64, who=who, **options)
+        except ImageError:
+            pass
+        ended[who] = time.monotonic()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_large_files_never_hold_every_worker():
+    """Two sessions decoding large slow files (6 MB, about 1 s each) leave a worker for a third one's drawing,
+    which waits for no large file: on main the drawing waited for one of them."""
+    upload_worker.start_workers()
+    slow, ended = slow_gif(800_000), {}
+    threads = [_decode_in_thread(slow, f"slow{i}", ended) for i in range(upload_worker.CONCURRENT_DECODES)]
+    time.sleep(0.2)
+    began = time.monotonic()
+    decode_upload(_encoded(np.zeros((40, 40, 3), np.uint8), "PNG"), 64, who="drawing")
+    waited = time.monotonic() - began
+    for thread in threads:
+        thread.join()
+    assert waited < 0.3 and all(ended[f"slow{i}"] > began + waited for i in range(len(threads))), waited
+
+
+def test_one_decode_at_a_time_per_session():
+    """A session's second file waits for its first; another session's file arriving meanwhile goes before it."""
+    upload_worker.start_workers()
+    medium, ended, timings = slow_gif(250_000), {}, {}  # 2 MB, about 0.3 s: light
+
+    def timed(i):
+        decode_upload(medium, 64, who="a")
+        timings[i] = time.monotonic()
+
+    threads = [threading.Thread(target=timed, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    other = _decode_in_thread(medium, "b", ended)
+    for thread in [*threads, other]:
+        thread.join()
+    assert ended["b"] < max(timings.values()), (ended, timings)
+
+
+def test_small_files_go_ahead_of_a_session_that_used_its_budget():
+    pool = upload_worker._Pool(1)
+    held = pool.take("someone", 10, 1.0)
+    pool.give(*held, upload_worker.SESSION_SECONDS + 1)  # "someone" has used their budget
+    assert pool.spent("someone") > upload_worker.SESSION_SECONDS
+    held = pool.take("another", 10, 1.0)  # the only worker, busy
+    order = []
+
+    def wait(who, nbytes):
+        worker, turn = pool.take(who, nbytes, 5.0)
+        order.append(who)
+        pool.give(worker, turn, 0.0)
+
+    late = threading.Thread(target=wait, args=("someone", 10))
+    late.start()
+    time.sleep(0.05)  # the late session asked first
+    big = threading.Thread(target=wait, args=("photo", upload_worker.LIGHT_BYTES + 1))
+    big.start()
+    time.sleep(0.05)
+    small = threading.Thread(target=wait, args=("drawing", 2000))
+    small.start()
+    time.sleep(0.05)
+    pool.give(*held, 0.0)
+    for thread in (late, big, small):
+        thread.join()
+    assert order == ["drawing", "photo", "someone"]

@@ -5,6 +5,9 @@ costs when the header lies or the decoder is slower than measured. `CONCURRENT_D
 (`python -m vae_core.upload_worker`, started on first use) each decode one upload at a time with their address
 space capped (`RLIMIT_AS`); one that runs past its time is killed and replaced, one that runs out of memory
 reports it and is replaced. An upload waits for a free worker at most `QUEUE_SECONDS`, then is told to try again.
+The workers are shared fairly (`_Pool`): one decode at a time per session, and each session's recent decode time
+counted, so that small files from sessions within `SESSION_SECONDS` go first and large files never hold every
+worker: a script sending slow files from 20 sessions cannot freeze everyone else's uploads.
 A worker answers with a status and raw `.npy` bytes (read with `allow_pickle=False`): what a worker says, having
 read a hostile file, cannot run code in the server. Where there is no `/proc` (not Linux) the decode runs in the
 calling process under the header checks alone.
@@ -13,14 +16,17 @@ calling process under the header checks alone.
 from __future__ import annotations
 
 import io
+import itertools
+import math
 import os
-import queue
 import resource
 import select
 import struct
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +38,9 @@ DECODE_MEMORY_BYTES = 400 * 1024 * 1024  # what a decode may add to a worker's a
 CONCURRENT_DECODES = 2  # the development machine has two cores: more at once would only queue in the kernel
 QUEUE_SECONDS = 10.0  # how long an upload waits for a free worker before it is told to try again
 STARTUP_SECONDS = 1.0  # allowed on top for a worker started for this upload
+LIGHT_BYTES = 2 * 1024 * 1024  # a smaller file, from a session within its budget, may use the worker kept for such
+SESSION_SECONDS = 4.0  # decode time a session may use (decaying, below) before its uploads wait behind others'
+SESSION_HALF_LIFE_S = 60.0  # a session's used time halves in this long: the budget is about 4 s a minute
 
 _REQUEST = struct.Struct("<iQ")  # size hint (0: none), file length; then the file's bytes
 _ANSWER = struct.Struct("<BQ")  # status, payload length; then the payload
@@ -106,9 +115,80 @@ class _Worker:
         self.process.wait()
 
 
-_idle: queue.Queue[_Worker | None] = queue.Queue()
-for _ in range(CONCURRENT_DECODES):
-    _idle.put(None)  # a slot; its worker is started on first use
+@dataclass
+class _Turn:
+    """An upload waiting for a worker."""
+
+    who: str | None  # the session (None: nobody's in particular)
+    light: bool  # a small file from a session within its budget: it may use any worker
+    late: bool  # its session used its budget: after every other upload
+    order: int
+
+
+class _Pool:
+    """Who decodes next. Workers are handed to the waiting uploads in the order (within budget or not, small file
+    or not, arrival); an upload whose session has a decode running waits for it, and uploads that are not light
+    hold at most all workers but one, so that a small file waits at most for another small file's decode."""
+
+    def __init__(self, slots: int):
+        self.slots = slots
+        self.idle: list[_Worker | None] = [None] * slots  # a slot's worker is started on first use
+        self._turns = itertools.count()
+        self._changed = threading.Condition()
+        self._waiting: list[_Turn] = []
+        self._busy: set[str] = set()  # sessions with a decode running
+        self._heavy = 0  # decodes running that are not light
+        self._used: dict[str, tuple[float, float]] = {}  # session -> (decode seconds, when), decaying
+
+    def spent(self, who: str | None, now: float | None = None) -> float:
+        """The decode seconds `who` used lately (each halving in SESSION_HALF_LIFE_S)."""
+        seconds, when = self._used.get(who, (0.0, 0.0))
+        now = time.monotonic() if now is None else now
+        return seconds * math.exp2(-(now - when) / SESSION_HALF_LIFE_S)
+
+    def _next(self) -> _Turn | None:
+        ready = [t for t in self._waiting if (t.who is None or t.who not in self._busy)
+                 and (t.light or self._heavy < max(1, self.slots - 1))]
+        return min(ready, key=lambda t: (t.late, not t.light, t.order), default=None)
+
+    def take(self, who: str | None, nbytes: int, seconds: float) -> tuple[_Worker | None, _Turn] | None:
+        """A slot's worker (None: not started yet) and the turn to give back, or None after `seconds`."""
+        with self._changed:
+            spent = self.spent(who)
+            turn = _Turn(who, nbytes <= LIGHT_BYTES and spent < SESSION_SECONDS, spent >= SESSION_SECONDS,
+                         next(self._turns))
+            self._waiting.append(turn)
+            deadline = time.monotonic() + seconds
+            while not (self.idle and self._next() is turn):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._waiting.remove(turn)
+                    self._changed.notify_all()
+                    return None
+                self._changed.wait(left)
+            self._waiting.remove(turn)
+            if who is not None:
+                self._busy.add(who)
+            self._heavy += not turn.light
+            worker = self.idle.pop()
+            self._changed.notify_all()  # another slot may be free for the next upload
+            return worker, turn
+
+    def give(self, worker: _Worker | None, turn: _Turn, seconds: float) -> None:
+        """Hand the slot back after `seconds` of decoding for `turn`."""
+        with self._changed:
+            self.idle.append(worker)
+            self._heavy -= not turn.light
+            if turn.who is not None:
+                self._busy.discard(turn.who)
+                now = time.monotonic()
+                self._used[turn.who] = (self.spent(turn.who, now) + seconds, now)
+                if len(self._used) > 10_000:  # sessions long gone: their time has decayed to nothing
+                    self._used = {w: u for w, u in self._used.items() if self.spent(w, now) > 0.01}
+            self._changed.notify_all()
+
+
+_pool = _Pool(CONCURRENT_DECODES)
 
 
 def start_workers() -> None:
@@ -116,37 +196,33 @@ def start_workers() -> None:
     0.2 s): the app's launcher calls this, so the first people to upload do not wait for it."""
     if not Path("/proc/self/statm").exists():
         return
-    slots = []
-    try:
-        while True:
-            slots.append(_idle.get_nowait())
-    except queue.Empty:
-        pass
-    for worker in slots:
-        started = worker is not None and worker.process.poll() is None
-        _idle.put(worker if started else _Worker(DECODE_MEMORY_BYTES))
+    with _pool._changed:
+        _pool.idle = [w if w is not None and w.process.poll() is None else _Worker(DECODE_MEMORY_BYTES)
+                      for w in _pool.idle]
 
 
 def decode_upload(data: bytes, size_hint: int | None = None, seconds: float = DECODE_SECONDS,
-                  memory_bytes: int = DECODE_MEMORY_BYTES, queue_seconds: float = QUEUE_SECONDS) -> np.ndarray:
-    """`imaging.load_rgba` in a worker process under the limits above; raises ImageError saying what to do."""
+                  memory_bytes: int = DECODE_MEMORY_BYTES, queue_seconds: float = QUEUE_SECONDS,
+                  who: str | None = None) -> np.ndarray:
+    """`imaging.load_rgba` in a worker process under the limits above, in `who`'s fair turn (a session id; None
+    for nobody's in particular); raises ImageError saying what to do."""
     if not Path("/proc/self/statm").exists():
         return load_rgba(data, size_hint)
-    try:
-        pooled = _idle.get(timeout=queue_seconds)  # a slot: its worker, or None before the first use
-    except queue.Empty:
-        raise ImageError("the server is decoding other uploads just now; try again in a moment") from None
+    taken = _pool.take(who, len(data), queue_seconds)
+    if taken is None:
+        raise ImageError("the server is decoding other uploads just now; try again in a moment")
+    pooled, turn = taken  # a slot: its worker, or None before the first use
     own = memory_bytes != DECODE_MEMORY_BYTES  # another cap (tests, tools): a worker of its own, in this slot
     fresh = own or pooled is None or pooled.process.poll() is not None
     worker = _Worker(memory_bytes) if fresh else pooled
-    answer = None
+    answer, began = None, time.monotonic()
     try:  # a fresh worker first imports the decoder (about 0.2 s): that is not the upload's time
         answer = worker.ask(data, size_hint, seconds + (STARTUP_SECONDS if fresh else 0.0))
     finally:
         spent = answer is None or answer[0] == _NO_MEMORY  # killed past its time, or out of memory: replaced
         if own or spent:
             worker.stop()
-        _idle.put(pooled if own else None if spent else worker)
+        _pool.give(pooled if own else None if spent else worker, turn, time.monotonic() - began)
     if answer is None:
         raise ImageError(f"the image took longer than {seconds:g} s to decode; save it as an ordinary PNG or "
                          "JPEG (not progressive), or resize it, and upload it again")
