@@ -22,6 +22,7 @@ import secrets
 import stat
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from .checkpoints import WEIGHTS_FILE, CheckpointError, atomic_write_bytes, load_model, safe_file
+from .folder_budget import BUDGET, FolderTooLarge, check_budget
 from .kinds import KINDS, kind
 from .models.vae import VAE
 
@@ -127,7 +129,10 @@ def derived_decoder(model: VAE, folder: str | Path, n: int = 16) -> bytes:
 
     Raises:
         CheckpointError: the kind's decoder is not a function of z alone, or the export differs from PyTorch.
+        FolderTooLarge: the folder, or the export itself, is over the budget's browser decoder
+            (vae_core.folder_budget): checked before exporting, and on the bytes made.
     """
+    check_budget(folder)  # a figure from the folder's config (cached): nothing is exported beyond it
     if not kind(model.config.kind).decodes_from_z:
         live = ", ".join(k.name for k in KINDS.values() if k.decodes_from_z)
         raise CheckpointError(f"a {model.config.kind} decoder is not a function of z alone, so it "
@@ -139,6 +144,9 @@ def derived_decoder(model: VAE, folder: str | Path, n: int = 16) -> bytes:
     else:
         with _EXPORTING:  # the exporter keeps process-wide state: one export at a time, whichever thread asks
             data = decoder_onnx_bytes(model, source_digest(model, folder) or "")
+    if len(data) > BUDGET.decoder_bytes:
+        raise FolderTooLarge(f"{folder}: too large to open here: the decoder sent to each browser is "
+                             f"{len(data) / 1e6:,.1f} MB, over the {BUDGET.decoder_bytes / 1e6:,.1f} MB limit")
     diff = check_parity(model, data, n=n)
     if not diff <= PARITY_TOLERANCE:
         raise CheckpointError(f"the ONNX export differs from the PyTorch decoder by {diff:.3g} "
@@ -147,7 +155,10 @@ def derived_decoder(model: VAE, folder: str | Path, n: int = 16) -> bytes:
 
 
 CACHE_ENV = "VAE_EXPLORER_CACHE"  # where derived decoders are kept between runs; empty: kept nowhere
-MAX_DECODER_BYTES = 64 * 1024 * 1024
+MAX_DECODER_BYTES = BUDGET.decoder_bytes  # every decoder the budget lets through is kept and read back
+MAX_CACHE_BYTES = 16 * MAX_DECODER_BYTES  # beyond it, the least recently used decoders go first
+MAX_CACHE_AGE_S = 30 * 24 * 3600  # a decoder unused for 30 days goes (the weights it came from may be gone)
+STALE_TEMP_S = 3600  # a temporary file of a writer killed mid-write
 
 
 def decoder_cache_dir() -> Path | None:
@@ -184,11 +195,43 @@ def cached_decoder(model: VAE, folder: str | Path, cache: Path | None, n: int = 
     with contextlib.suppress(Exception):  # missing, damaged or not a decoder of these weights: derive it anew
         kept = safe_file(cache, name, MAX_DECODER_BYTES).read_bytes()
         if check_parity(model, kept, n=n, seed=secrets.randbits(31)) <= PARITY_TOLERANCE:
+            os.utime(cache / name)  # its age counts from its last use (evict_cache)
             return kept
     data = derive(model, folder, n)
     with contextlib.suppress(OSError):  # a full or read-only cache only costs the next run the export
         atomic_write_bytes(cache / name, data)
+        evict_cache(cache)
     return data
+
+
+def evict_cache(cache: Path, max_bytes: int = MAX_CACHE_BYTES, max_age_s: float = MAX_CACHE_AGE_S) -> list[str]:
+    """Remove from the decoder cache what it should no longer hold: decoders unused for `max_age_s`, then the
+    least recently used until the rest fit in `max_bytes`, and temporary files a killed writer left. Only regular
+    files of the cache's own names are touched (never a link, a folder, or another file someone put there).
+    Returns the names removed."""
+    now = time.time()
+    kept, removed = [], []
+    with os.scandir(cache) as it:
+        for entry in it:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            temporary = entry.name.startswith(".") and entry.name.endswith(".tmp")
+            if temporary and now - info.st_mtime > STALE_TEMP_S or (
+                    not temporary and entry.name.endswith(".onnx") and now - info.st_mtime > max_age_s):
+                removed.append(entry.name)
+            elif entry.name.endswith(".onnx"):
+                kept.append((info.st_mtime, info.st_size, entry.name))
+    total = sum(size for _, size, _ in kept)
+    for _, size, name in sorted(kept):  # oldest use first
+        if total <= max_bytes:
+            break
+        removed.append(name)
+        total -= size
+    for name in removed:
+        with contextlib.suppress(OSError):
+            (cache / name).unlink()
+    return removed
 
 
 def export_decoder(folder: str | Path) -> Path:

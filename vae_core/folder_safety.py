@@ -1,6 +1,7 @@
 """The checks every model folder passes before anything in it is read: no pickle in it (by name or by content), no
-more entries than a model folder has, and each file opened only inside the folder, as a regular file, under a size
-limit. `vae_core.checkpoints` (our folders) and `vae_core.onnx_folder` (models from other code) both rely on them."""
+more entries than a model folder has, a cost within the budget (`vae_core.folder_budget`: weights, compute, the
+browser's decoder, the projection, judged from config.json and file headers), and each file opened only inside the
+folder, as a regular file, under a size limit. `vae_core.checkpoints` (our folders) and `vae_core.onnx_folder` (models from other code) both rely on them."""
 
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def _looks_like_pickle(path: Path) -> bool:
         return False
 
 
-def check_folder(folder: str | Path) -> None:
-    """Refuse a model folder holding a pickle (by name or by content) or too many entries to inspect.
+def check_folder(folder: str | Path, budget: bool = True) -> None:
+    """Refuse a model folder holding a pickle (by name or by content), too many entries to inspect, or (with
+    `budget`) costing more than `vae_core.folder_budget.BUDGET` (FolderTooLarge, naming the figure and the limit).
 
     Only regular files are opened (never a symlink or a FIFO, which could block), and only their first bytes.
     """
@@ -86,6 +88,10 @@ def check_folder(folder: str | Path) -> None:
                 f"{path}: a pickle file (loading it can run arbitrary code); model folders hold only "
                 "safetensors and JSON here: remove it, or convert it to safetensors"
             )
+    if budget:  # imported when first asked: it builds networks on the meta device
+        from .folder_budget import check_budget
+
+        check_budget(folder)
 
 
 def safe_file(folder: Path, name: str, max_bytes: int) -> Path:
