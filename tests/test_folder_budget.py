@@ -92,9 +92,9 @@ def test_the_browser_decoder_figure_is_the_size_of_the_export(tiny_model_folder)
 def test_a_512_channel_network_is_refused_before_its_weights_are_read(tmp_path):
     size = claimed_weights(tmp_path / "wide", wide())
     assert size > 100_000_000
-    message = refused_quickly(tmp_path / "wide", "its network's weights: 117.7 MB, over the 32.0 MB limit",
+    message = refused_quickly(tmp_path / "wide", "its network's weights: 117.7 MB, over the 16.0 MB limit",
                               "encoding and decoding one image: 2.9 G multiply-adds, over the 100.0 M",
-                              "the decoder sent to each browser: 58.9 MB, over the 16.0 MB limit")
+                              "the decoder sent to each browser: 58.9 MB, over the 8.0 MB limit")
     assert "README" in message
 
 
@@ -129,7 +129,7 @@ def test_an_onnx_folder_with_a_huge_decoder_is_listed_as_too_large(tmp_path):
         with open(folder / name, "wb") as f:
             f.truncate(20_000_000)  # sparse: never read
     entry = next(e for e in ckpt.list_models(extra=[tmp_path]) if e.name == "big-onnx")
-    assert "the decoder sent to each browser: 20.0 MB, over the 16.0 MB limit" in entry.error
+    assert "the decoder sent to each browser: 20.0 MB, over the 8.0 MB limit" in entry.error
 
 
 def test_the_issues_folders_are_listed_as_too_large_and_the_app_says_which_figure(tmp_path, monkeypatch,
@@ -144,7 +144,7 @@ def test_the_issues_folders_are_listed_as_too_large_and_the_app_says_which_figur
     at.run()
     assert not at.exception
     shown = " ".join(e.value for e in [*at.sidebar.error, *at.sidebar.warning])
-    assert "too large to open here" in shown and "over the 32.0 MB limit" in shown
+    assert "too large to open here" in shown and "over the 16.0 MB limit" in shown
     assert "wide" not in at.sidebar.selectbox(key="model").options
 
 

@@ -7,10 +7,10 @@ The figures, and the largest of the shipped zoo (pretrained/), measured by `fold
 
 | figure | what it costs | zoo's largest | limit |
 | --- | --- | --- | --- |
-| weights | server memory: the tensors torch holds (float32) | 3.5 MB (faces-vae-gan) | 32 MB |
+| weights | server memory: the tensors torch holds (float32) | 3.5 MB (faces-vae-gan) | 16 MB |
 | compute | server time: multiply-adds of one image's encode and decode, as the app's data sample runs them | 71 M (dsprites-cvae, three conditions tried) | 100 M |
 | activations | server memory: the largest tensor one image makes on the way, times the 256 of a batch | 128 KB | 256 KB |
-| browser decoder | what every browser downloads for live dragging (the ONNX export of the decoder) | 1.6 MB | 16 MB |
+| browser decoder | what every browser downloads for live dragging (the ONNX export of the decoder) | 1.5 MB | 8 MB |
 | projection | latent_dim x points of projection.npz: memory, and the latent map's message to each browser | 100,000 (10 x 10,000) | 1,000,000 |
 
 Weights and compute are figures of the network config.json describes (a meta-device pass: no byte allocated): the
@@ -42,12 +42,12 @@ README = "the README's 'Model folders' gives the budget"
 class Budget:
     """The most a folder may cost (see the module's table for the zoo's figures)."""
 
-    weights_bytes: int = 32 * MB  # 9x the zoo's largest; loading holds about three copies at once (file, tensors,
-    # the decoder's export): about 100 MB at the limit
+    weights_bytes: int = 16 * MB  # 4.5x the zoo's largest; loading and exporting hold a few copies at once (file,
+    # tensors, the decoder's export): a 30 MB network kept 550 MB after its first Explore, a 22 MB one 225 MB
     multiply_adds: int = 100_000_000  # per image: the 2,000 images of the app's data sample in about 10 s on one
     # thread of a loaded 2-core machine (measured 20 G multiply-adds/s on wide layers, 9 on the zoo's narrow ones)
     activation_bytes: int = 256 * 1024  # per image, the largest tensor; a batch of 256 then holds 64 MB each
-    decoder_bytes: int = 16 * MB  # every browser downloads it (gzip saves little on float weights)
+    decoder_bytes: int = 8 * MB  # 5x the zoo's; every browser downloads it (gzip saves little on float weights)
     projection_values: int = 1_000_000  # means and logvars in float32: 8 MB; the map's message stays a few MB
 
 
@@ -74,7 +74,7 @@ class Cost:
     projection_values: int
 
     def over(self, budget: Budget = BUDGET) -> list[str]:
-        """Each figure over its limit, in words: "its network's weights: 174 MB, over the 32 MB limit"."""
+        """Each figure over its limit, in words: "its network's weights: 117.7 MB, over the 16.0 MB limit"."""
         words = []
         for f in fields(Budget):
             value, limit = getattr(self, f.name), getattr(budget, f.name)
