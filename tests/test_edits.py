@@ -154,3 +154,91 @@ def test_an_edits_card_with_text_for_figures_breaks_nothing(tmp_path, monkeypatc
     monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
     at = open_app("explore", "faces-odd")
     assert not at.exception and "http" not in at.get("button_group")[0].help
+
+
+# ---- readings (vae_core.readings) and the dSprites edits' pieces
+
+
+def test_geometry_reads_position_and_scale_of_true_dsprites_images():
+    from vae_core.data.dsprites import DSprites
+    from vae_core.readings import Reading, area, centroid, dsprites_areas, reading_accuracy, scale_from_area
+
+    data = DSprites()
+    images, factors = data.sample(3000, np.random.default_rng(11))
+    table = dsprites_areas(data)
+    assert (scale_from_area(area(images), factors[:, 1], table) == factors[:, 2]).mean() >= 0.98
+    x, y = centroid(images)
+    for column, read in ((4, x), (5, y)):
+        assert (np.abs(read - (16 + 32 * factors[:, column] / 31)) <= 2).mean() >= 0.98
+    # and a reading can fail: the same sprites 3 px to the right are not at their posX
+    shifted = np.roll(images, 3, axis=3)
+    reading = Reading(lambda im: centroid(im)[0], lambda k: 16 + 32 * np.asarray(k) / 31, 2.0, "centroid")
+    assert reading.hits(reading.read(shifted), factors[:, 4]).mean() < 0.05
+    assert reading_accuracy(reading, data, "posX", n=500) >= 0.98
+
+
+def test_a_reading_of_an_empty_image_shows_nothing_and_pixels_count_from_their_centres():
+    from vae_core.readings import Reading, centroid
+
+    image = np.zeros((2, 1, 8, 8), np.float32)
+    image[0, 0, 2, 5] = 1.0  # row 2, column 5: centre (5.5, 2.5)
+    x, y = centroid(image)
+    assert (x[0], y[0]) == (5.5, 2.5) and np.isnan(x[1])
+    reading = Reading(lambda im: centroid(im)[0], lambda k: np.asarray(k, float), 2.0)
+    assert reading.hits(x, np.array([5, 5])).tolist() == [True, False]
+    assert reading.same(x, x).tolist() == [True, False]  # an empty decode is a change
+
+
+def test_a_shape_edit_takes_one_twin_for_every_heading_that_draws_the_same_sprite():
+    from vae_core.data.dsprites import DSprites
+    from vae_core.edits import dsprites_canonical
+
+    data = DSprites()
+    canonical = dsprites_canonical(data)
+    grid = np.array([(0, s, 5, o, 16, 16) for s in range(3) for o in range(40)])
+    turned = canonical(grid)
+    images, again = data.images_from_factors(grid)[:, 0], data.images_from_factors(turned)[:, 0]
+    iou = (images * again).sum((1, 2)) / np.maximum(images, again).sum((1, 2))
+    assert iou.min() >= 0.9  # the look-alike draws (almost) the same sprite
+    heading = turned[:, 3].reshape(3, 40)
+    assert heading[0].max() <= 10 and heading[1].max() <= 20  # a square within its first quarter turn, an ellipse half
+    assert (heading[2, :39] == np.arange(39)).all() and heading[2, 39] == 0  # a heart is its own (2 pi is 0)
+    assert len(set(heading[0, [3, 13, 32]])) == 1  # a square at 28, 120 and 295 degrees is one sprite
+
+
+@pytest.mark.parametrize("mixing", [AXIS, DIAGONAL], ids=["axis", "diagonal"])
+def test_figures_with_random_targets_and_readings_count_hits_and_changes(mixing):
+    from vae_core.readings import judge_reading
+
+    data, model = Dials(), Linear(mixing)
+    net, _ = train_edit(model, data, "b", pairs=3000, steps=1500)
+    readings = {"a": judge_reading(Reader(0, 5)), "b": Reader(1, 4)}  # a Reading or a bare judge
+    rows = edit_figures(model, data, "b", readings, net, target=None, n=200)["rows"]
+    assert rows["edit"]["on_target"] >= 0.95 and rows["edit"]["side_effects"] <= 0.05
+    broken = EditNet(3, 4)  # an untrained edit: it misses its targets
+    rows = edit_figures(model, data, "b", readings, broken, target=None, n=200)["rows"]
+    assert rows["edit"]["on_target"] < 0.6
+
+
+def test_stored_edits_are_half_precision_keep_their_width_and_meet_or_miss_the_goal(tmp_path):
+    from vae_core.edits import EDITS_WEIGHTS, goal_met, goals_table, save_edits, stored_edits
+
+    from .app_fixtures import make_model
+
+    folder = make_model(tmp_path, "m", dataset="dsprites", latent_dim=4, projection=0)
+    torch.manual_seed(0)
+    net = EditNet(4, 3, hidden=96)
+    rows = {"ceiling (twin's latent)": {"on_target": 0.95, "side_effects": 0.01},
+            "edit": {"on_target": 0.91, "side_effects": 0.03}, "attribute vector": {"on_target": 0.3,
+                                                                                 "side_effects": 0.5}}
+    save_edits(folder, {"shape": net}, {"shape": {"rows": rows}})
+    assert (folder / EDITS_WEIGHTS).stat().st_size < 2 * 4 * sum(p.numel() for p in net.parameters())
+    nets, card, why = stored_edits(folder, 4, {"shape": 3})
+    assert why is None and nets["shape"].hidden == 96
+    z = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_allclose(apply_edit(nets["shape"], z, 2), apply_edit(net, z, 2), atol=2e-2)
+    assert goal_met(rows)
+    assert not goal_met({**rows, "edit": {"on_target": 0.89, "side_effects": 0.01}})  # 6 points under the ceiling
+    assert not goal_met({**rows, "edit": {"on_target": 0.95, "side_effects": 0.04}})  # 3 points more side effects
+    table = goals_table({"m": card})
+    assert "| m | shape | 95.0% / 1.0% | 91.0% / 3.0% | 30.0% / 50.0% | - | met |" in table
