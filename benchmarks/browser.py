@@ -30,6 +30,7 @@ class shares.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import statistics
@@ -132,8 +133,9 @@ MAP_DRAWN = """(before) => new Promise(resolve => {
 })"""
 
 
-def _start(port: int, log) -> subprocess.Popen:
-    return subprocess.Popen(serve.command(port), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+def _start(port: int, log, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(serve.command(port), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
 
 
 def _healthy(base: str, timeout: float = 60) -> None:
@@ -327,13 +329,101 @@ def measure(port: int, rounds: int = 2) -> tuple[dict, dict, dict, dict[str, int
         clock.unanswered
 
 
+SCALE_GOALS = {
+    "Latent map, first visit (server prepares the figure)": "",
+    "Latent map drawn, from the navigation": "<= 2 s",
+    "changing 'Colour by' on the map": "<= 300 ms",
+    "upload placed on the map": "<= 300 ms",
+    "a point's picture on hover": "",
+}
+
+
+def measure_scale(port: int, folder: Path, rounds: int = 2) -> dict[str, list[float]]:
+    """The latent map of a model trained on one's own images, as `python -m vae_core.bench --scale FOLDER` left
+    it (FOLDER/model, its data FOLDER/images named to the app, its decoded images kept in FOLDER/cache)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    base = f"http://127.0.0.1:{port}"
+    out: dict[str, list[float]] = {k: [] for k in SCALE_GOALS}
+    env = {"VAE_EXPLORER_MODELS": str(folder / "model"), "VAE_EXPLORER_DATA": str(folder / "images"),
+           "XDG_CACHE_HOME": str(folder / "cache")}
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "app.log", "w") as log, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        server = _start(port, log, env)
+        try:
+            _healthy(base)
+            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+            pg.add_init_script(MESSAGES)
+            _open(pg, base, "model=model")
+            clock = Clock(server)
+            figure = "Latent map, first visit (server prepares the figure)"
+            out[figure].append(clock.timed(figure, pg, lambda: _nav(pg, "Latent map"), map_drawn=True))
+            for _ in range(rounds):
+                clock.timed("away", pg, lambda: _nav(pg, "Explore"))
+                figure = "Latent map drawn, from the navigation"
+                out[figure].append(clock.timed(figure, pg, lambda: _nav(pg, "Latent map"), map_drawn=True))
+            for option in ("label", "none") * rounds:
+                out["changing 'Colour by' on the map"].append(clock.timed(
+                    "changing 'Colour by' on the map", pg,
+                    lambda o=option: pg.select_option("[data-testid='map-colour']", o), map_drawn=True, script=False))
+            upload = pg.locator("[data-testid='stFileUploaderDropzoneInput']").first
+            for n in range(rounds):
+                files = [{"name": f"drawing-{n}.png", "mimeType": "image/png", "buffer": _png(200 + 8 * n)}]
+                out["upload placed on the map"].append(
+                    clock.timed("upload placed on the map", pg, lambda f=files: upload.set_input_files(f),
+                                map_drawn=True))
+            hover = pg.locator("[data-testid='map-hover']")
+            for i in range(3 * rounds):
+                at = pg.evaluate(POINT_AT, 1000 + 997 * i)
+                began = time.perf_counter()
+                pg.mouse.move(*at)
+                with contextlib.suppress(PlaywrightTimeout):  # a point without a picture: nothing shown or timed
+                    hover.wait_for(state="visible", timeout=5000)
+                    out["a point's picture on hover"].append(time.perf_counter() - began)
+                pg.mouse.move(5, 5)
+                hover.wait_for(state="hidden", timeout=5000)
+            if pg.locator("[data-testid='stException']").count():
+                raise SystemExit(f"a traceback on the page: {pg.inner_text('body')[-1500:]}")
+            out["points on the map"] = [pg.evaluate(
+                "() => document.querySelector(\"[data-testid='map-chart']\").data[0].x.length")]
+        finally:
+            server.terminate()
+            server.wait(20)
+            browser.close()
+    return out
+
+
+# where point `i` of the map is on the screen (Plotly's axes map data to pixels)
+POINT_AT = """(i) => { const d = document.querySelector("[data-testid='map-chart']"), f = d._fullLayout, t = d.data[0];
+  const r = d.getBoundingClientRect();
+  return [r.left + f._size.l + f.xaxis.l2p(t.x[i]), r.top + f._size.t + f.yaxis.l2p(t.y[i])]; }"""
+
+
+def _print_scale(figures: dict[str, list[float]]) -> None:
+    width = max(map(len, SCALE_GOALS))
+    print(f"{'figure':<{width}}  {'measured':>12}  {'goal':>9}")
+    for name, goal in SCALE_GOALS.items():
+        values = [v for v in figures[name] if v is not None]
+        text = "" if not values else (f"{values[0]:.2f} s" if len(values) == 1 else
+                                      f"{min(values):.2f}-{max(values):.2f} s")
+        print(f"{name:<{width}}  {text:>12}  {goal:>9}")
+    print(f"({figures['points on the map'][0]:,} points; headless Chromium, {os.cpu_count()} cores)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/browser.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8611)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--scale", type=Path, metavar="FOLDER",
+                        help="only the latent map of one's own 60,000 images, made by "
+                             "`python -m vae_core.bench --scale FOLDER`")
     args = parser.parse_args(argv)
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    if args.scale is not None:
+        _print_scale(measure_scale(args.port, args.scale.resolve(), args.rounds))
+        return 0
     load = os.getloadavg()[0]
     figures, cpu, by_page, unanswered = measure(args.port, args.rounds)
     width = max(map(len, GOALS))

@@ -217,3 +217,43 @@ def test_umap_of_a_small_sample(tmp_path, tiny_vae):
     np.testing.assert_allclose(fit_umap(proj.means, seed=1), again, atol=1e-4)  # a seed fixes the layout
     placed = place_points(proj.means[:3], proj.means, proj.umap)
     np.testing.assert_allclose(placed, proj.umap[:3], atol=1e-5)
+
+
+def test_a_large_map_fits_umap_on_a_part_places_the_rest_and_records_a_sample_s_errors(tmp_path, tiny_vae,
+                                                                                       monkeypatch):
+    """Scale round: 60,000 points fitted whole took 100 s of UMAP on one core. Here, scaled down: a set of 400
+    images in memory is mapped whole (each image once), the map fitted on the first 300 (PCA standing in for UMAP,
+    whose first fit takes a minute here), the other 100 placed among their neighbours; the first 150 points' errors
+    are recorded."""
+    from vae_core import projection
+    from vae_core.data.own import ArrayDataset
+
+    _, model = tiny_vae
+    images = DSprites().images_from_factors(DSprites().sample_factors(400, np.random.default_rng(0)))
+    dataset = ArrayDataset("folder:/x", images, np.arange(400) % 3, ("a", "b", "c"))
+    monkeypatch.setattr(projection, "UMAP_FIT_POINTS", 300)
+    monkeypatch.setattr(projection, "RECON_POINTS", 150)
+    fitted = []
+    monkeypatch.setattr(projection, "fit_umap", lambda means, seed: fitted.append(len(means)) or pca_2d(means)[0])
+    proj = write_projection(tmp_path, model, dataset)
+    assert proj.num_points == 400 and sorted(proj.index.tolist()) == list(range(400))
+    assert proj.umap.shape == (400, 2) and np.isfinite(proj.umap).all() and proj.recon.shape == (150,)
+    assert fitted == [300]
+    rest = place_points(proj.means[300:], proj.means[:300], proj.umap[:300])  # (the file's means are float16)
+    assert np.median(np.abs(proj.umap[300:] - rest)) < 0.01 * np.ptp(proj.umap)
+    lo, hi = proj.umap[:300].min(0), proj.umap[:300].max(0)
+    assert ((proj.umap[300:] >= lo - 1e-3) & (proj.umap[300:] <= hi + 1e-3)).all()  # among the fitted points
+    from vae_core.explore import elbo_terms
+
+    np.testing.assert_allclose(proj.recon, elbo_terms(model, dataset.images[proj.index[:150]])["recon"], rtol=1e-3)
+
+
+def test_place_points_in_chunks_equals_all_at_once():
+    rng = np.random.default_rng(0)
+    ref, coords, new = rng.normal(size=(100_000, 2)), rng.normal(size=(100_000, 2)), rng.normal(size=(50, 2))
+    placed = place_points(new, ref, coords, k=5)  # 2,000,000 // 100,000 = 20 rows at a time
+    dist = np.linalg.norm(new[:, None] - ref[None], axis=2)
+    nearest = np.argsort(dist, axis=1)[:, :5]
+    weights = 1 / np.take_along_axis(dist, nearest, axis=1)
+    expected = (weights[:, :, None] * coords[nearest]).sum(1) / weights.sum(1, keepdims=True)
+    np.testing.assert_allclose(placed, expected, atol=1e-4)

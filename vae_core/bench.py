@@ -8,7 +8,9 @@
   `--device cuda`);
 - single-image decode latency p50 / p95;
 - a 10 x 11 traversal grid decoded in one batch;
-- the whole disentanglement metric suite on a dSprites model (when `--metrics` is given; slow).
+- the whole disentanglement metric suite on a dSprites model (when `--metrics` is given; slow);
+- with `--scale FOLDER` instead: an MNIST-size set of one's own images (60,000 PNGs, a stand-in made here), what
+  the app's first and second start cost with it.
 """
 
 from __future__ import annotations
@@ -132,13 +134,97 @@ def stacked_rate(members: int = 4, steps: int = 40, rounds: int = 2, device: str
     return max(rates[1]), max(rates[members])
 
 
+SCALE_IMAGES = 60_000  # an MNIST-size set of a researcher's own images
+STAND_IN_CLASSES = ("ring", "disc", "square", "frame", "cross", "plus", "bar", "column", "slash", "dot")
+
+
+def _draw_stand_in(draw, name: str, x: int, y: int, r: int, w: int) -> None:
+    """One stand-in image of class `name`: white strokes on black at (x, y), radius r, stroke width w."""
+    box = [x - r, y - r, x + r, y + r]
+    if name in ("ring", "disc"):
+        draw.ellipse(box, outline=255, width=w, fill=255 if name == "disc" else None)
+    elif name in ("square", "frame"):
+        draw.rectangle(box, outline=255, width=w, fill=255 if name == "square" else None)
+    elif name == "dot":
+        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=255)
+    else:
+        lines = {"cross": [box, [x - r, y + r, x + r, y - r]], "plus": [[x - r, y, x + r, y], [x, y - r, x, y + r]],
+                 "bar": [[x - r, y, x + r, y]], "column": [[x, y - r, x, y + r]], "slash": [[x - r, y + r, x + r, y - r]]}
+        for line in lines[name]:
+            draw.line(line, fill=255, width=w + 1)
+
+
+def stand_in_folder(folder: Path, n: int = SCALE_IMAGES, seed: int = 0) -> Path:
+    """An MNIST-size stand-in made here (nothing is downloaded): `n` greyscale 28 x 28 PNGs of white strokes on
+    black, ten classes in sub-folders (a ring, a disc, a square, ...) of random place and size. Kept: a folder that
+    already holds `n` PNGs is used as it is."""
+    from PIL import Image, ImageDraw
+
+    if folder.is_dir() and sum(1 for _ in folder.rglob("*.png")) == n:
+        return folder
+    rng = np.random.default_rng(seed)
+    for name in STAND_IN_CLASSES:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        name = STAND_IN_CLASSES[i % len(STAND_IN_CLASSES)]
+        image = Image.new("L", (28, 28), 0)
+        _draw_stand_in(ImageDraw.Draw(image), name, *(int(v) for v in rng.integers((9, 9, 4, 1), (19, 19, 9, 4))))
+        image.save(folder / name / f"{i:05d}.png")
+    return folder
+
+
+def scale_figures(folder: Path, n: int = SCALE_IMAGES, steps: int = 300) -> list[tuple[str, str, str]]:
+    """The own-images scale rows: a model trained on an `n`-image stand-in folder (32 px greyscale, `steps`
+    steps), then what the app's first start costs (decoding the folder, encoding every image and its map, as
+    `python -m vae_core.evaluate` writes it) and its second (the kept folder and projection.npz read back)."""
+    import os
+
+    from . import checkpoints as ckpt
+    from .data.own import load_image_folder
+    from .projection import load_projection, write_projection
+
+    os.environ.setdefault("XDG_CACHE_HOME", str(folder / "cache"))
+    data = stand_in_folder(folder / "images", n)
+    for kept in (Path(os.environ["XDG_CACHE_HOME"]) / "vae-explorer" / "folders").glob("*.npz"):
+        kept.unlink()  # a first start decodes the folder
+    model_folder = folder / "model"
+    began = time.perf_counter()
+    dataset = load_image_folder(data, 32, 1)
+    first_load = time.perf_counter() - began
+    if not (model_folder / ckpt.WEIGHTS_FILE).is_file():
+        exp = ExperimentConfig(model=ModelConfig(image_size=32, channels=1, latent_dim=10),
+                               train=TrainConfig(dataset=f"folder:{data}", objective="beta-vae", beta=1.0,
+                                                 steps=steps, batch_size=64, checkpoint_every=steps))
+        train(exp, model_folder, progress=True, dataset=dataset)
+    model = ckpt.load_model(model_folder).model.eval()
+    began = time.perf_counter()
+    write_projection(model_folder, model, dataset, progress=True)
+    projection_s = time.perf_counter() - began
+    began = time.perf_counter()
+    again = load_image_folder(data, 32, 1)
+    points = load_projection(model_folder).num_points
+    second = time.perf_counter() - began
+    assert again.num_images == n
+    return [(f"own images: decode {n:,} PNGs (first start)", f"{first_load:.1f} s", ""),
+            (f"  encode {points:,} and map them (UMAP)", f"{projection_s:.1f} s", ""),
+            ("  first start in all", f"{first_load + projection_s:.1f} s", "<= 120 s"),
+            ("  second start (kept images, projection.npz)", f"{second:.1f} s", "seconds"),
+            ("  the map in the browser", "benchmarks/browser.py --scale", "")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vae_core.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--metrics", action="store_true", help="also time the metric suite (about a minute)")
     parser.add_argument("--steps", type=int, default=150, help="training steps per measurement")
     parser.add_argument("--stack", type=int, default=4, help="runs in the stacked-training measurement")
     parser.add_argument("--device", default="cpu", help="for the stacked-training measurement (cuda on a GPU)")
+    parser.add_argument("--scale", type=Path, metavar="FOLDER",
+                        help=f"only the own-images scale rows: a {SCALE_IMAGES:,}-image stand-in set, its model and "
+                             "map made in FOLDER (kept for benchmarks/browser.py --scale FOLDER)")
     args = parser.parse_args(argv)
+    if args.scale is not None:
+        _print_table(scale_figures(args.scale.resolve()))
+        return 0
     rows = [("dSprites rendering (1 thread)", f"{render_rate():,.0f} images/s", ">= 20,000 images/s")]
     ours, bare, ratio = training_ratio(args.steps)
     rows.append(("training, vae_core.train", f"{ours:,.0f} images/s", ""))
@@ -157,12 +243,16 @@ def main(argv: list[str] | None = None) -> int:
         total, parts = metric_suite_seconds()
         rows.append(("metric suite (protocol counts)", f"{total:.1f} s", "<= 120 s"))
         rows.extend((f"  {part}", f"{value:.1f} s", "") for part, value in parts.items())
+    _print_table(rows)
+    return 0
+
+
+def _print_table(rows: list[tuple[str, str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  {'measured':>18}  target")
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:>18}  {target}")
     print(f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def evaluate_folder(folder: str | Path, seed: int = 0, metrics: bool = True, pro
         from .projection import write_projection
 
         began = time.perf_counter()
-        write_projection(folder, loaded.model, dataset, seed=seed)
+        write_projection(folder, loaded.model, dataset, seed=seed, progress=log is print)
         log(f"{loaded.name}: projection.npz ({time.perf_counter() - began:.1f} s)")
     if "final" not in loaded.card:  # a run stopped part-way: its final weights are the ones just evaluated
         results["final"] = results["evaluation"]

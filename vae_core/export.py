@@ -19,7 +19,6 @@ import hashlib
 import io
 import os
 import secrets
-import stat
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cache_dirs import CACHE_ENV, cache_folder, private_folder
 from .checkpoints import WEIGHTS_FILE, CheckpointError, atomic_write_bytes, load_model, safe_file
 from .folder_budget import BUDGET, FolderTooLarge, check_budget
 from .kinds import KINDS, kind
@@ -154,7 +154,6 @@ def derived_decoder(model: VAE, folder: str | Path, n: int = 16) -> bytes:
     return data
 
 
-CACHE_ENV = "VAE_EXPLORER_CACHE"  # where derived decoders are kept between runs; empty: kept nowhere
 MAX_DECODER_BYTES = BUDGET.decoder_bytes  # every decoder the budget lets through is kept and read back
 MAX_CACHE_BYTES = 16 * MAX_DECODER_BYTES  # beyond it, the least recently used decoders go first
 MAX_CACHE_AGE_S = 30 * 24 * 3600  # a decoder unused for 30 days goes (the weights it came from may be gone)
@@ -166,17 +165,7 @@ def decoder_cache_dir() -> Path | None:
     ~/.cache/vae-explorer/decoders (or under $XDG_CACHE_HOME), made private (0700). None when it is turned off
     (VAE_EXPLORER_CACHE set empty) or cannot be trusted or made: another owner, open to others, not a folder."""
     raw = os.environ.get(CACHE_ENV)
-    if raw == "":
-        return None
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = Path(raw) if raw else base / "vae-explorer" / "decoders"
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
-    except OSError:
-        return None
-    private = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
-    return path if private else None
+    return private_folder(Path(raw)) if raw else cache_folder("decoders")
 
 
 def cached_decoder(model: VAE, folder: str | Path, cache: Path | None, n: int = 16, derive=None) -> bytes:

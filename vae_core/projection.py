@@ -31,6 +31,10 @@ FORMAT_VERSION = 1
 MAX_PROJECTION_BYTES = 500_000_000
 MAX_POINTS = 100_000  # rows of a projection.npz (the shipped ones have 10,000)
 MAX_ARRAY_BYTES = MAX_POINTS * 512 * 8  # the largest array: float64 means of a 512-dimensional latent
+GRID_POINTS = 10_000  # a procedural grid's sample on the map (the metrics' protocols use this many)
+MAP_POINTS = 60_000  # a set of images in memory: each image once, up to this many (an MNIST-size set whole)
+UMAP_FIT_POINTS = 20_000  # UMAP is fitted on this many points; the others take the place of their neighbours
+RECON_POINTS = 10_000  # the points whose reconstruction error is recorded (the data's error percentiles)
 REQUIRED_KEYS = ("means", "logvars", "factors", "factor_names", "pca", "index", "seed")
 
 
@@ -48,8 +52,9 @@ class Projection:
         pca_explained: (2,) the fraction of the means' variance each PCA axis explains.
         index: (N,) int64 the images' flat indices in their dataset.
         seed: the seed the sample was drawn with.
-        recon: (N,) float32 each image's reconstruction error at its posterior mean (nats), or None in files
-            written before it was recorded: the data's error distribution Reconstruct compares an upload with.
+        recon: (M,) float32 the reconstruction error at the posterior mean (nats) of the first M <= N points
+            (RECON_POINTS of a larger map), or None in files written before it was recorded: the data's error
+            distribution Reconstruct compares an upload with.
     """
 
     means: np.ndarray
@@ -212,16 +217,21 @@ def place_points(new_latents: np.ndarray, ref_latents: np.ndarray, ref_coords: n
     if new.shape[1] != ref.shape[1]:
         raise ValueError(f"new latents have {new.shape[1]} dimensions, the map's have {ref.shape[1]}")
     k = max(1, min(k, ref.shape[0]))
-    # squared distances through |a|^2 - 2ab + |b|^2: (M, N) without an (M, N, D) temporary
-    d2 = (new ** 2).sum(1)[:, None] - 2 * new @ ref.T + (ref ** 2).sum(1)[None, :]
-    dist = np.sqrt(np.maximum(d2, 0.0))
-    nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]  # (M, k)
-    near_dist = np.take_along_axis(dist, nearest, axis=1)
-    weights = 1.0 / np.maximum(near_dist, 1e-12)
-    exact = near_dist <= 1e-9
-    weights = np.where(exact.any(1, keepdims=True), exact.astype(np.float64), weights)
-    weights /= weights.sum(1, keepdims=True)
-    return (weights[:, :, None] * coords[nearest]).sum(1).astype(np.float32)
+    chunk = max(1, 2_000_000 // ref.shape[0])  # rows at a time: (chunk, N) distances of about 16 MB
+    placed = np.empty((new.shape[0], 2), np.float32)
+    ref_norms = (ref ** 2).sum(1)[None, :]
+    for start in range(0, new.shape[0], chunk):
+        part = new[start:start + chunk]
+        # squared distances through |a|^2 - 2ab + |b|^2: (M, N) without an (M, N, D) temporary
+        dist = np.sqrt(np.maximum((part ** 2).sum(1)[:, None] - 2 * part @ ref.T + ref_norms, 0.0))
+        nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]  # (M, k)
+        near_dist = np.take_along_axis(dist, nearest, axis=1)
+        weights = 1.0 / np.maximum(near_dist, 1e-12)
+        exact = near_dist <= 1e-9
+        weights = np.where(exact.any(1, keepdims=True), exact.astype(np.float64), weights)
+        weights /= weights.sum(1, keepdims=True)
+        placed[start:start + chunk] = (weights[:, :, None] * coords[nearest]).sum(1)
+    return placed
 
 
 def mutual_information_matrix(means: np.ndarray, factors: np.ndarray, bins: int = 20,
@@ -252,23 +262,73 @@ def mutual_information_matrix(means: np.ndarray, factors: np.ndarray, bins: int 
     return mi
 
 
-def write_projection(folder: str | Path, model, dataset, n: int = 10_000, seed: int = 0,
-                     with_umap: bool = True) -> Projection:
+def map_points(dataset) -> int:
+    """How many points a dataset's map has: GRID_POINTS of a procedural grid; every image of a set in memory up
+    to MAP_POINTS (a smaller set: each image once)."""
+    if hasattr(dataset, "images_from_factors"):
+        return GRID_POINTS
+    return min(dataset.num_images, MAP_POINTS)
+
+
+def _steps(total: int, what: str, progress: bool):
+    """A progress bar over `total` images when `progress`, else a silent counter."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=what, unit="img", disable=not progress, leave=False)
+
+
+def encode_with_errors(model, images: np.ndarray, measured: int, batch_size: int = 256,
+                       progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(means, logvars, recon) of `images`: the posterior of each (`encode_means`), and the reconstruction errors
+    (nats per image, at the posterior mean) of the first `measured` only (decoding is most of the cost, and the
+    data's error percentiles need a sample, not 60,000)."""
+    means, logvars = [], []
+    recon = np.zeros(min(measured, len(images)), np.float32)
+    chunk = batch_size * 8
+    with _steps(len(images), "encoding", progress) as bar:
+        for start in range(0, len(images), chunk):
+            part = images[start:start + chunk]
+            mu, logvar = encode_means(model, part, batch_size)
+            means.append(mu)
+            logvars.append(logvar)
+            if start < measured:
+                stop = min(len(part), measured - start)
+                recon[start:start + stop] = elbo_terms(model, part[:stop], batch_size)["recon"]
+            bar.update(len(part))
+    if not means:
+        return (*encode_means(model, images[:0]), recon)
+    return np.concatenate(means), np.concatenate(logvars), recon
+
+
+def fit_map(means: np.ndarray, seed: int = 0, fitted: int | None = None) -> np.ndarray:
+    """UMAP coordinates of every point: fitted on the first `fitted` (the sample is already in random order), the
+    others placed at the distance-weighted mean of their 10 nearest fitted neighbours (`place_points`, UMAP's own
+    first guess for new points). 60,000 points fitted whole took 100 s on one core; 20,000 about a third."""
+    fitted = UMAP_FIT_POINTS if fitted is None else fitted
+    if len(means) <= fitted:
+        return fit_umap(means, seed=seed)
+    base = fit_umap(means[:fitted], seed=seed)
+    return np.concatenate([base, place_points(means[fitted:], means[:fitted], base)])
+
+
+def write_projection(folder: str | Path, model, dataset, n: int | None = None, seed: int = 0,
+                     with_umap: bool = True, progress: bool = False) -> Projection:
     """Encode a fixed sample of the dataset and write `projection.npz` into a model folder, atomically.
 
     Args:
         folder: the model folder.
         model: the folder's `VAE`, in eval mode.
         dataset: the model's dataset (`vae_core.data.get_dataset`).
-        n: sample size; seed: the sample's seed (and UMAP's).
+        n: sample size (default `map_points`); seed: the sample's seed (and UMAP's).
         with_umap: fit UMAP (slow the first time in a process); without it the file holds PCA only.
+        progress: show progress bars (the command line).
 
     Returns:
         The `Projection` written.
     """
-    images, factors, factor_names, index = sample_dataset(dataset, n, seed)
-    means, logvars = encode_means(model, images)
-    recon = elbo_terms(model, images)["recon"].astype(np.float32)
+    images, factors, factor_names, index = sample_dataset(dataset, map_points(dataset) if n is None else n, seed)
+    means, logvars, recon = encode_with_errors(model, images, RECON_POINTS, progress=progress)
+    del images
     pca, explained = pca_2d(means)
     arrays = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -284,7 +344,11 @@ def write_projection(folder: str | Path, model, dataset, n: int = 10_000, seed: 
         "recon": recon,
     }
     if with_umap:
-        arrays["umap"] = fit_umap(means, seed=seed)
+        if progress:
+            print(f"UMAP of {min(len(means), UMAP_FIT_POINTS):,} points"
+                  + (f", {len(means) - UMAP_FIT_POINTS:,} more placed by their neighbours"
+                     if len(means) > UMAP_FIT_POINTS else "") + "...", flush=True)
+        arrays["umap"] = fit_map(means, seed=seed)
     save_arrays(Path(folder) / ckpt.PROJECTION_FILE, arrays)
     return load_projection(folder)
 
@@ -406,9 +470,11 @@ def load_projection(folder: str | Path, latent_dim: int | None = None) -> Projec
         problems.append(f"logvars {logvars.shape} differ from means {means.shape}")
     if latent_dim is not None and means.shape[1] != latent_dim:
         problems.append(f"means have {means.shape[1]} dimensions, the model has {latent_dim}")
-    for name, arr in (("factors", factors), ("pca", pca), ("index", index), ("umap", umap), ("recon", recon)):
+    for name, arr in (("factors", factors), ("pca", pca), ("index", index), ("umap", umap)):
         if arr is not None and arr.shape[0] != n:
             problems.append(f"{name} has {arr.shape[0]} rows, means have {n}")
+    if recon is not None and recon.shape[0] > n:  # the first points' errors (RECON_POINTS of a large map)
+        problems.append(f"recon has {recon.shape[0]} rows, more than the {n} points")
     for name, arr in (("pca", pca), ("umap", umap)):
         if arr is not None and arr.shape[1] != 2:
             problems.append(f"{name} must have 2 columns, has {arr.shape[1]}")

@@ -108,10 +108,76 @@ LABELS_FILE = "labels.csv"  # beside the images: one row per image, "file,label"
 MIN_IMAGES = 2
 
 
+CACHE_FORMAT = 1
+
+
+def _cache_file(root: Path, files: list[Path], image_size: int, channels: int) -> Path | None:
+    """Where the decoded images of `files` are kept between runs (`vae_core.cache_dirs`), named by everything they
+    are made from: the folder, the size and channels, each file's name, size and modification time, and the labels
+    file's; None when nothing is kept."""
+    import hashlib
+
+    from ..cache_dirs import cache_folder
+
+    folder = cache_folder("folders")
+    if folder is None:
+        return None
+    digest = hashlib.sha256(f"{CACHE_FORMAT}|{root.resolve()}|{image_size}|{channels}".encode())
+    for path in (*files, root / LABELS_FILE):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        digest.update(f"|{path.relative_to(root).as_posix()}|{info.st_size}|{info.st_mtime_ns}".encode())
+    return folder / f"{digest.hexdigest()}.npz"
+
+
+def _decoded(root: Path, files: list[Path], image_size: int,
+             channels: int) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
+    """(images as bytes (N, C, S, S) uint8, the readable files, the skipped (file, reason)): read from the cache
+    when it holds this folder as it is now (60,000 small PNGs took 14 s to decode, the cache under a second)."""
+    cache = _cache_file(root, files, image_size, channels)
+    if cache is not None and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as kept:
+                images, names = kept["images"], [str(n) for n in kept["kept"]]
+                skipped = [(str(f), str(r)) for f, r in zip(kept["skipped_files"], kept["skipped_reasons"])]
+            if images.dtype == np.uint8 and images.shape[1:] == (channels, image_size, image_size) \
+                    and len(images) == len(names):
+                return images, names, skipped
+        except (OSError, ValueError, KeyError):
+            pass  # damaged: decoded anew below
+    images, kept_names, skipped = [], [], []
+    for path in files:
+        try:
+            image = to_model_input(load_image(path.read_bytes()), image_size, channels)
+        except (ImageError, OSError) as exc:
+            skipped.append((path.relative_to(root).as_posix(), str(exc)[:200]))
+            continue
+        images.append(np.round(image * 255).astype(np.uint8))  # 8 bits a pixel, as the files hold them
+        kept_names.append(path.relative_to(root).as_posix())
+    stacked = np.stack(images) if images else np.zeros((0, channels, image_size, image_size), np.uint8)
+    if cache is not None and len(images) >= MIN_IMAGES:
+        import io
+
+        from ..checkpoints import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        np.savez(buffer, images=stacked, kept=np.array(kept_names, dtype=str),
+                 skipped_files=np.array([f for f, _ in skipped], dtype=str),
+                 skipped_reasons=np.array([r for _, r in skipped], dtype=str))
+        try:
+            atomic_write_bytes(cache, buffer.getvalue())
+        except OSError:
+            pass  # a full disk: the next run decodes again
+    return stacked, kept_names, skipped
+
+
 def load_image_folder(root: str | Path, image_size: int = 64, channels: int = 3) -> ArrayDataset:
-    """Every readable image under `root` (recursively), centre-cropped and resized; unreadable files are skipped
-    and listed in `skipped` (file, reason). Labels: a labels.csv in `root` (file,label per row) when there is one,
-    else the sub-folder names when there are more than one.
+    """Every readable image under `root` (recursively), centre-cropped and resized, 8 bits a pixel; unreadable
+    files are skipped and listed in `skipped` (file, reason). Labels: a labels.csv in `root` (file,label per row)
+    when there is one, else the sub-folder names when there are more than one. The decoded images are kept in the
+    cache (`vae_core.cache_dirs`) for the next run.
 
     Raises:
         FileNotFoundError: no such folder, or fewer than MIN_IMAGES readable images in it.
@@ -121,16 +187,9 @@ def load_image_folder(root: str | Path, image_size: int = 64, channels: int = 3)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    images, kept, skipped = [], [], []
-    for path in files:
-        try:
-            images.append(to_model_input(load_image(path.read_bytes()), image_size, channels))
-        except (ImageError, OSError) as exc:
-            skipped.append((path.relative_to(root).as_posix(), str(exc)[:200]))
-            continue
-        kept.append(path.relative_to(root).as_posix())
-    if len(images) < MIN_IMAGES:
-        found = f"{len(images)} readable image{'' if len(images) == 1 else 's'}"
+    decoded, kept, skipped = _decoded(root, files, image_size, channels)
+    if len(decoded) < MIN_IMAGES:
+        found = f"{len(decoded)} readable image{'' if len(decoded) == 1 else 's'}"
         raise FileNotFoundError(f"{root}: {found} ({', '.join(IMAGE_SUFFIXES)}, in it or its sub-folders"
                                 f"{f'; {len(skipped)} unreadable' if skipped else ''}); a model needs at least "
                                 f"{MIN_IMAGES}, and hundreds to learn anything")
@@ -140,7 +199,8 @@ def load_image_folder(root: str | Path, image_size: int = 64, channels: int = 3)
         classes = [str(Path(k).parent.as_posix()) for k in kept]
     names = tuple(sorted(set(classes)))
     labels = np.array([names.index(c) for c in classes], dtype=np.int64) if len(names) > 1 else None
-    dataset = ArrayDataset(f"folder:{root}", np.stack(images), labels, names if labels is not None else ())
+    dataset = ArrayDataset(f"folder:{root}", decoded.astype(np.float32) / 255, labels,
+                           names if labels is not None else ())
     dataset.skipped = skipped
     return dataset
 
