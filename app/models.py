@@ -19,6 +19,7 @@ import torch
 from app import streamlit_internals
 from app.text import plain
 from vae_core import checkpoints as ckpt
+from vae_core import folder_safety
 from vae_core.data import DATA_ENV, DataNotNamed, dataset_from_named, named_data_folders
 from vae_core.edits import EDITS_CARD, stored_edits
 from vae_core.explore import dim_order, elbo_terms, slider_limits, traversal_images
@@ -27,6 +28,7 @@ from vae_core.latent import kl_per_dim_over_data
 from vae_core.naming import LatentName, name_latents
 from vae_core.projection import Projection, load_projection, mutual_information_matrix, pca_2d, sample_dataset
 
+folder_safety.serve_within_budget()  # this process serves the app: every folder it lists or opens keeps the budget
 NAMES_SHOWN_KEY = "names_shown"  # the sidebar's switch (app.state.names_switch): False hides every latent's name
 SAMPLE_SIZE = 2000  # data sample for histograms, ranges and the live map: about a second to encode
 QUICK_SIZE = 256  # enough for slider ranges and a KL ordering when the card and projection lack them
@@ -226,15 +228,30 @@ def data_errors(h: Handle) -> np.ndarray | None:
     """The data's reconstruction errors (nats per image): recorded in the shipped projection.npz where it has them
     (no encoding on the first visit), else measured on a data sample; None without data."""
     proj, _ = projection(h)
-    if proj is not None and proj.recon is not None:
-        return proj.recon
+    if proj is not None and proj.recon is not None and len(proj.recon):
+        return proj.recon  # a large map records its first points' (projection.RECON_POINTS)
     sample = data_sample(h)
     return None if sample is None else sample["recon"]
 
 
+SAMPLE_MULTIPLY_ADDS = 40_000_000_000  # the data sample's compute: the zoo's 2,000 images of 20 M multiply-adds each
+
+
 def data_sample(h: Handle, n: int = SAMPLE_SIZE, seed: int = 0) -> dict | None:
-    """Latents, reconstruction and KL (nats) of a fixed sample of the model's data; None without data."""
-    return _data_sample(h.path, h.stamp, n, seed)
+    """Latents, reconstruction and KL (nats) of a fixed sample of the model's data; None without data. A network
+    dearer than the zoo's samples fewer images (at least QUICK_SIZE), so that opening any folder within the budget
+    costs about the same time (the budget's largest took 15 s with 2,000 images, 9 s with 400)."""
+    return _data_sample(h.path, h.stamp, min(n, _affordable_sample(h.path, h.stamp)) if h.kind_info.trained_here
+                        else n, seed)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _affordable_sample(path: str, stamp: float) -> int:
+    from vae_core.folder_budget import folder_cost
+
+    cost = folder_cost(path)
+    return SAMPLE_SIZE if cost is None or not cost.multiply_adds else \
+        max(QUICK_SIZE, SAMPLE_MULTIPLY_ADDS // cost.multiply_adds)
 
 
 @st.cache_data(show_spinner="Reading the projection...", max_entries=32)

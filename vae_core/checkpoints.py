@@ -33,6 +33,7 @@ from .folder_safety import (  # noqa: F401  re-exported: a model folder's checks
     MAX_FOLDER_ENTRIES,
     PICKLE_SUFFIXES,
     CheckpointError,
+    budget_enforced,
     check_folder,
     safe_file,
 )
@@ -361,7 +362,7 @@ def _stamp(folder: Path) -> tuple:
 def _entry(folder: Path) -> ModelEntry:
     """A folder's entry, checked again only when one of its files changed: the app lists the models on every
     page run, and reading a folder of a thousand files to check them took 0.75 s for 60 folders each time."""
-    stamp = _stamp(folder)
+    stamp = (_stamp(folder), budget_enforced())  # checked again when the budget is turned on
     cached = _entries.get(folder)
     if cached is not None and cached[0] == stamp:
         return cached[1]

@@ -11,7 +11,7 @@ The figures, and the largest of the shipped zoo (pretrained/), measured by `fold
 | compute | server time: multiply-adds of one image's encode and decode, as the app's data sample runs them | 71 M (dsprites-cvae, three conditions tried) | 100 M |
 | activations | server memory: the largest tensor one image makes on the way, times the 256 of a batch | 128 KB | 256 KB |
 | browser decoder | what every browser downloads for live dragging (the ONNX export of the decoder) | 1.5 MB | 8 MB |
-| projection | latent_dim x points of projection.npz: memory, and the latent map's message to each browser | 100,000 (10 x 10,000) | 1,000,000 |
+| projection | latent_dim x points of projection.npz: memory, and the latent map's message to each browser | 100,000 (10 x 10,000) | 2,000,000 |
 
 Weights and compute are figures of the network config.json describes (a meta-device pass: no byte allocated): the
 weights file must match that network exactly or loading refuses it after reading its header, so a file cannot cost
@@ -48,7 +48,8 @@ class Budget:
     # thread of a loaded 2-core machine (measured 20 G multiply-adds/s on wide layers, 9 on the zoo's narrow ones)
     activation_bytes: int = 256 * 1024  # per image, the largest tensor; a batch of 256 then holds 64 MB each
     decoder_bytes: int = 8 * MB  # 5x the zoo's; every browser downloads it (gzip saves little on float weights)
-    projection_values: int = 1_000_000  # means and logvars in float32: 8 MB; the map's message stays a few MB
+    projection_values: int = 2_000_000  # latent x points: an MNIST-size map (60,000 points) of a 32-latent model;
+    # means and logvars in float32: 16 MB; the map's message sends two coordinates a point, whatever the latent
 
 
 BUDGET = Budget()

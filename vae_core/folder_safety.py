@@ -62,9 +62,25 @@ def _looks_like_pickle(path: Path) -> bool:
         return False
 
 
-def check_folder(folder: str | Path, budget: bool = True) -> None:
+_serving = False  # whether this process is the app's server: it alone holds folders to the cost budget
+
+
+def serve_within_budget(on: bool = True) -> None:
+    """Hold every folder this process lists or opens to the cost budget (`vae_core.folder_budget`): the app's server
+    turns it on (a classroom's folders are anyone's, and the class shares the server). The command-line tools leave
+    it off: a person training, evaluating or exporting their own model on their own command line may use any size."""
+    global _serving
+    _serving = on
+
+
+def budget_enforced() -> bool:
+    return _serving
+
+
+def check_folder(folder: str | Path, budget: bool | None = None) -> None:
     """Refuse a model folder holding a pickle (by name or by content), too many entries to inspect, or (with
-    `budget`) costing more than `vae_core.folder_budget.BUDGET` (FolderTooLarge, naming the figure and the limit).
+    `budget`, by default where `serve_within_budget` turned it on) costing more than
+    `vae_core.folder_budget.BUDGET` (FolderTooLarge, naming the figure and the limit).
 
     Only regular files are opened (never a symlink or a FIFO, which could block), and only their first bytes.
     """
@@ -88,7 +104,7 @@ def check_folder(folder: str | Path, budget: bool = True) -> None:
                 f"{path}: a pickle file (loading it can run arbitrary code); model folders hold only "
                 "safetensors and JSON here: remove it, or convert it to safetensors"
             )
-    if budget:  # imported when first asked: it builds networks on the meta device
+    if _serving if budget is None else budget:  # imported when first asked: it builds networks on the meta device
         from .folder_budget import check_budget
 
         check_budget(folder)
