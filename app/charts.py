@@ -244,6 +244,16 @@ def kl_per_dim_curves(log: dict[str, np.ndarray], threshold: float = 0.01) -> go
     return fig
 
 
+def edit_moves(move: np.ndarray, factor: str) -> go.Figure:
+    """An edit's mean absolute move per latent: one tall bar where the factor lives on one latent (disentangled),
+    several where it is spread (entangled)."""
+    fig = go.Figure(go.Bar(x=[f"z{d}" for d in range(len(move))], y=move, marker_color="#1f77b4",
+                           hovertemplate="%{x}: moves %{y:.2f} on average<extra></extra>"))
+    fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="mean |move|",
+                      title={"text": f"The {label(factor)} edit's move per latent", "font": {"size": 13}})
+    return fig
+
+
 def mi_heatmap(matrix: np.ndarray, factor_names: list[str], dim_names: list[str], title: str,
                zmax: float | None = None) -> go.Figure:
     """Factor-by-latent mutual information as a grid of square cells with their numbers; `zmax` fixes the top of

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app import models
+from app import edit_views, models
 from vae_core.sweep import shipped_points
 
 
@@ -30,8 +30,9 @@ class Step:
     title: str
     text: str  # for students: short, plain
     models: tuple[str, ...]  # folders in pretrained/ (or $VAE_EXPLORER_MODELS)
-    show: str  # "traversals", "kl", "figures", "sweep"
+    show: str  # "traversals", "kl", "figures", "sweep", "edits" (of `factor`), "edit_moves" (of `factor`)
     question: Question | None = None
+    factor: str | None = None  # the factor whose edits "edits" and "edit_moves" show
 
 
 def active_count(h: models.Handle) -> int:
@@ -77,6 +78,89 @@ def _best_beta_why(hs) -> str:
     return f"β = {best['beta']:g}: {cost}; above it, up to β = {last['beta']:g}, MIG is lower."
 
 
+def _edit_shares(h: models.Handle, factor: str, row: str) -> tuple[float, float] | None:
+    """(on target, side effects) of one way of changing `factor` (a row of the model's edits.json: "edit",
+    "attribute vector", "best single latent"...), or None where the model has no such figures."""
+    info = edit_views.figures(h, factor)
+    shares = edit_views.shares(info) if info else {}
+    return next((v for k, v in shares.items() if k.startswith(row)), None)
+
+
+def _single_latent(factor: str):
+    """The latent that changes `factor` alone (its row reaches 80% on target with at most 10% side effects), or
+    "none of them"."""
+    def answer(hs) -> str:
+        info = edit_views.figures(hs[0], factor) or {}
+        best = edit_views.best_latent_row(info)
+        if best is None:
+            return "—"
+        on, side = best[1]
+        return best[0].split("(")[-1].rstrip(")") if on >= 0.8 and side <= 0.1 else "none of them"
+    return answer
+
+
+def _single_latent_why(factor: str):
+    def why(hs) -> str:
+        best = edit_views.best_latent_row(edit_views.figures(hs[0], factor) or {})
+        if best is None:
+            return "—"
+        (label, (on, side)) = best
+        return (f"The {label}, set to its mean over the data at the target: {on:.0%} of the held-out faces read as "
+                f"asked, and {side:.0%} change another factor.")
+    return why
+
+
+SHARE_BUCKETS = ("under 10%", "10 to 50%", "50 to 80%", "over 80%")
+
+
+def _bucket(share: float) -> str:
+    return SHARE_BUCKETS[int(np.searchsorted([0.1, 0.5, 0.8], share, side="right"))]
+
+
+def _row_bucket(factor: str, row: str):
+    def answer(hs) -> str:
+        shares = _edit_shares(hs[0], factor, row)
+        return "—" if shares is None else _bucket(shares[0])
+    return answer
+
+
+def _row_why(factor: str, row: str, after: str):
+    def why(hs) -> str:
+        shares = _edit_shares(hs[0], factor, row)
+        if shares is None:
+            return "—"
+        return f"{shares[0]:.0%} read as asked, and {shares[1]:.0%} changed another factor. {after}"
+    return why
+
+
+MOVED = 0.1  # a latent the edit moves by more than this, on average, counts as moved
+
+
+def _moved(h: models.Handle, factor: str) -> list[int]:
+    info = edit_views.figures(h, factor) or {}
+    move = edit_views.moves(info, h.latent_dim)
+    return [] if move is None else [int(d) for d in np.flatnonzero(move > MOVED)]
+
+
+def _one_axis(factor: str):
+    """The model whose edit of `factor` is most one latent's: the largest share of its move on one latent."""
+    def share(h) -> float:
+        move = edit_views.moves(edit_views.figures(h, factor) or {}, h.latent_dim)
+        return -1.0 if move is None or move.sum() <= 0 else float(move.max() / move.sum())
+
+    def answer(hs) -> str:
+        return max(hs, key=share).name if max(map(share, hs)) >= 0 else "—"
+
+    def why(hs) -> str:
+        parts = []
+        for h in hs:
+            move = edit_views.moves(edit_views.figures(h, factor) or {}, h.latent_dim)
+            if move is not None and move.sum() > 0:
+                parts.append(f"{h.name} moves z{int(move.argmax())} for {share(h):.0%} of its whole move")
+        return "; ".join(parts) + "."
+    return answer, why
+
+
 def _recon(h: models.Handle) -> float:
     figures = h.card.get("evaluation") or h.card.get("final") or {}
     value = figures.get("recon") if isinstance(figures, dict) else None
@@ -117,6 +201,41 @@ LESSONS: dict[str, tuple[str, tuple[Step, ...]]] = {
              "matters about as much as β, so one run per β is a hint, not a law.", (), "sweep",
              Question("Which β gave the highest MIG in this sweep?",
                       lambda hs: [f"{p['beta']:g}" for p in sweep_points()], _best_beta, _best_beta_why)),
+    )),
+    "smile": ("A smile slider", (
+        Step("Look for a smile slider", "Each row is one latent of a plain VAE of faces, moved from left to right while "
+             "the others stay. Is there a row that turns a frown into a smile and changes nothing else?",
+             ("faces-vae",), "traversals",
+             Question("Which latent turns a frown into a smile, and changes nothing else?",
+                      lambda hs: [f"z{d}" for d in models.dims(hs[0])[0] if models.dims(hs[0])[1][d]]
+                      + ["none of them"], _single_latent("mouth"), _single_latent_why("mouth"), hides_names=True)),
+        Step("Try the attribute vector", "The classic recipe (White 2016): the mean latent of the smiling faces minus "
+             "that of the frowning ones, added to a frowning face's latent. The table measures it on 500 faces the "
+             "model never saw, beside a learned edit and the best the model can draw (the ceiling).",
+             ("faces-vae",), "edits",
+             Question("What share of the frowning faces did the attribute vector turn into smiles?",
+                      lambda hs: list(SHARE_BUCKETS), _row_bucket("mouth", "attribute vector"),
+                      _row_why("mouth", "attribute vector", "The faces differ in many other ways, so the mean "
+                               "difference is short and points partly elsewhere.")), factor="mouth"),
+        Step("The learned edit", "The data is drawn by a program, so every face has twins that differ in the mouth "
+             "alone. A small network learned, from such pairs, how to move a latent point so that only the mouth "
+             "changes. The strip shows faces it never saw, edited from frown to smile; the bars, how far it moves "
+             "each latent.", ("faces-vae",), "edits",
+             Question("How many latents does the edit move by more than 0.1 on average?",
+                      lambda hs: [str(n) for n in range(hs[0].latent_dim + 1)],
+                      lambda hs: str(len(_moved(hs[0], "mouth"))),
+                      lambda hs: f"{', '.join(f'z{d}' for d in _moved(hs[0], 'mouth')) or 'none'}: the smile is "
+                                 "spread over several latents, so no one slider could draw it."), factor="mouth"),
+        Step("One axis or many", "The same edit learned for a β-VAE of the same faces. Compare the bars: where a "
+             "factor has a latent of its own, the edit is a move along that one axis.",
+             ("faces-vae", "faces-beta-vae"), "edit_moves",
+             Question("In which model does the smile live on one latent?", lambda hs: [h.name for h in hs],
+                      _one_axis("mouth")[0], _one_axis("mouth")[1]), factor="mouth"),
+        Step("When no edit is needed", "Position on dSprites: a β-TCVAE gives posX a latent of its own, a plain VAE "
+             "spreads it. The bars show each model's learned posX edit.",
+             ("dsprites-vae", "dsprites-beta-tcvae"), "edit_moves",
+             Question("Which model's posX could one slider move?", lambda hs: [h.name for h in hs],
+                      _one_axis("posX")[0], _one_axis("posX")[1]), factor="posX"),
     )),
     "collapse": ("Posterior collapse", (
         Step("Dimensions that say nothing", "A dimension whose KL is about zero has collapsed: the encoder gives "

@@ -167,3 +167,33 @@ def test_the_sidebar_follows_the_model_a_step_is_about():
     step = lessons.LESSONS["beta"][1][0]
     assert at.sidebar.selectbox(key="model").value == step.models[0]
     assert at.query_params["model"] == step.models[0]
+
+
+def test_the_smile_lesson_s_answers_are_read_from_the_stored_edits():
+    """Each step of ?lesson=smile opens with its table, strip or bars, and its answer is the edits.json's own: no
+    single latent of faces-vae smiles alone, the attribute vector barely moves the mouth, the edit moves several
+    latents, and the beta-VAE's smile is on one axis."""
+    import json
+
+    from vae_core.checkpoints import PRETRAINED_DIR
+
+    figures = json.loads((PRETRAINED_DIR / "faces-vae" / "edits.json").read_text())["factors"]["mouth"]
+    rows = figures["rows"]
+    steps = lessons.LESSONS["smile"][1]
+    for number, step in enumerate(steps[:4], 1):
+        at = open_lesson({"lesson": "smile", "step": str(number)})
+        right = step.question.answer(_handles(step))
+        best = next(v for k, v in rows.items() if k.startswith("best single latent"))
+        expected = {1: "none of them" if best["on_target"] < 0.8 or best["side_effects"] > 0.1 else right,
+                    2: lessons._bucket(rows["attribute vector"]["on_target"]),
+                    3: str(sum(m > lessons.MOVED for m in figures["move_per_latent"])),
+                    4: "faces-beta-vae"}[number]
+        assert right == expected, number
+        if step.show == "edits":
+            assert any("held-out image edited" in c for image in at.image for c in image.captions), number
+            assert at.dataframe, number  # the four ways side by side
+        if step.show == "edit_moves":
+            assert sum("move per latent" in c.proto.spec for c in at.get("plotly_chart")) == 2
+        radio = at.radio(key=f"lesson::smile::{number}")
+        radio.set_value(right).run()
+        assert at.success, number

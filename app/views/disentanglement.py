@@ -4,7 +4,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import card, charts, family, models, state, widgets
+from app import card, charts, edit_views, family, models, state, widgets
 from app.family import cvae
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models, steps_in_all
@@ -90,6 +90,9 @@ for i, col, name, h in chosen:
                                        [clicked])
                 st.image(encode_gif(row, scale=3, duration_ms=120), caption=f"z{clicked}'s traversal, playing",
                          width=192)
+        for factor in models.edits(h)[0]:
+            with st.expander(f"Editing {plain(factor)}: a single latent, a vector, or a learned edit"):
+                edit_views.comparison(h, factor, f"dis_edit_{i}_{factor}")
 st.subheader("Metrics from the model cards")
 values = {h.name: [card.card_value(h.card, get) for _, get in SUMMARY_ROWS] for h in handles}
 shown = [i for i in range(len(SUMMARY_ROWS)) if any(v[i] != card.MISSING for v in values.values())]  # not n/a twice

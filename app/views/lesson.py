@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import card, charts, models, state, widgets
+from app import card, charts, edit_views, models, state, widgets
 from app.lessons import LESSONS, sweep_points
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, list_models
@@ -79,13 +79,24 @@ elif step.show == "sweep":
         st.info("This server has no beta sweep (`make beta-sweep` writes pretrained/beta_sweep.json).")
         st.stop()
     st.plotly_chart(charts.beta_sweep(points), key="lesson_sweep")
+elif step.show == "edits":
+    for i, h in enumerate(handles):
+        edit_views.comparison(h, step.factor, f"lesson_edits_{i}")
+        edit_views.strip(h, step.factor)
+elif step.show == "edit_moves":
+    for i, h in enumerate(handles):
+        st.caption(f"**{plain(h.name)}**")
+        edit_views.moves_chart(h, step.factor, f"lesson_moves_{i}")
 elif step.show == "figures":
     rows = [(label, get) for label, get in SUMMARY_ROWS if label in ("recon (nats/image)", "KL (nats)", "MIG",
                                                                     "FactorVAE score", "steps")]
     st.table(pd.DataFrame({h.name: [card.card_value(h.card, get) for _, get in rows] for h in handles},
                           index=[label for label, _ in rows]))
 
-if q is not None:
+if q is not None and q.answer(handles) == "—":  # the figures it is checked against are missing here
+    st.info("This step's question needs figures these models do not have (their edits: "
+            "`python -m vae_core.edits <model folder> --factor ...`).")
+elif q is not None:
     st.subheader("Question")
     choice = st.radio(q.text, q.choices(handles), index=None, key=pick_key, horizontal=True)
     if choice is not None:
