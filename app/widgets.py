@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from app import models
+from app import models, streamlit_internals
 from app.text import plain
 from vae_core.explore import elbo_terms, prior_sample, upscale_factor
 from vae_core.imaging import ACCEPTED_NAMES, MAX_FILE_BYTES, ImageError, encode_png, image_grid
@@ -67,8 +67,10 @@ def show_images(images: np.ndarray, captions: list[str] | None = None, px: int =
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _prepare(data: bytes, dataset: str, image_size: int, channels: int, skip: frozenset[str]) -> Prepared:
-    return prepare(decode_upload(data, image_size), dataset, image_size, channels, skip)
+def _prepare(data: bytes, dataset: str, image_size: int, channels: int, skip: frozenset[str],
+             _who: str | None = None) -> Prepared:
+    # _who (left out of the cache's key): whose decode it is, for the decoders' fair share
+    return prepare(decode_upload(data, image_size, who=_who), dataset, image_size, channels, skip)
 
 
 @dataclass
@@ -88,9 +90,15 @@ def upload_image(label: str, key: str, h: models.Handle, multiple: bool = False)
     uploads = []
     skip_key = f"{key}::skip"
     skip = frozenset(st.session_state.get(skip_key, ()))
-    for f in files if multiple else [files] if files is not None else []:
+    files = files if multiple else [files] if files is not None else []
+    _drop_replaced(f"{key}::files", files)
+    for f in files:
         try:
-            prepared = _prepare(f.getvalue(), h.config.train.dataset, h.image_size, h.channels, skip)
+            refusal = streamlit_internals.upload_refusal(f.file_id)
+            if refusal:
+                raise ImageError(refusal)
+            prepared = _prepare(f.getvalue(), h.config.train.dataset, h.image_size, h.channels, skip,
+                                streamlit_internals.session_id())
         except ImageError as exc:
             # a one-file uploader's message is hidden by the page's style once the browser refuses a later file
             # itself (too large): see UPLOAD_STYLE
@@ -100,6 +108,20 @@ def upload_image(label: str, key: str, h: models.Handle, multiple: bool = False)
         show_preparation(prepared, f.name, skip_key, skip)
         uploads.append(Upload(prepared.image, f.name, f"{f.file_id}::{','.join(sorted(skip))}"))
     return uploads
+
+
+def _drop_replaced(held_key: str, files: list) -> None:
+    """The server forgets the files an uploader showed before and shows no more (a browser deletes a replaced file
+    itself; a script need not), so a session holds only what its uploaders show. The widget's value of the run
+    before still held a replaced file's bytes until this run ended: emptied too."""
+    shown = {f.file_id for f in files}
+    gone = [f for f in st.session_state.get(held_key, []) if f.file_id not in shown]
+    if gone:
+        streamlit_internals.drop_uploads({f.file_id for f in gone})
+        for f in gone:
+            f.seek(0)
+            f.truncate(0)
+    st.session_state[held_key] = list(files)
 
 
 def show_preparation(prepared: Prepared, name: str, skip_key: str, skip: frozenset[str]) -> None:

@@ -16,6 +16,7 @@ import json
 import random
 import re
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -48,6 +49,28 @@ def phone_photo(seed: int) -> tuple[str, bytes, str]:
     return f"drawing{seed}.png", buf.getvalue(), "image/png"
 
 
+def small_png(seed: int) -> tuple[str, bytes, str]:
+    """An ordinary small upload: a 64 x 64 drawing of a disc with some grain, about 2 KB."""
+    name, _, mime = phone_photo(seed * 2)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (((xx - 32) ** 2 + (yy - 32) ** 2) < rng.uniform(100, 500)) * 200
+    grain = (rng.random((64, 64)) < 0.05) * 50
+    buf = io.BytesIO()
+    Image.fromarray((disc + grain).astype(np.uint8), "L").save(buf, format="PNG")
+    return name, buf.getvalue(), mime
+
+
+def slow_gif(blocks: int = 2_600_000) -> bytes:
+    """A 16 x 16 GIF behind `blocks` empty graphic-control extensions (8 bytes each; 2.6 million: 19.8 MB, over
+    3 s to decode on the development machine, the issue's slow file)."""
+    buf = io.BytesIO()
+    Image.new("P", (16, 16), 0).save(buf, "GIF")
+    gif = buf.getvalue()
+    image = gif.index(b"\x2c")
+    return gif[:image] + b"\x21\xf9\x04\x00\x00\x00\x00\x00" * blocks + gif[image:]
+
+
 def bad_file(seed: int) -> tuple[str, bytes, str]:
     """What else a phone sends: a truncated photo, a text file, random bytes, a header claiming a huge image."""
     kind = seed % 4
@@ -69,7 +92,8 @@ class Session:
     base: str  # http://127.0.0.1:PORT
     query: str
     rng: random.Random
-    latencies: dict = field(default_factory=lambda: {"load": [], "slider": [], "upload": [], "page": []})
+    latencies: dict = field(default_factory=lambda: {"load": [], "slider": [], "upload": [], "page": [],
+                                                      "slow": []})
     errors: list = field(default_factory=list)
     session_id: str = ""
     page_hash: str = ""
@@ -80,6 +104,7 @@ class Session:
     xsrf: str = ""
     refusing: str = ""  # the name of a bad file being uploaded: its error message is expected
     refused: int = 0
+    alerts: list = field(default_factory=list)  # every error message the page showed
     texts: list = field(default_factory=list)
     drawn_images: int = 0
     pages: dict = field(default_factory=dict)  # url path -> page script hash, from the app's navigation
@@ -131,6 +156,7 @@ class Session:
         elif which == "exception":
             self.errors.append(f"{kind}: exception {element.exception.type}: {element.exception.message[:200]}")
         elif which == "alert" and element.alert.format == 1:  # ERROR
+            self.alerts.append(element.alert.body)
             if self.refusing and element.alert.body.startswith(self.refusing + ":"):
                 self.refused += 1  # the bad file's own message: what should happen
             else:
@@ -192,9 +218,8 @@ class Session:
         await self._send(ws, self._rerun(fragment=True))
         await self._until_finished(ws, "slider", started)
 
-    async def upload(self, ws, seed: int, bad: bool = False) -> None:
-        name, data, mime = bad_file(seed) if bad else phone_photo(seed)
-        started = time.perf_counter()
+    async def file_urls(self, ws, name: str):
+        """The server's addresses for a new file (what a browser asks for before it PUTs one)."""
         msg = BackMsg()
         msg.file_urls_request.request_id = uuid.uuid4().hex
         msg.file_urls_request.file_names.append(name)
@@ -204,17 +229,33 @@ class Session:
             fwd = ForwardMsg()
             fwd.ParseFromString(await asyncio.wait_for(ws.recv(), timeout=120))
             if fwd.WhichOneof("type") == "file_urls_response":
-                urls = fwd.file_urls_response.file_urls[0]
-                break
-        await asyncio.to_thread(self._put, urls.upload_url, name, data, mime)
-        upload = {"file_id": urls.file_id, "name": name, "size": len(data), "upload_url": urls.upload_url,
-                  "delete_url": urls.delete_url}
+                return fwd.file_urls_response.file_urls[0]
+
+    async def put_file(self, ws, name: str, data: bytes, mime: str = "image/png") -> dict:
+        """PUT a file as a script would, without showing it on the page: its upload record, with the HTTP
+        status (0 when the server closed the connection before answering)."""
+        urls = await self.file_urls(ws, name)
+        status = await asyncio.to_thread(self._put, urls.upload_url, name, data, mime)
+        return {"file_id": urls.file_id, "name": name, "size": len(data), "upload_url": urls.upload_url,
+                "delete_url": urls.delete_url, "status": status}
+
+    async def upload(self, ws, seed: int, bad: bool = False, file: tuple[str, bytes, str] | None = None,
+                     kind: str = "upload", ordinary: bool = False) -> None:
+        """Upload a file and show it on the page (a photo, a bad file, or `file`: then its message, if any, is
+        expected rather than an error, unless it is an `ordinary` image; timed as `kind`)."""
+        name, data, mime = file or (bad_file(seed) if bad else phone_photo(seed))
+        bad = bad or (file is not None and not ordinary)
+        started = time.perf_counter()
+        upload = await self.put_file(ws, name, data, mime)
+        if upload["status"] not in (200, 204):
+            self.errors.append(f"{kind}: HTTP {upload['status']} for {name}")
+            return
         await self._send(ws, self._rerun(fragment=False, upload=upload))
         self.refusing = name if bad else ""
         before = self.refused
-        await self._until_finished(ws, "upload", started, expect=None if bad else f"Encoded {name}")
+        await self._until_finished(ws, kind, started, expect=None if bad else f"Encoded {name}")
         self.refusing = ""
-        if bad and self.refused == before:
+        if bad and file is None and self.refused == before:
             self.errors.append(f"upload: no message for the bad file {name}")
         self.images += not bad
 
@@ -225,7 +266,7 @@ class Session:
                 if header.startswith(XSRF_COOKIE + "="):
                     self.xsrf = header.split(";", 1)[0].split("=", 1)[1]
 
-    def _put(self, url: str, name: str, data: bytes, mime: str) -> None:
+    def _put(self, url: str, name: str, data: bytes, mime: str) -> int:
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
                 f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
@@ -234,9 +275,13 @@ class Session:
         if self.xsrf:
             headers.update({"X-Xsrftoken": self.xsrf, "Cookie": f"{XSRF_COOKIE}={self.xsrf}"})
         request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
-        with urllib.request.urlopen(request, timeout=60) as response:
-            if response.status not in (200, 204):
-                self.errors.append(f"upload: HTTP {response.status}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (urllib.error.URLError, ConnectionError):  # answered (413) and closed before the body was sent
+            return 0
 
 
 async def run_session(port: int, query: str, seconds: float, seed: int, think: tuple[float, float],
@@ -265,6 +310,59 @@ async def run_session(port: int, query: str, seconds: float, seed: int, think: t
     except Exception as exc:  # noqa: BLE001  any failure of a session is an error to report, not a crash
         session.errors.append(f"session: {type(exc).__name__}: {exc}")
     return session
+
+
+async def _opened(port: int, query: str, seed: int, work) -> Session:
+    """A session that opens the page, then does `work(session, ws)`; any failure is recorded as its error."""
+    session = Session(f"http://127.0.0.1:{port}", query, random.Random(seed))
+    try:
+        await asyncio.to_thread(session.fetch_xsrf)
+        cookie = {"Cookie": f"{XSRF_COOKIE}={session.xsrf}"} if session.xsrf else {}
+        async with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
+                           additional_headers=cookie, max_size=2**26, open_timeout=60) as ws:
+            await session.open(ws)
+            await work(session, ws)
+    except Exception as exc:  # noqa: BLE001  any failure of a session is an error to report, not a crash
+        session.errors.append(f"session: {type(exc).__name__}: {exc}")
+    return session
+
+
+async def flood_session(port: int, seconds: float, seed: int, nbytes: int = 19_990_000, query: str = "",
+                        show_every: int = 4) -> Session:
+    """A script filling the server: PUTs files of `nbytes` one after another for `seconds`, never deleting any;
+    every `show_every`-th is also shown on the page (replacing the one before). `session.statuses` counts the
+    HTTP answers; the page's messages about files not kept are in `session.refused`."""
+
+    async def work(session: Session, ws) -> None:
+        session.statuses = {}
+        end, n = time.perf_counter() + seconds, 0
+        data = np.random.default_rng(seed).bytes(nbytes)
+        while time.perf_counter() < end:
+            name = f"flood{seed}-{n}.png"
+            if n % show_every == show_every - 1:
+                await session.upload(ws, 0, file=(name, data, "image/png"), kind="page")
+                status = "shown"
+            else:
+                status = (await session.put_file(ws, name, data))["status"]
+            session.statuses[status] = session.statuses.get(status, 0) + 1
+            n += 1
+
+    return await _opened(port, query, seed, work)
+
+
+async def file_session(port: int, seconds: float, seed: int, files, kind: str, think: tuple[float, float] = (0, 0),
+                       query: str = "") -> Session:
+    """Uploads `files(n)` -> (name, data, mime) through the page one after another for `seconds` (pausing
+    `think` seconds between), each timed as `kind` ("upload": ordinary images, each must be encoded)."""
+
+    async def work(session: Session, ws) -> None:
+        end, n = time.perf_counter() + seconds, 0
+        while time.perf_counter() < end:
+            await asyncio.sleep(session.rng.uniform(*think))
+            await session.upload(ws, 0, file=files(seed * 1000 + n), kind=kind, ordinary=kind == "upload")
+            n += 1
+
+    return await _opened(port, query, seed, work)
 
 
 async def run_sessions(port: int, sessions: int, seconds: float, query: str = "", think=(0.5, 2.0),

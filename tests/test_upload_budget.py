@@ -1,4 +1,6 @@
-"""What a small hostile upload may cost the server: at most 300 MB more memory and 2 s, accepted or refused.
+"""What a small hostile upload may cost the server: at most 300 MB more memory and 2 s, accepted or refused; and what
+a script's uploads may hold on a running server: a file of exactly the limit accepted, caps per session, files
+dropped when replaced and when their session ends.
 
 Each file is decoded in a fresh process (so its peak memory is its own), the way the app decodes uploads
 (vae_core.imaging.load_rgba, then vae_core.prepare). The files are written here, apart from the project's
@@ -11,8 +13,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zlib
+from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -116,3 +121,132 @@ def test_the_server_caps_uploads_itself(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.strip().splitlines()[-1] == "20 8599"
+
+
+# --- What uploads may hold on a running server (app.streamlit_internals.cap_uploads, vae_core.upload_quota) ---
+
+QUERY = "model=dsprites-cvae"  # a page whose sliders and pictures come from the server (tests/load_clients)
+NEAR_LIMIT = 19_990_000  # bytes: the largest uploads a script sends
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """The app as `make app` starts it: (port, pid)."""
+    from vae_core.checkpoints import MODELS_ENV
+
+    from .app_fixtures import running_app
+
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with running_app(log, {"OMP_NUM_THREADS": "1", MODELS_ENV: ""}) as (base, pid):
+        yield int(base.rsplit(":", 1)[1]), pid
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def _in_session(port: int, work):
+    """Run `await work(session, ws)` in one session that opened the page; returns (session, work's result)."""
+    import asyncio
+
+    from .load_clients import _opened
+
+    result = {}
+
+    async def run(session, ws):
+        result["value"] = await work(session, ws)
+
+    session = asyncio.run(_opened(port, QUERY, 0, run))
+    assert not session.errors, session.errors
+    return session, result.get("value")
+
+
+def test_a_file_of_exactly_the_size_limit_is_accepted(app_server):
+    """The server's early check compared the whole request (the file and its multipart framing) with the limit:
+    a file of exactly 20 MiB was refused with the connection closed under it."""
+    port, _ = app_server
+    _, upload = _in_session(port, lambda s, ws: s.put_file(ws, "exact.png", bytes(20 * 1024 * 1024)))
+    assert upload["status"] == 204
+    _, over = _in_session(port, lambda s, ws: s.put_file(ws, "over.png", bytes(20 * 1024 * 1024 + 1)))
+    assert over["status"] in (0, 413)
+
+
+def test_a_session_past_its_cap_is_told_and_the_server_keeps_nothing_more(app_server):
+    """A script PUTting 19.99 MB files without deleting them: beyond the session's cap, each is read and
+    forgotten, and the page says why when the file is shown (on main the server grew by 20 MB a file)."""
+    port, pid = app_server
+
+    async def flood(session, ws):
+        before = _rss_mb(pid)
+        statuses = [(await session.put_file(ws, f"f{i}.png", np.random.default_rng(i).bytes(NEAR_LIMIT)))["status"]
+                    for i in range(8)]
+        grown = _rss_mb(pid) - before
+        await session.upload(ws, 0, file=("shown.png", bytes(NEAR_LIMIT), "image/png"))
+        return statuses, grown, list(session.texts)
+
+    session, (statuses, grown, _) = _in_session(port, flood)
+    assert statuses == [204] * 8
+    assert grown < 3 * NEAR_LIMIT / 2**20 + 40, grown  # three files fit the 64 MB cap; the others are not held
+    assert [a for a in session.alerts if a.startswith("shown.png: not kept: your uploads on this page")]
+    FIGURES.record("a session PUTting 8 x 19.99 MB", {"server_grew_mb": round(grown, 1)})
+
+
+def test_a_sessions_uploads_are_dropped_when_it_ends(app_server):
+    port, pid = app_server
+    before = _rss_mb(pid)
+
+    async def put_three(session, ws):
+        for i in range(3):
+            await session.put_file(ws, f"f{i}.png", np.random.default_rng(i).bytes(NEAR_LIMIT))
+        return _rss_mb(pid)
+
+    _, holding = _in_session(port, put_three)
+    time.sleep(2)
+    after = _rss_mb(pid)
+    FIGURES.record("a session holding 3 x 19.99 MB, then gone", {
+        "holding_mb": round(holding - before, 1), "after_mb": round(after - before, 1)})
+    assert holding - before > 40 and after - before < 25, (holding - before, after - before)
+
+
+def test_files_replaced_on_the_page_are_dropped(app_server):
+    """A script uploading through the page again and again without deleting (a browser deletes a replaced
+    file itself): only the file shown is kept."""
+    port, pid = app_server
+
+    async def replace(session, ws):
+        before = _rss_mb(pid)
+        for i in range(6):
+            await session.upload(ws, 0, file=(f"r{i}.png", np.random.default_rng(i).bytes(NEAR_LIMIT), "image/png"))
+        return _rss_mb(pid) - before, session.refused
+
+    session, (grown, messages) = _in_session(port, replace)
+    FIGURES.record("6 x 19.99 MB shown one after another", {"server_grew_mb": round(grown, 1)})
+    assert grown < 2 * NEAR_LIMIT / 2**20 + 25, grown
+    assert messages == 6  # each refused as not an image, none as over a cap
+    assert not [a for a in session.alerts if "not kept" in a], session.alerts
+
+
+def test_the_caps_wrap_the_installed_streamlits_upload_route(monkeypatch):
+    """app.streamlit_internals.cap_uploads against the installed Streamlit: its PUT route is the capped one, its
+    other routes are Streamlit's; a Streamlit without the route's maker refuses to start, naming it."""
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.websocket_session_manager import WebsocketSessionManager
+    from streamlit.web.server.starlette import starlette_app
+
+    from app import streamlit_internals
+
+    monkeypatch.setattr(starlette_app, "create_upload_routes", starlette_app.create_upload_routes)
+    monkeypatch.setattr(WebsocketSessionManager, "disconnect_session", WebsocketSessionManager.disconnect_session)
+    monkeypatch.setattr(streamlit_internals, "_quota", None)
+    streamlit_internals.cap_uploads(session_bytes=10)
+    routes = starlette_app.create_upload_routes(object(), MemoryUploadedFileManager("/up"), "")
+    makers = {method: r.endpoint.__qualname__.split(".")[0] for r in routes for method in r.methods}
+    assert makers == {"PUT": "_capped_put", "DELETE": "create_upload_routes", "OPTIONS": "create_upload_routes"}
+    assert streamlit_internals._quota.session_bytes == 10
+    monkeypatch.delattr(starlette_app, "create_upload_routes")
+    with pytest.raises(streamlit_internals.InternalMoved, match="upload routes"):
+        streamlit_internals.cap_uploads()
