@@ -119,3 +119,16 @@ def edited_rows(h: models.Handle, factor: str, count: int) -> np.ndarray:
     """(count x values) decoded images: `count` grid images that start at the edit's source values (the frowns),
     each edited to every value of `factor`."""
     return _edited(h.path, h.stamp, factor, count)
+
+
+def on_image(h: models.Handle, z: np.ndarray, what: str) -> None:
+    """Each stored edit applied to one's own image's latent `z`: a strip from the factor's first value to its last
+    ("make it smile": a drawn face from frown to smile), decoded on the server."""
+    nets, _, _ = models.edits(h)
+    dataset, _ = models.dataset_for(h)
+    for factor, net in nets.items():
+        names = [str(v) for v in (getattr(dataset, f"{factor}_names", None) or range(net.values))]
+        edited = apply_edit(net, np.repeat(np.asarray(z, np.float32)[None], net.values, 0), np.arange(net.values))
+        title = "Make it smile" if factor == "mouth" else f"Change its {plain(factor)}"
+        st.markdown(f"**{title}**: {plain(what)}'s latent moved by the learned {plain(factor)} edit, the rest kept")
+        widgets.show_images(decode(h.model, edited), [plain(n) for n in names], px=112)

@@ -432,3 +432,20 @@ def test_disentanglement_plots_how_each_model_trained(models_root, tmp_path, mon
     per_latent = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "KL per latent" in c.proto.spec]
     assert [t["name"] for t in per_latent[0]["data"]] == ["z0", "z1"]  # z1 collapsed from the start: grey
     assert per_latent[0]["data"][1]["line"]["color"] == "#bbbbbb" != per_latent[0]["data"][0]["line"].get("color")
+
+
+@pytest.mark.skipif(not (PRETRAINED_DIR / "faces-vae" / "edits.json").is_file(), reason="needs faces-vae's edits")
+def test_reconstruct_offers_to_make_ones_own_face_smile():
+    """Smile round: an uploaded drawing of a frowning face, moved by the model's stored mouth edit to each mouth in
+    turn: a strip from frown to smile (`python -m vae_core.upload_eval pretrained/faces-vae` measures how many of
+    the drawn faces that do not smile read as smiles at its end)."""
+    from vae_core.upload_corpus import face_corpus
+
+    at = open_app("reconstruct", model="faces-vae")
+    frown = next(f for f in face_corpus(1) if f.mood == "frown")
+    at.radio(key="recon_src").set_value("Upload").run()
+    at.file_uploader[0].set_value(("frown.png", frown.data, "image/png")).run()
+    assert_healthy(at)
+    assert any(m.value.startswith("**Make it smile**") for m in at.markdown)
+    strip = next(image for image in at.image if len(image.captions) == 5)
+    assert strip.captions == ["strong frown", "frown", "neutral", "smile", "big smile"]

@@ -4,7 +4,7 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, models, state, widgets
+from app import charts, edit_views, models, state, widgets
 from app.family import cvae, vaegan
 from app.text import plain
 from vae_core.corruption import code_sparsity
@@ -29,9 +29,9 @@ def nearest_data_factor(h: models.Handle, image: np.ndarray, mu: np.ndarray, err
     images or the errors of its sampled points are not at hand."""
     proj, _ = models.map_projection(h)  # the points `errors` were measured on (models.data_errors)
     dataset, _ = models.dataset_for(h)
-    if proj is None or dataset is None or len(errors) != proj.num_points:
+    if proj is None or dataset is None or len(errors) > proj.num_points:
         return None
-    rows = nearest_rows(mu, proj.means, NEIGHBOURS)
+    rows = nearest_rows(mu, proj.means[:len(errors)], NEIGHBOURS)  # the points whose errors were recorded
     m = h.config.model
     return near_data_factor(image, error, images_for_rows(dataset, proj, rows), errors[rows], m.likelihood,
                             m.gaussian_std)
@@ -92,6 +92,8 @@ with c2:
 
     if h.kind_info.conditional:
         cvae.inferred_condition_note(h, picked.image)
+if not h.kind_info.conditional:
+    edit_views.on_image(h, terms["mu"][0], picked.label)
 
 if h.kind_info.conditional:
     st.caption("No denoising demo: a conditional VAE decodes under a condition, so its reconstruction of a "
