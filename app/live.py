@@ -33,6 +33,7 @@ import streamlit as st
 from app import components, links, models, state, widgets
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, atomic_write_bytes
+from vae_core.edits import apply_edit
 from vae_core.explore import decode
 from vae_core.export import cached_decoder, decoder_cache_dir, derived_decoder
 from vae_core.imaging import encode_png
@@ -106,6 +107,21 @@ def _apply_failure() -> None:
         st.session_state[FAILED_KEY] = str(reason)
 
 
+def edit_tracks(h: models.Handle, z: np.ndarray) -> list[dict]:
+    """Each stored edit as a slider's track for live.js: the point `z` edited to each value of the factor (the
+    browser decodes the points between them while the slider moves), its names (text, cut), and the value whose
+    edited point is nearest `z` (where the slider starts)."""
+    nets, _, _ = models.edits(h)
+    dataset, _ = models.dataset_for(h)
+    tracks = []
+    for factor, net in nets.items():
+        names = [str(v)[:40] for v in (getattr(dataset, f"{factor}_names", None) or range(net.values))]
+        points = apply_edit(net, np.repeat(np.asarray(z, np.float32)[None], net.values, 0), np.arange(net.values))
+        tracks.append({"factor": str(factor)[:60], "names": names, "points": np.round(points, 4).tolist(),
+                       "at": int(np.argmin(np.linalg.norm(points - z, axis=1)))})
+    return tracks
+
+
 def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndarray | None,
              limits: np.ndarray, post: dict | None, names: list | None = None) -> bool:
     """The live sliders and pad when they can run; False (after a note saying why) when the page should draw its
@@ -139,6 +155,8 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
         "posterior": None if not post else {"mu": [float(v) for v in post["mu"]],
                                             "sigma": [float(v) for v in post["sigma"]]},
     }
+    if tracks := edit_tracks(h, z):
+        data["edits"] = tracks
     if post and post.get("image") is not None:  # drawn by the component beside the decoded image
         data["input"] = {"src": "data:image/png;base64," + base64.b64encode(widgets.png(post["image"], 128)).decode(),
                          "caption": f"input: {post['source']}"[:120]}  # set as text by the component, not HTML

@@ -133,7 +133,7 @@ def test_slider_drag_decodes_in_the_browser_and_python_gets_the_release(server, 
              "decoder_ready_ms_after_component_mount": round(s["sessionMs"] - s["mountMs"])}
     assert first["first_picture_ms_after_component_mount"] < 1000, first
     assert page.locator("[data-testid='stSlider']").count() == 0  # the live sliders replace the server's
-    slider = page.locator(f"{LIVE} input[type='range']").first
+    slider = page.locator(f"{LIVE} input[type='range'][data-dim]").first
     dim = slider.get_attribute("data-dim")
     before, url_before = pixels(page), url_point(page)
     halfway, pressed = drag(page, slider.bounding_box(), 0.5, 0.95)
@@ -155,7 +155,7 @@ def test_slider_drag_decodes_in_the_browser_and_python_gets_the_release(server, 
     _, pressed = drag(page, slider.bounding_box(), 0.95, 0.05, moves=150, pause_ms=0)
     fastest = frame_figures(page, pressed, 150)
     page.mouse.up()
-    saturated = page.locator(f"{LIVE} input[type='range']").first.evaluate(SATURATE, 200)
+    saturated = page.locator(f"{LIVE} input[type='range'][data-dim]").first.evaluate(SATURATE, 200)
     FIGURES.record(model, {**first, "slider_drag": moving, "slider_drag_unpaced": fastest,
                     "in_page_input_events_back_to_back": saturated})
     settle(page, f"{LIVE} canvas.image")
@@ -205,7 +205,7 @@ def test_buttons_move_the_live_point(server, page):
     page.wait_for_function("(b) => document.querySelector(\"[data-testid='stBidiComponentIsolated']\").shadowRoot"
                            ".querySelector('canvas.image').toDataURL() !== b", arg=before, timeout=30_000)
     # a point reported from the browser (keys: input, then change), then a button: the button wins
-    slider = page.locator(f"{LIVE} input[type='range']").first
+    slider = page.locator(f"{LIVE} input[type='range'][data-dim]").first
     slider.focus()
     page.keyboard.press("End")
     page.wait_for_function("([d, v]) => new URLSearchParams(location.search).get('z' + d) == v",
@@ -247,7 +247,7 @@ def test_the_rerun_after_a_release_decodes_nothing_anew(server, page):
     """The point released goes to Python, whose rerun hands the same point back: the picture is already drawn,
     so no frame is decoded again (a frame then would enter the figures with a stale input time)."""
     open_live(page, server, "tiny-live")
-    slider = page.locator(f"{LIVE} input[type='range']").first
+    slider = page.locator(f"{LIVE} input[type='range'][data-dim]").first
     before = len(stats(page)["frames"])
     slider.focus()
     page.keyboard.press("End")
@@ -276,3 +276,36 @@ def test_a_browser_without_webassembly_falls_back(server, browser):
 
 def teardown_module(module):
     print("live drag figures:", json.dumps(FIGURES))  # also in tests/artifacts/live_drag.json
+
+
+@pytest.mark.skipif(not (PRETRAINED_DIR / "faces-vae" / "edits.json").is_file(), reason="needs faces-vae's edits")
+def test_an_edit_slider_decodes_along_the_edit_in_the_browser_and_moves_the_point_on_release(server, page):
+    """Smile round: the mouth edit as a live slider: its track is the point edited to each mouth (computed by the
+    server), decoded in the browser while it moves; released at the big smile, the point is that edited point."""
+    import numpy as np
+
+    from vae_core import checkpoints as ckpt
+    from vae_core.edits import apply_edit, stored_edits
+
+    open_live(page, server, "faces-vae")
+    start = url_point(page)
+    edit = page.locator(f"{LIVE} input[data-edit='mouth']")
+    assert edit.get_attribute("max") == "4"
+    before = pixels(page)
+    edit.focus()
+    edit.press("End")  # to the biggest smile: an input event, then a change (the release)
+    page.wait_for_function("(z) => new URLSearchParams(location.search).toString() !== z",
+                           arg=urllib.parse.urlencode({k: v for k, v in start.items()}), timeout=30_000)
+    settle(page, f"{LIVE} canvas.image")
+    no_exception(page)
+    assert pixels(page) != before
+    folder = PRETRAINED_DIR / "faces-vae"
+    loaded = ckpt.load_model(folder)
+    sizes = dict(zip(loaded.config.dataset.factor_names, loaded.config.dataset.factor_sizes))
+    net = stored_edits(folder, loaded.model.latent_dim, sizes)[0]["mouth"]
+    z = np.array([start[f"z{d}"] for d in range(loaded.model.latent_dim)], np.float32)
+    expected = apply_edit(net, z, 4)
+    moved = np.array([url_point(page)[f"z{d}"] for d in range(loaded.model.latent_dim)])
+    assert np.abs(moved - expected).max() <= 0.05, (moved, expected)  # the point, rounded to the sliders' step
+    assert page.locator(f"{LIVE} [data-testid='live-edits'] .value").first.inner_text() == "big smile"
+    shot(page, "live_edit_smile")

@@ -72,13 +72,14 @@ def server_sliders(post: dict | None):
             widgets.show_image(post["image"], f"input: {post['source']}", px=128)
 
 
-def factor_edits():
+def factor_edits(controls: bool):
     """One control per factor with a stored edit (vae_core.edits): choose a value, and the point moves to the edited
-    latent, where that factor takes it and the rest stay (learned from the grid's twins)."""
+    latent, where that factor takes it and the rest stay (learned from the grid's twins). Without `controls` (the
+    live sliders draw the edits as sliders of their own), only why there are none."""
     nets, card, why = models.edits(h)
     if why:
         st.caption(f"No factor edits: {why}.")
-    for factor, net in nets.items():
+    for factor, net in nets.items() if controls else ():
         value_names = [str(v) for v in getattr(dataset, f"{factor}_names", range(net.values))] if dataset else \
             [str(v) for v in range(net.values)]
         key = f"edit::{h.name}::{factor}"
@@ -108,9 +109,11 @@ def explorer():
     b[1].button("Randomise (prior sample)", on_click=lambda: state.set_point(
         prior_sample(h.latent_dim, np.random.default_rng().integers(2**31)), limits))
     b[2].button("Dataset example", on_click=from_dataset, disabled=dataset is None, help=note)
-    factor_edits()
     post = st.session_state.get("explore_posterior")
-    if not live.explorer(h, order, active, kl, limits, post, names):
+    if live.explorer(h, order, active, kl, limits, post, names):
+        factor_edits(controls=False)
+    else:
+        factor_edits(controls=True)
         server_sliders(post)
     if h.latent_dim == 2:
         z = state.current_point(h)

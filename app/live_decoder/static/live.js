@@ -77,7 +77,7 @@ class Live {
     this.setStateValue = setStateValue;
     this.data = data;
     const structure = JSON.stringify([data.model, data.order, data.labels, data.limits, data.size, data.channels,
-      data.px, data.posterior, data.input]);
+      data.px, data.posterior, data.input, (data.edits || []).map((t) => [t.factor, t.names])]);
     if (structure !== this.structure) {
       this.structure = structure;
       this.build();
@@ -103,6 +103,7 @@ class Live {
       this.reported = []; // from here on, an earlier report's point is a new move, not an echo
       this.z = data.z.slice();
       this.syncControls();
+      this.syncEdits();
       if (!this.session) this.preview(data.preview, data.z);
       this.request(performance.now());
     }
@@ -152,6 +153,7 @@ class Live {
       this.inputs.set(dim, input);
       this.values.set(dim, value);
     }
+    sliders.prepend(...this.buildEdits());
     const view = el("div", { class: "view" });
     this.canvas = el("canvas", { class: "image", width: d.size, height: d.size, "data-testid": "live-image" });
     this.canvas.style.width = this.canvas.style.height = `${d.px}px`;
@@ -168,6 +170,54 @@ class Live {
     wrap.append(sliders, view);
     if (this.wrap) this.wrap.replaceWith(wrap); else this.root.append(wrap); // Streamlit's own <link> stays
     this.wrap = wrap;
+  }
+
+  // One slider per learned edit (app/live.py's "edits"): its track runs through the current point edited to each
+  // value of the factor (computed by Python); a position between two values decodes the point between theirs.
+  buildEdits() {
+    const tracks = this.data.edits || [];
+    this.editInputs = [];
+    if (!tracks.length) return [];
+    const box = el("div", { class: "edits", "data-testid": "live-edits" });
+    box.append(el("div", { class: "padtitle" }, "Edit a factor (learned from the data's twins: the others stay)"));
+    tracks.forEach((track, k) => {
+      const row = el("div", { class: "row" });
+      const head = el("div", { class: "head" });
+      const last = track.names.length - 1;
+      head.append(el("span", { class: "label" }, `${track.factor}: ${track.names[0]} → ${track.names[last]}`));
+      const value = el("span", { class: "value" });
+      head.append(value);
+      const input = el("input", { type: "range", min: 0, max: last, step: 0.01, "data-edit": track.factor,
+        "aria-label": `edit ${track.factor}` });
+      input.addEventListener("input", () => this.along(k, Number(input.value)));
+      input.addEventListener("pointerdown", () => { this.dragging = true; });
+      input.addEventListener("change", () => { this.dragging = false; this.report(); });
+      row.append(head, input);
+      box.append(row);
+      this.editInputs.push({ input, value });
+    });
+    this.syncEdits();
+    return [box];
+  }
+
+  // the point at position t of edit k's track: between the edited points of the values either side of t
+  along(k, t) {
+    const points = this.data.edits[k].points;
+    const i = Math.min(Math.floor(t), points.length - 2);
+    const f = t - i;
+    this.dragging = true;
+    this.z = points[i].map((v, d) => v * (1 - f) + points[i + 1][d] * f);
+    this.editInputs[k].value.textContent = this.data.edits[k].names[Math.round(t)];
+    this.syncControls();
+    this.request(performance.now());
+  }
+
+  syncEdits() {
+    (this.editInputs || []).forEach(({ input, value }, k) => {
+      const track = this.data.edits[k];
+      input.value = String(track.at);
+      value.textContent = track.names[track.at];
+    });
   }
 
   buildPad() {
