@@ -79,9 +79,11 @@ def means(model, dataset, factors: np.ndarray, batch: int = 512) -> np.ndarray:
 
 
 def fit_edit(z: np.ndarray, z_twin: np.ndarray, value: np.ndarray, values: int, steps: int = 3000,
-             hidden: int = HIDDEN, lr: float = 3e-3, batch: int = 256, seed: int = 0) -> tuple[EditNet, float]:
-    """An EditNet fitted to move z (n, D) to z_twin (n, D) given the target value (n,): least squares on the move,
-    Adam with a cosine schedule. Returns (the network in eval mode, the last batch's loss)."""
+             hidden: int = HIDDEN, lr: float = 3e-3, batch: int = 256, seed: int = 0,
+             norm: int = 2) -> tuple[EditNet, float]:
+    """An EditNet fitted to move z (n, D) to z_twin (n, D) given the target value (n,): least squares on the move
+    (`norm` 2) or least absolute deviations (1: where several twins are possible it learns one of them, not their
+    mean), Adam with a cosine schedule. Returns (the network in eval mode, the last batch's loss)."""
     torch.manual_seed(seed)
     net = EditNet(z.shape[1], values, hidden)
     zt, dt = torch.from_numpy(z), torch.from_numpy(z_twin - z)
@@ -92,7 +94,7 @@ def fit_edit(z: np.ndarray, z_twin: np.ndarray, value: np.ndarray, values: int, 
     with torch.enable_grad(), torch.inference_mode(False):
         for _ in range(steps):
             i = torch.randint(0, len(zt), (batch,), generator=gen)
-            loss = ((net(zt[i], vt[i]) - dt[i]) ** 2).sum(1).mean()
+            loss = (net(zt[i], vt[i]) - dt[i]).abs().pow(norm).sum(1).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -100,23 +102,53 @@ def fit_edit(z: np.ndarray, z_twin: np.ndarray, value: np.ndarray, values: int, 
     return net.eval(), float(loss.detach())
 
 
-def train_edit(model, dataset, factor: str, pairs: int = 20_000, steps: int = 3000, seed: int = 0,
-               lr: float = 3e-3, hidden: int = HIDDEN,
-               canonical: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[EditNet, dict]:
-    """An edit of `factor` for `model`, trained on twin pairs of the training part of the grid (`canonical`: see
-    `twin_pairs`).
+def twin_groups(dataset, factor: str, groups: int, rng: np.random.Generator,
+                canonical: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Training bases with every one of their twins: (factors (groups * V, F), pairs (m, 2) of row indices, from
+    image to twin), V the factor's values. Each group's V images are encoded once and give up to V * V ordered
+    pairs, V times the pairs per image of `twin_pairs`. With `canonical`, a pair counts only where its twin draws
+    the same image as the start's canonical twin (a heart is not a square's twin at any heading)."""
+    k = list(dataset.factor_names).index(factor)
+    size = dataset.factor_sizes[k]
+    base = twin_pairs(dataset, factor, groups, rng).base
+    start = canonical(base) if canonical is not None else base
+    rows = np.repeat(start, size, axis=0)
+    rows[:, k] = np.tile(np.arange(size), groups)
+    rows[np.arange(groups) * size + base[:, k]] = base  # each group holds its base as drawn
+    offset = np.arange(groups)[:, None, None] * size
+    i, j = (offset + np.indices((size, size))[0]).ravel(), (offset + np.indices((size, size))[1]).ravel()
+    if canonical is None:
+        return rows, np.stack([i, j], 1)
+    wanted = canonical(rows[i])
+    wanted[:, k] = rows[j, k]
+    keep = (canonical(wanted) == canonical(rows[j])).all(1)
+    return rows, np.stack([i[keep], j[keep]], 1)
 
-    Returns (the network in eval mode, {"seconds", "encode_seconds", "pairs", "steps", "hidden", "final_mse"}):
-    "seconds" is the whole, encoding the pairs' images included."""
+
+def train_edit(model, dataset, factor: str, pairs: int = 20_000, steps: int = 3000, seed: int = 0,
+               lr: float = 3e-3, hidden: int = HIDDEN, canonical: Callable[[np.ndarray], np.ndarray] | None = None,
+               grouped: bool = False) -> tuple[EditNet, dict]:
+    """An edit of `factor` for `model`, trained on twin pairs of the training part of the grid (`canonical`: see
+    `twin_pairs`). `grouped`: the pairs' `pairs` images are whole groups of twins (`twin_groups`), else
+    `pairs` (base, twin) pairs, twice as many images.
+
+    Returns (the network in eval mode, {"seconds", "encode_seconds", "images", "pairs", "steps", "hidden",
+    "final_mse"}): "seconds" is the whole, encoding the pairs' images included."""
     began = time.perf_counter()
     rng = np.random.default_rng(seed)
-    data = twin_pairs(dataset, factor, pairs, rng, canonical=canonical)
-    z, z_twin = means(model, dataset, data.base), means(model, dataset, data.twin)
-    encoded = time.perf_counter()
     k = list(dataset.factor_names).index(factor)
-    net, loss = fit_edit(z, z_twin, data.value, dataset.factor_sizes[k], steps, hidden, lr, seed=seed)
+    if grouped:
+        rows, index = twin_groups(dataset, factor, -(-pairs // dataset.factor_sizes[k]), rng, canonical)
+        latents = means(model, dataset, rows)
+        z, z_twin, value, images = latents[index[:, 0]], latents[index[:, 1]], rows[index[:, 1], k], len(rows)
+    else:
+        data = twin_pairs(dataset, factor, pairs, rng, canonical=canonical)
+        z, z_twin, value, images = means(model, dataset, data.base), means(model, dataset, data.twin), data.value, \
+            2 * pairs
+    encoded = time.perf_counter()
+    net, loss = fit_edit(z, z_twin, value, dataset.factor_sizes[k], steps, hidden, lr, seed=seed)
     return net, {"seconds": round(time.perf_counter() - began, 1), "encode_seconds": round(encoded - began, 1),
-                 "pairs": pairs, "steps": steps, "hidden": hidden, "final_mse": round(loss, 5)}
+                 "images": images, "pairs": len(z), "steps": steps, "hidden": hidden, "final_mse": round(loss, 5)}
 
 
 @torch.inference_mode()
@@ -330,13 +362,19 @@ GOAL_ON_TARGET, GOAL_SIDE_EFFECTS = 0.05, 0.02  # the issue's goal: within 5 poi
 
 
 def recipe(dataset, factor: str) -> dict:
-    """How an edit of `factor` is trained (train_edit's keyword arguments): more pairs, steps and width for a
-    dSprites shape, whose twins are taken at their canonical heading (`dsprites_canonical`); measured in the
-    issue-35 commits."""
+    """How an edit of `factor` is trained (train_edit's keyword arguments). A dSprites shape edit is the hard one:
+    its twins are taken at their canonical heading (`dsprites_canonical`), in whole groups (`twin_groups`), with a
+    wider net and more steps. Measured on dsprites-vae, held-out shape on target / side effects: the prototype
+    (true twins, width 64, 3,000 steps, 8,000 pairs) 44% / 42%; canonical twins 53% / 39%; width 128 69% / 20%;
+    width 256 81% / 11%; groups of 16,000 images (42,700 pairs) and 6,000 steps 86% / 9% (ceiling 100% / 0.2%);
+    least absolute deviations instead of squares did no better. The widths here keep the zoo within its budget."""
     if dataset.name == "dsprites" and factor == "shape":
-        return {"pairs": 12_000, "steps": 3000, "hidden": 64, "canonical": dsprites_canonical(dataset)}
+        return {"pairs": 16_000, "steps": 6000, "hidden": 192, "grouped": True,
+                "canonical": dsprites_canonical(dataset)}
+    if dataset.name == "dsprites" and factor == "scale":
+        return {"pairs": 6000, "steps": 3000, "hidden": 48, "grouped": True}
     if dataset.name == "dsprites":
-        return {"pairs": 8000, "steps": 2000, "hidden": 64}
+        return {"pairs": 6000, "steps": 3000, "hidden": 48}
     return {}
 
 
@@ -375,17 +413,37 @@ def goals_table(cards: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def readings_for(dataset, judge_steps: int) -> tuple[dict, dict]:
+def judge(dataset, factor: str, steps: int, cache=None):
+    """`train_condition_judge`'s classifier of `factor` (seeded, so one per dataset, factor and steps), read from
+    `cache` (a folder) when trained there before, and written there when trained here."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    from .condition_eval import ConditionJudge, train_condition_judge
+    from .models.cvae import condition_values
+
+    path = Path(cache) / f"judge-{dataset.name}-{factor}-{steps}.safetensors" if cache else None
+    if path is not None and path.exists():
+        net = ConditionJudge(dataset.channels, dataset.image_size, len(condition_values(dataset, factor)))
+        net.load_state_dict(load_file(path), strict=True)
+        return net.eval()
+    net, _ = train_condition_judge(dataset, factor, steps=steps)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(net.state_dict(), path)
+    return net
+
+
+def readings_for(dataset, judge_steps: int, cache=None) -> tuple[dict, dict]:
     """(factor -> reading, factor -> {"how", "accuracy" on 5,000 true images}): geometry and a shape judge on
-    dSprites (`vae_core.readings.dsprites_readings`), a judge per varying factor elsewhere."""
-    from .condition_eval import train_condition_judge
+    dSprites (`vae_core.readings.dsprites_readings`), a judge per varying factor elsewhere (`judge`)."""
     from .readings import dsprites_readings, judge_reading, reading_accuracy
 
     if dataset.name == "dsprites":
-        judge, _ = train_condition_judge(dataset, "shape", steps=judge_steps)
-        readings = dsprites_readings(dataset, judge)
+        readings = dsprites_readings(dataset, judge(dataset, "shape", judge_steps, cache))
     else:
-        readings = {name: judge_reading(train_condition_judge(dataset, name, steps=judge_steps)[0])
+        readings = {name: judge_reading(judge(dataset, name, judge_steps, cache))
                     for name, size in dataset.named_sizes() if size > 1}
     quality = {name: {"how": r.how, "accuracy": round(reading_accuracy(r, dataset, name), 4)}
                for name, r in readings.items()}
@@ -411,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
                         "factor's last value)")
     parser.add_argument("--from", dest="sources", action="append", default=None,
                         help="comma-separated values the figures' images start from, per factor (default: all others)")
-    parser.add_argument("--judge-steps", type=int, default=4000)
+    parser.add_argument("--judge-steps", type=int, default=3000)
+    parser.add_argument("--judge-cache", help="a folder to keep the judges in between runs (they take minutes)")
     args = parser.parse_args(argv)
     if args.table:
         cards = {Path(f).name: json.loads((Path(f) / EDITS_CARD).read_text()) for f in args.folders
@@ -422,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--factor is required to train edits")
     first = load_model(args.folders[0]).config
     data = get_dataset(first.train.dataset, first.train.data_root, first.model.image_size, first.model.channels)
-    readings, quality = readings_for(data, args.judge_steps)
+    readings, quality = readings_for(data, args.judge_steps, args.judge_cache)
     for name, q in quality.items():
         print(f"reading of {name} ({q['how']}): {q['accuracy']:.1%} right on true images", flush=True)
     targets = args.target or []
