@@ -449,3 +449,14 @@ def test_reconstruct_offers_to_make_ones_own_face_smile():
     assert any(m.value.startswith("**Make it smile**") for m in at.markdown)
     strip = next(image for image in at.image if len(image.captions) == 5)
     assert strip.captions == ["strong frown", "frown", "neutral", "smile", "big smile"]
+
+
+def test_an_upload_named_like_a_link_is_text_on_interpolate():
+    """An upload's file name reached Interpolate's heading as markdown: a name like a link became a link."""
+    at = open_app("interpolate")
+    at.radio(key="interp_A_src").set_value("Upload").run()
+    at.file_uploader[0].set_value(("[Session expired, log in](https://example.com).png", png_bytes(), "image/png"))
+    at.run()
+    assert_healthy(at)
+    heading = next(s.value for s in at.subheader if s.value.startswith("From "))
+    assert "\\[Session expired" in heading and "](https" not in heading.replace("\\]", "").replace("\\(", "")

@@ -220,7 +220,7 @@ function offer(chart, data) {
 async function draw(chart, Plotly) {
   const layout = { ...chart.base.layout, clickmode: "event+select" };
   chart.Plotly = Plotly;
-  chart.picturesShown = undefined; // react draws the layout without them: place them again
+  chart.picturesShown = ""; // react draws the layout without them: none shown, until placed again below
   chart.drawing = true; // a redraw clears Plotly's own selection: that is not the person deselecting
   try {
     await Plotly.react(chart.div, coloured(chart, chart.colour), layout, CONFIG);

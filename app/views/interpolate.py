@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app import family, state, widgets
+from app import edit_views, family, models, state, widgets
 from app.family import cvae
+from app.text import plain
 from vae_core.explore import decode
 from vae_core.imaging import encode_gif, encode_png, image_grid
 from vae_core.latent import interpolate
@@ -41,7 +42,7 @@ method = st.radio("Interpolation", ["linear", "spherical"], horizontal=True)
 steps = st.slider("Steps", 2, 16, 8)
 path = interpolate(torch.from_numpy(ends[0].z), torch.from_numpy(ends[1].z), steps, method)
 frames = decode(h.model, path.numpy())
-st.subheader(f"From {ends[0].label} to {ends[1].label}")
+st.subheader(f"From {plain(ends[0].label)} to {plain(ends[1].label)}")  # an upload's name is anyone's: text
 strip = image_grid(frames, 1, steps)
 widgets.show_image(strip, f"{steps} steps, {method}", px=2 * strip.shape[-1], fit=True)
 c1, c2 = st.columns(2)
@@ -49,3 +50,7 @@ c1.download_button("Download the strip (PNG)", lambda: encode_png(strip, scale=2
                    on_click="ignore")
 c2.download_button("Download as animation (GIF)", lambda: encode_gif(frames, scale=4), "interpolation.gif",
                    "image/gif", on_click="ignore")
+if models.edits(h)[0] and not h.kind_info.conditional:
+    with st.expander("Edit the endpoints: each learned edit applied to each (make a face smile)"):
+        for end in ends:
+            edit_views.on_image(h, end.z, end.label)
