@@ -35,7 +35,7 @@ from .config import ConfigError
 from .kinds import kind
 
 MB = 1_000_000
-README = "the README's 'Model folders' gives the budget"
+README = "the README's 'Your own images and models' gives the budget"
 
 
 @dataclass(frozen=True)
