@@ -37,6 +37,7 @@ from vae_core.edits import apply_edit
 from vae_core.explore import decode
 from vae_core.export import cached_decoder, decoder_cache_dir, derived_decoder
 from vae_core.imaging import encode_png
+from vae_core.latent import nearest_class, toward_classes
 
 COMPONENT = f"{components.PROJECT}.live_decoder"
 MODELS = f"{components.PROJECT}.live_models"  # live.js fetches ../vae_explorer.live_models/<sha256>.onnx.gz
@@ -119,6 +120,10 @@ def edit_tracks(h: models.Handle, z: np.ndarray) -> list[dict]:
         points = apply_edit(net, np.repeat(np.asarray(z, np.float32)[None], net.values, 0), np.arange(net.values))
         tracks.append({"factor": str(factor)[:60], "names": names, "points": np.round(points, 4).tolist(),
                        "at": int(np.argmin(np.linalg.norm(points - z, axis=1)))})
+    if not tracks and (vectors := models.class_vectors(h)) is not None:  # labelled data: the class vectors
+        points = toward_classes(z, vectors.centres)
+        tracks.append({"factor": "class (attribute vector)", "names": [n[:40] for n in vectors.names],
+                       "points": np.round(points, 4).tolist(), "at": int(nearest_class(z, vectors.centres)[0])})
     return tracks
 
 

@@ -24,7 +24,7 @@ from vae_core.data import DATA_ENV, DataNotNamed, dataset_from_named, named_data
 from vae_core.edits import EDITS_CARD, stored_edits
 from vae_core.explore import dim_order, elbo_terms, slider_limits, traversal_images
 from vae_core.kinds import Kind, Objective, kind, objective
-from vae_core.latent import kl_per_dim_over_data
+from vae_core.latent import class_fit, class_means, kl_per_dim_over_data
 from vae_core.naming import LatentName, name_latents
 from vae_core.projection import Projection, load_projection, mutual_information_matrix, pca_2d, sample_dataset
 
@@ -160,6 +160,34 @@ def _edits(path: str, stamp: float) -> tuple[dict, dict, str | None]:
 def edits(h: Handle) -> tuple[dict, dict, str | None]:
     """(factor -> the counterfactual edit stored beside the model, their card, why none is used) (vae_core.edits)."""
     return _edits(h.path, h.stamp)
+
+
+@dataclass(frozen=True)
+class ClassVectors:
+    """Labelled data's attribute vectors (no twins to learn an edit from): each class's mean latent, its names, and
+    the share of the data's points whose nearest class mean is their own (how well the vectors fit)."""
+
+    centres: np.ndarray
+    names: tuple[str, ...]
+    fit: float
+
+
+def class_vectors(h: Handle) -> ClassVectors | None:
+    """The class vectors of a model of labelled images (digits, a folder with sub-folders) that has no stored
+    edits, from its map's points; None otherwise."""
+    if edits(h)[0] or h.kind_info.conditional:
+        return None
+    proj, _ = map_projection(h)
+    if proj is None or proj.factor_names != ("label",) or len(proj.label_names) < 2:
+        return None
+    return _class_vectors(h.path, h.stamp, proj)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _class_vectors(path: str, stamp: float, _proj: Projection) -> ClassVectors:
+    labels = _proj.factors[:, 0]
+    centres = class_means(_proj.means, labels, len(_proj.label_names))
+    return ClassVectors(centres, tuple(_proj.label_names), class_fit(_proj.means, labels, centres))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

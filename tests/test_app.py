@@ -460,3 +460,24 @@ def test_an_upload_named_like_a_link_is_text_on_interpolate():
     assert_healthy(at)
     heading = next(s.value for s in at.subheader if s.value.startswith("From "))
     assert "\\[Session expired" in heading and "](https" not in heading.replace("\\]", "").replace("\\(", "")
+
+
+@pytest.mark.skipif(not (PRETRAINED_DIR / "digits-vae").is_dir(), reason="needs the shipped digits-vae")
+def test_labelled_digits_offer_the_class_vector_with_its_fit_and_say_why_there_is_no_edit():
+    """Smile round: where there are no twins (real labelled images), the attribute vector alone, its fit shown."""
+    from app import models
+    from vae_core import checkpoints as ckpt
+    from vae_core.latent import toward_classes
+
+    at = open_app("explore", "digits-vae")
+    note = next(c.value for c in at.caption if "attribute vector" in c.value)
+    assert "twins" in note and "% of the data's codes" in note
+    before = np.array([at.session_state[f"z{d}"] for d in range(10)])
+    entry = next(e for e in ckpt.list_models() if e.name == "digits-vae")
+    points = toward_classes(before, models.class_vectors(models.open_model(entry)).centres)
+    target = int(np.argmax(np.linalg.norm(points - before, axis=1)))  # the class whose vector moves it most
+    next(g for g in at.button_group if g.key == "class::digits-vae").set_value(target).run()
+    assert_healthy(at)
+    after = np.array([at.session_state[f"z{d}"] for d in range(10)])
+    expected = points[target]
+    assert np.abs(after - expected).max() <= 0.05 + 1e-6 and np.abs(after - before).max() > 0.1

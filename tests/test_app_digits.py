@@ -111,3 +111,4 @@ def test_every_page_opens_for_digits_models(page):
     for model in ("digits2d", "digits-dae"):
         at = open_app(page, model=model)
         assert not at.error, [e.value for e in at.error]
+

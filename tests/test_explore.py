@@ -77,3 +77,22 @@ def test_dim_order_by_kl():
 
 def test_upscale_factor():
     assert upscale_factor(64, 384) == 6 and upscale_factor(32, 384) == 12 and upscale_factor(500, 100) == 1
+
+
+def test_class_vectors_move_a_point_by_the_difference_of_class_means():
+    """Labelled data has no twins: its attribute vectors are class means, and their fit is the share of points
+    whose nearest class mean is their own."""
+    from vae_core.latent import class_fit, class_means, nearest_class, toward_classes
+
+    means = np.array([[0.0, 0.0], [0.2, 0.0], [4.0, 0.0], [4.2, 0.0], [0.0, 3.0], [2.8, 0.0]])
+    labels = np.array([0, 0, 1, 1, 2, 0])
+    centres = class_means(means, labels, 4)
+    np.testing.assert_allclose(centres[:3], [[1.0, 0], [4.1, 0], [0, 3]])
+    assert np.isnan(centres[3]).all()  # a class without points
+    z = np.array([0.5, 0.5])
+    moved = toward_classes(z, centres)
+    assert nearest_class(z, centres)[0] == 0
+    np.testing.assert_allclose(moved[0], z, atol=1e-6)  # its own class: it stays
+    np.testing.assert_allclose(moved[1], z + centres[1] - centres[0], atol=1e-6)
+    np.testing.assert_allclose(moved[3], z, atol=1e-6)  # no points: no vector
+    assert class_fit(means, labels, centres) == 5 / 6  # [2.8, 0] is nearer class 1's mean than its own

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .objectives import gaussian_kl_per_dim
@@ -109,3 +110,35 @@ def active_dims(kl_per_dim: torch.Tensor, threshold: float = 0.01) -> torch.Tens
     """Boolean (latent_dim,): dimensions carrying more than `threshold` nats. The rest have collapsed to
     the prior and decode to nothing: the posterior collapse a class should see."""
     return torch.as_tensor(kl_per_dim) > threshold
+
+
+def class_means(means: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, D) the mean latent of each class's points (NaN for a class without points): the attribute
+    vectors of labelled data, where no twins exist to learn an edit from (White 2016)."""
+    means = np.asarray(means, dtype=np.float64)
+    labels = np.asarray(labels)
+    out = np.full((classes, means.shape[1]), np.nan)
+    for c in range(classes):
+        if (labels == c).any():
+            out[c] = means[labels == c].mean(0)
+    return out
+
+
+def nearest_class(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The class whose mean is nearest each point of z (n, D) (classes without points never chosen)."""
+    d = np.linalg.norm(np.atleast_2d(z)[:, None, :] - centres[None], axis=2)
+    return np.where(np.isnan(d), np.inf, d).argmin(1)
+
+
+def toward_classes(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """(classes, D): the point z moved by each class's attribute vector, the target's mean minus the mean of the
+    class nearest z (z itself for the nearest class, and for a class without points)."""
+    z = np.asarray(z, dtype=np.float64)
+    own = centres[nearest_class(z, centres)[0]]
+    moved = z[None] + centres - own[None]
+    return np.where(np.isnan(moved), z[None], moved).astype(np.float32)
+
+
+def class_fit(means: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> float:
+    """The share of points whose nearest class mean is their own class's: how well the class vectors fit."""
+    return float((nearest_class(means, centres) == np.asarray(labels)).mean()) if len(labels) else float("nan")

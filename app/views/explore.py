@@ -8,6 +8,7 @@ from app.family import cvae
 from app.text import plain
 from vae_core.edits import apply_edit
 from vae_core.explore import decode, prior_sample
+from vae_core.latent import toward_classes
 from vae_core.manifold import grid_position
 
 h = state.require_model()
@@ -79,6 +80,8 @@ def factor_edits(controls: bool):
     nets, card, why = models.edits(h)
     if why:
         st.caption(f"No factor edits: {why}.")
+    if (vectors := models.class_vectors(h)) is not None:
+        class_vector(vectors, controls)
     for factor, net in nets.items() if controls else ():
         value_names = [str(v) for v in getattr(dataset, f"{factor}_names", range(net.values))] if dataset else \
             [str(v) for v in range(net.values)]
@@ -100,6 +103,27 @@ def factor_edits(controls: bool):
                              list(range(net.values)), format_func=lambda v, names=value_names: names[v], key=key,
                              on_change=moved, help="A counterfactual edit learned from the data's twins (images "
                              f"that differ in {plain(factor)} only): the other factors stay.{measured}")
+
+
+def class_vector(vectors: models.ClassVectors, controls: bool) -> None:
+    """Labelled images have no twins (images that differ in the class alone), so no edit can be learned: the class
+    attribute vectors instead, with how well they fit."""
+    st.caption(f"Move toward a class with its attribute vector: the class's mean code minus that of the class nearest "
+               f"the point. Its fit: the nearest class mean names {vectors.fit:.0%} of the data's codes right. A "
+               "learned edit needs twins (images that differ in the class alone), which real images do not have.")
+    if not controls:
+        return
+    key = f"class::{h.name}"
+
+    def moved():
+        value = st.session_state.get(key)
+        if value is not None:
+            state.set_point(toward_classes(state.current_point(h), vectors.centres)[value], limits,
+                            st.session_state.get("explore_posterior"))
+            st.session_state[key] = None
+
+    st.segmented_control("Move the point toward the class", list(range(len(vectors.names))),
+                         format_func=lambda v: plain(vectors.names[v], 40), key=key, on_change=moved)
 
 
 @st.fragment
