@@ -250,6 +250,20 @@ def _png(size: int = 256) -> bytes:
     return buf.getvalue()
 
 
+def _map_actions(clock, pg, out: dict, colourings: tuple[str, ...], rounds: int) -> None:
+    """On the open latent map: "Colour by" changed to each of `colourings` (chosen in the browser,
+    app/map_chart.py), then `rounds` uploads placed on it."""
+    for option in colourings:
+        out["changing 'Colour by' on the map"].append(clock.timed(
+            "changing 'Colour by' on the map", pg,
+            lambda o=option: pg.select_option("[data-testid='map-colour']", o), map_drawn=True, script=False))
+    upload = pg.locator("[data-testid='stFileUploaderDropzoneInput']").first
+    for n in range(rounds):
+        files = [{"name": f"drawing-{n}.png", "mimeType": "image/png", "buffer": _png(200 + 8 * n)}]
+        out["upload placed on the map"].append(
+            clock.timed("upload placed on the map", pg, lambda f=files: upload.set_input_files(f), map_drawn=True))
+
+
 def measure(port: int, rounds: int = 2) -> tuple[dict, dict, dict, dict[str, int]]:
     from playwright.sync_api import sync_playwright
 
@@ -307,16 +321,7 @@ def measure(port: int, rounds: int = 2) -> tuple[dict, dict, dict, dict[str, int
                     "server-side slider step to new image", pg, lambda k=key: (thumb.focus(), thumb.press(k)), quiet=100))
             _open(pg, f"{base}/latent_map", "model=dsprites-beta-vae")
             pg.wait_for_selector("[data-testid='map-chart'][data-drawn]", timeout=60_000)
-            for option in ("scale", "posX", "shape", "posY") * rounds:  # chosen in the browser (app/map_chart.py)
-                out["changing 'Colour by' on the map"].append(clock.timed(
-                    "changing 'Colour by' on the map", pg,
-                    lambda o=option: pg.select_option("[data-testid='map-colour']", o), map_drawn=True, script=False))
-            upload = pg.locator("[data-testid='stFileUploaderDropzoneInput']").first
-            for n in range(rounds):
-                files = [{"name": f"drawing-{n}.png", "mimeType": "image/png", "buffer": _png(200 + 8 * n)}]
-                out["upload placed on the map"].append(
-                    clock.timed("upload placed on the map", pg, lambda f=files: upload.set_input_files(f),
-                                map_drawn=True))
+            _map_actions(clock, pg, out, ("scale", "posX", "shape", "posY") * rounds, rounds)
             errors = pg.locator("[data-testid='stException']").count()
             if errors:
                 raise SystemExit(f"a traceback on the page: {pg.inner_text('body')[-1500:]}")
@@ -363,16 +368,7 @@ def measure_scale(port: int, folder: Path, rounds: int = 2) -> dict[str, list[fl
                 clock.timed("away", pg, lambda: _nav(pg, "Explore"))
                 figure = "Latent map drawn, from the navigation"
                 out[figure].append(clock.timed(figure, pg, lambda: _nav(pg, "Latent map"), map_drawn=True))
-            for option in ("label", "none") * rounds:
-                out["changing 'Colour by' on the map"].append(clock.timed(
-                    "changing 'Colour by' on the map", pg,
-                    lambda o=option: pg.select_option("[data-testid='map-colour']", o), map_drawn=True, script=False))
-            upload = pg.locator("[data-testid='stFileUploaderDropzoneInput']").first
-            for n in range(rounds):
-                files = [{"name": f"drawing-{n}.png", "mimeType": "image/png", "buffer": _png(200 + 8 * n)}]
-                out["upload placed on the map"].append(
-                    clock.timed("upload placed on the map", pg, lambda f=files: upload.set_input_files(f),
-                                map_drawn=True))
+            _map_actions(clock, pg, out, ("label", "none") * rounds, rounds)
             hover = pg.locator("[data-testid='map-hover']")
             for i in range(3 * rounds):
                 at = pg.evaluate(POINT_AT, 1000 + 997 * i)

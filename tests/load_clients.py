@@ -288,28 +288,21 @@ async def run_session(port: int, query: str, seconds: float, seed: int, think: t
                       upload_share: float, bad_share: float, page_share: float = 0.0) -> Session:
     """One person: open the page, then move sliders, upload images (some of them bad files) and visit other
     pages (with pauses between), until time is up."""
-    session = Session(f"http://127.0.0.1:{port}", query, random.Random(seed))
-    try:
-        await asyncio.to_thread(session.fetch_xsrf)
-        cookie = {"Cookie": f"{XSRF_COOKIE}={session.xsrf}"} if session.xsrf else {}
-        async with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
-                           additional_headers=cookie, max_size=2**26, open_timeout=60) as ws:
-            await session.open(ws)
-            end = time.perf_counter() + seconds
-            n = 0
-            while time.perf_counter() < end and session.sliders:
-                await asyncio.sleep(session.rng.uniform(*think))
-                roll = session.rng.random()
-                if session.uploader and roll < upload_share:
-                    await session.upload(ws, seed * 1000 + n, bad=session.rng.random() < bad_share)
-                elif roll < upload_share + page_share:
-                    await session.visit_page(ws)
-                else:
-                    await session.move_slider(ws)
-                n += 1
-    except Exception as exc:  # noqa: BLE001  any failure of a session is an error to report, not a crash
-        session.errors.append(f"session: {type(exc).__name__}: {exc}")
-    return session
+    async def work(session: Session, ws) -> None:
+        end = time.perf_counter() + seconds
+        n = 0
+        while time.perf_counter() < end and session.sliders:
+            await asyncio.sleep(session.rng.uniform(*think))
+            roll = session.rng.random()
+            if session.uploader and roll < upload_share:
+                await session.upload(ws, seed * 1000 + n, bad=session.rng.random() < bad_share)
+            elif roll < upload_share + page_share:
+                await session.visit_page(ws)
+            else:
+                await session.move_slider(ws)
+            n += 1
+
+    return await _opened(port, query, seed, work)
 
 
 async def _opened(port: int, query: str, seed: int, work) -> Session:
