@@ -162,6 +162,8 @@ def explorer(h: models.Handle, order: list[int], active: np.ndarray, kl: np.ndar
     }
     if tracks := edit_tracks(h, z):
         data["edits"] = tracks
+        data["edits_title"] = ("Edit a factor (learned from the data's twins: the others stay)"
+                               if models.edits(h)[0] else "Move toward a class (its attribute vector)")
     if post and post.get("image") is not None:  # drawn by the component beside the decoded image
         data["input"] = {"src": "data:image/png;base64," + base64.b64encode(widgets.png(post["image"], 128)).decode(),
                          "caption": f"input: {post['source']}"[:120]}  # set as text by the component, not HTML

@@ -77,7 +77,7 @@ class Live {
     this.setStateValue = setStateValue;
     this.data = data;
     const structure = JSON.stringify([data.model, data.order, data.labels, data.limits, data.size, data.channels,
-      data.px, data.posterior, data.input, (data.edits || []).map((t) => [t.factor, t.names])]);
+      data.px, data.posterior, data.input, data.edits_title, (data.edits || []).map((t) => [t.factor, t.names])]);
     if (structure !== this.structure) {
       this.structure = structure;
       this.build();
@@ -179,7 +179,7 @@ class Live {
     this.editInputs = [];
     if (!tracks.length) return [];
     const box = el("div", { class: "edits", "data-testid": "live-edits" });
-    box.append(el("div", { class: "padtitle" }, "Edit a factor (learned from the data's twins: the others stay)"));
+    box.append(el("div", { class: "padtitle" }, this.data.edits_title || "Edit a factor"));
     tracks.forEach((track, k) => {
       const row = el("div", { class: "row" });
       const head = el("div", { class: "head" });
