@@ -370,8 +370,13 @@ def measure_scale(port: int, folder: Path, rounds: int = 2) -> dict[str, list[fl
                 out[figure].append(clock.timed(figure, pg, lambda: _nav(pg, "Latent map"), map_drawn=True))
             _map_actions(clock, pg, out, ("label", "none") * rounds, rounds)
             hover = pg.locator("[data-testid='map-hover']")
+            pg.locator("[data-testid='map-pictures']").check()  # where the pictured points are: their pictures
+            pg.wait_for_function(f"() => +document.querySelector(\"{MAP}\").dataset.pictures > 0")
+            pictured = pg.evaluate(f"() => document.querySelector(\"{MAP}\").layout.images.map((i) => [i.x, i.y])")
+            pg.locator("[data-testid='map-pictures']").uncheck()
+            pg.wait_for_function(f"() => +document.querySelector(\"{MAP}\").dataset.pictures === 0")
             for i in range(3 * rounds):
-                at = pg.evaluate(POINT_AT, 1000 + 997 * i)
+                at = pg.evaluate(PLACE_AT, pictured[(7 * i) % len(pictured)])
                 began = time.perf_counter()
                 pg.mouse.move(*at)
                 with contextlib.suppress(PlaywrightTimeout):  # a point without a picture: nothing shown or timed
@@ -390,10 +395,11 @@ def measure_scale(port: int, folder: Path, rounds: int = 2) -> dict[str, list[fl
     return out
 
 
-# where point `i` of the map is on the screen (Plotly's axes map data to pixels)
-POINT_AT = """(i) => { const d = document.querySelector("[data-testid='map-chart']"), f = d._fullLayout, t = d.data[0];
+MAP = "[data-testid='map-chart']"
+# where a place [x, y] of the map is on the screen (Plotly's axes map data to pixels)
+PLACE_AT = """([x, y]) => { const d = document.querySelector("[data-testid='map-chart']"), f = d._fullLayout;
   const r = d.getBoundingClientRect();
-  return [r.left + f._size.l + f.xaxis.l2p(t.x[i]), r.top + f._size.t + f.yaxis.l2p(t.y[i])]; }"""
+  return [r.left + f._size.l + f.xaxis.l2p(x), r.top + f._size.t + f.yaxis.l2p(y)]; }"""
 
 
 def _print_scale(figures: dict[str, list[float]]) -> None:
