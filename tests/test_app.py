@@ -481,3 +481,21 @@ def test_labelled_digits_offer_the_class_vector_with_its_fit_and_say_why_there_i
     after = np.array([at.session_state[f"z{d}"] for d in range(10)])
     expected = points[target]
     assert np.abs(after - expected).max() <= 0.05 + 1e-6 and np.abs(after - before).max() > 0.1
+
+
+@pytest.mark.skipif(not (PRETRAINED_DIR / "dsprites-vae" / "edits.json").is_file(), reason="needs dsprites-vae's edits")
+def test_a_factor_of_many_values_is_edited_from_a_list_with_the_server_sliders():
+    """dsprites-vae's posX edit has 32 values: a list, not 32 buttons; choosing one moves the point by the edit."""
+    from app import models
+    from vae_core import checkpoints as ckpt
+    from vae_core.edits import apply_edit
+
+    at = open_app("explore", "dsprites-vae")
+    box = next(b for b in at.selectbox if b.key == "edit::dsprites-vae::posX")
+    assert len(box.options) == 32 and box.value is None
+    before = np.array([at.session_state[f"z{d}"] for d in range(10)], np.float32)
+    box.set_value(30).run()
+    assert_healthy(at)
+    after = np.array([at.session_state[f"z{d}"] for d in range(10)])
+    net = models.edits(models.open_model(next(e for e in ckpt.list_models() if e.name == "dsprites-vae")))[0]["posX"]
+    assert np.abs(after - apply_edit(net, before, 30)).max() <= 0.05 + 1e-6 and np.abs(after - before).max() > 0.1

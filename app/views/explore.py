@@ -99,10 +99,12 @@ def factor_edits(controls: bool):
         on_target, side_effects = widgets.number(figures, "on_target"), widgets.number(figures, "side_effects")
         measured = (f" On held-out images it reached the asked {plain(factor)} for {on_target:.0%}, changing another "
                     f"factor for {side_effects:.0%}." if on_target is not None and side_effects is not None else "")
-        st.segmented_control(f"Edit {plain(factor)}: move the point so that its {plain(factor)} becomes",
-                             list(range(net.values)), format_func=lambda v, names=value_names: names[v], key=key,
-                             on_change=moved, help="A counterfactual edit learned from the data's twins (images "
-                             f"that differ in {plain(factor)} only): the other factors stay.{measured}")
+        control = st.segmented_control if net.values <= 8 else st.selectbox  # posX's 32 values: a list
+        control(f"Edit {plain(factor)}: move the point so that its {plain(factor)} becomes",
+                list(range(net.values)), format_func=lambda v, names=value_names: plain(names[v], 40), key=key,
+                on_change=moved, help="A counterfactual edit learned from the data's twins (images that differ in "
+                f"{plain(factor)} only): the other factors stay.{measured}",
+                **({} if net.values <= 8 else {"index": None, "placeholder": "choose a value"}))
 
 
 def class_vector(vectors: models.ClassVectors, controls: bool) -> None:
