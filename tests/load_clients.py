@@ -131,6 +131,8 @@ class Session:
             elif which == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 self._element(fwd.delta.new_element, fwd.delta.fragment_id, kind)
             elif which == "script_finished":
+                if fwd.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue  # the page asked for a rerun (a lesson choosing its model): its next run follows
                 if fwd.script_finished not in FINISHED_OK:
                     self.errors.append(f"{kind}: script finished with status {fwd.script_finished}")
                 if image and not self.drawn_images:
@@ -196,7 +198,9 @@ class Session:
     async def visit_page(self, ws) -> None:
         """Switch to another page of the app and back to Explore, as a person clicking two links: each
         switch is one timed "page" run."""
-        others = sorted(p for p in self.pages if p and self.pages[p] != self.explore_hash)
+        # not the lessons: a lesson opens on the model its step is about (the sidebar follows it), and this
+        # person stays with the model they chose
+        others = sorted(p for p in self.pages if p and p != "lesson" and self.pages[p] != self.explore_hash)
         if not others:
             self.errors.append("page: the app listed no other page")
             return

@@ -15,6 +15,7 @@ calling process under the header checks alone.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import math
@@ -40,6 +41,7 @@ QUEUE_SECONDS = 10.0  # how long an upload waits for a free worker before it is 
 STARTUP_SECONDS = 1.0  # allowed on top for a worker started for this upload
 LIGHT_BYTES = 2 * 1024 * 1024  # a smaller file, from a session within its budget, may use the worker kept for such
 SESSION_SECONDS = 4.0  # decode time a session may use (decaying, below) before its uploads wait behind others'
+WORKER_NICENESS = 10  # decoding yields the CPU to the server itself (scripted slow files held both cores)
 SESSION_HALF_LIFE_S = 60.0  # a session's used time halves in this long: the budget is about 4 s a minute
 
 _REQUEST = struct.Struct("<iQ")  # size hint (0: none), file length; then the file's bytes
@@ -58,6 +60,8 @@ def serve(memory_bytes: int) -> None:
     """The worker's loop: requests on stdin, answers on stdout, until stdin closes or memory runs out."""
     limit = _address_space() + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    with contextlib.suppress(OSError):  # below the server: its pages and small files first when the cores are full
+        os.nice(WORKER_NICENESS)
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     while len(head := requests.read(_REQUEST.size)) == _REQUEST.size:
         size_hint, length = _REQUEST.unpack(head)
