@@ -218,7 +218,7 @@ def place_points(new_latents: np.ndarray, ref_latents: np.ndarray, ref_coords: n
         raise ValueError(f"new latents have {new.shape[1]} dimensions, the map's have {ref.shape[1]}")
     k = max(1, min(k, ref.shape[0]))
     chunk = max(1, 2_000_000 // ref.shape[0])  # rows at a time: (chunk, N) distances of about 16 MB
-    placed = np.empty((new.shape[0], 2), np.float32)
+    placed = np.empty((new.shape[0], coords.shape[1]), np.float32)  # 2-D places, or latents from map places
     ref_norms = (ref ** 2).sum(1)[None, :]
     for start in range(0, new.shape[0], chunk):
         part = new[start:start + chunk]
