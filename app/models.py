@@ -23,12 +23,14 @@ from vae_core import folder_safety
 from vae_core.data import DATA_ENV, DataNotNamed, dataset_from_named, named_data_folders
 from vae_core.edits import EDITS_CARD, stored_edits
 from vae_core.explore import dim_order, elbo_terms, slider_limits, traversal_images
+from vae_core.folder_budget import check_budget
 from vae_core.kinds import Kind, Objective, kind, objective
 from vae_core.latent import class_fit, class_means, kl_per_dim_over_data
 from vae_core.naming import LatentName, name_latents
 from vae_core.projection import Projection, load_projection, mutual_information_matrix, pca_2d, sample_dataset
 
-folder_safety.serve_within_budget()  # this process serves the app: every folder it lists or opens keeps the budget
+# this process serves the app: every folder it lists or opens keeps the budget
+folder_safety.serve_within_budget(check_budget)
 NAMES_SHOWN_KEY = "names_shown"  # the sidebar's switch (app.state.names_switch): False hides every latent's name
 SAMPLE_SIZE = 2000  # data sample for histograms, ranges and the live map: about a second to encode
 QUICK_SIZE = 256  # enough for slider ranges and a KL ordering when the card and projection lack them

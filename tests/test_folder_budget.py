@@ -32,8 +32,8 @@ def served():
     """Each test as in the app's server, which holds folders to the budget (app.models turns it on)."""
     from vae_core import folder_safety
 
-    was = folder_safety.budget_enforced()
-    folder_safety.serve_within_budget()
+    was = folder_safety._serving
+    folder_safety.serve_within_budget(check_budget)
     yield
     folder_safety.serve_within_budget(was)
 

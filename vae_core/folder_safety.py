@@ -62,24 +62,26 @@ def _looks_like_pickle(path: Path) -> bool:
         return False
 
 
-_serving = False  # whether this process is the app's server: it alone holds folders to the cost budget
+_serving = None  # the budget's check, where this process is the app's server: it alone holds folders to it
 
 
-def serve_within_budget(on: bool = True) -> None:
-    """Hold every folder this process lists or opens to the cost budget (`vae_core.folder_budget`): the app's server
-    turns it on (a classroom's folders are anyone's, and the class shares the server). The command-line tools leave
-    it off: a person training, evaluating or exporting their own model on their own command line may use any size."""
+def serve_within_budget(check=None) -> None:
+    """Hold every folder this process lists or opens to the cost budget: `check(folder)` raising for a folder over
+    it (`vae_core.folder_budget.check_budget`, handed over by the app's server: a classroom's folders are anyone's,
+    and the class shares the server; this module cannot import it, which reads configs through checkpoints). The
+    command-line tools leave it off: a person training, evaluating or exporting their own model on their own
+    command line may use any size. None turns it off."""
     global _serving
-    _serving = on
+    _serving = check
 
 
 def budget_enforced() -> bool:
-    return _serving
+    return _serving is not None
 
 
 def check_folder(folder: str | Path, budget: bool | None = None) -> None:
     """Refuse a model folder holding a pickle (by name or by content), too many entries to inspect, or (with
-    `budget`, by default where `serve_within_budget` turned it on) costing more than
+    `budget`, by default where `serve_within_budget` turned it on; False: not) costing more than
     `vae_core.folder_budget.BUDGET` (FolderTooLarge, naming the figure and the limit).
 
     Only regular files are opened (never a symlink or a FIFO, which could block), and only their first bytes.
@@ -104,10 +106,8 @@ def check_folder(folder: str | Path, budget: bool | None = None) -> None:
                 f"{path}: a pickle file (loading it can run arbitrary code); model folders hold only "
                 "safetensors and JSON here: remove it, or convert it to safetensors"
             )
-    if _serving if budget is None else budget:  # imported when first asked: it builds networks on the meta device
-        from .folder_budget import check_budget
-
-        check_budget(folder)
+    if _serving is not None and budget is not False:
+        _serving(folder)
 
 
 def safe_file(folder: Path, name: str, max_bytes: int) -> Path:

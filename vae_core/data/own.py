@@ -160,7 +160,7 @@ def _decoded(root: Path, files: list[Path], image_size: int,
     if cache is not None and len(images) >= MIN_IMAGES:
         import io
 
-        from ..checkpoints import atomic_write_bytes
+        from ..atomic import atomic_write_bytes
 
         buffer = io.BytesIO()
         np.savez(buffer, images=stacked, kept=np.array(kept_names, dtype=str),
