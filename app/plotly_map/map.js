@@ -174,11 +174,11 @@ function placePictures(chart) {
     }
   }
   const shown = images.map((i) => `${i.x},${i.y},${i.sizex}`).join(";");
+  chart.div.dataset.pictures = String(images.length);
   if (shown === chart.picturesShown) return;
   chart.picturesShown = shown;
   chart.placing = true;
   chart.Plotly.relayout(chart.div, { images }).finally(() => { chart.placing = false; });
-  chart.div.dataset.pictures = String(images.length);
 }
 
 function hover(chart, event) {
