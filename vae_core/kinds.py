@@ -11,15 +11,17 @@ options, its training terms, card figures and log columns; the objectives' recor
 | cvae | `vae_core.models.cvae.CVAE` (condition as extra input planes and beside z) | continuous, given a condition |
 | vq-vae | `vae_core.models.vqvae.VQVAE` (a grid of discrete code indices) | discrete |
 | vae-gan | `vae_core.models.vaegan.VAEGAN` (a VAE beside a discriminator) | continuous |
+| factor-vae | `vae_core.models.factorvae.FactorVAE` (a VAE; a training-only critic of z beside it) | continuous |
 """
 
 from __future__ import annotations
 
-from .models import cvae, external, vae, vaegan, vqvae
+from .models import cvae, external, factorvae, vae, vaegan, vqvae
 from .objectives import OBJECTIVES
 from .records import Kind, Objective
 
-KINDS: dict[str, Kind] = {k.name: k for k in (vae.KIND, cvae.KIND, vqvae.KIND, vaegan.KIND, external.KIND)}
+KINDS: dict[str, Kind] = {k.name: k for k in (vae.KIND, cvae.KIND, vqvae.KIND, vaegan.KIND, factorvae.KIND,
+                                               external.KIND)}
 
 __all__ = ["KINDS", "OBJECTIVES", "Kind", "Objective", "kind", "log_columns", "objective", "sharpness_partners"]
 

@@ -1,8 +1,9 @@
 """Training objectives as pure functions of tensors, each returning its named terms.
 
 Every objective returns a dict with at least `recon` (nats per image), `kl` (nats per image), `kl_per_dim`
-(latent_dim,) and `total` (the scalar to minimise); beta-TCVAE adds `mi`, `tc` and `dwkl`. All terms are
-means over the batch. Schedules (KL warm-up, cyclical annealing, capacity) are functions of the step.
+(latent_dim,) and `total` (the scalar to minimise); beta-TCVAE adds `mi`, `tc` and `dwkl`, FactorVAE its critic's
+`tc`. All terms are means over the batch. Schedules (KL warm-up, cyclical annealing, capacity) are functions of
+the step.
 """
 
 from __future__ import annotations
@@ -214,6 +215,38 @@ def info_vae_loss(logits, x, z, mu, logvar, likelihood: str, beta: float, mmd_we
             "total": recon + weight * beta * kl_per_dim.sum() + mmd_weight * divergence}
 
 
+def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each latent dimension shuffled across the batch on its own (Kim & Mnih's Algorithm 1, disentanglement_lib's
+    `shuffle_codes`): z (B, D) -> (B, D), column d a permutation of z[:, d]. The marginals stay those of q(z); the
+    dependence between dimensions is gone, so the permuted batch is a sample of prod_d q(z_d)."""
+    order = torch.rand(z.shape, generator=generator, device=z.device).argsort(dim=0)  # (B, D): one permutation a column
+    return z.gather(0, order)
+
+
+def critic_total_correlation(critic_logits: torch.Tensor) -> torch.Tensor:
+    """FactorVAE's estimate of TC(z) = KL(q(z) || prod_d q(z_d)) from a critic's two logits (B, 2) on samples of q(z):
+    E[log D(z) / (1 - D(z))], D(z) = softmax(logits)[:, 0] the probability that z is an unpermuted sample, which is
+    the logits' difference (disentanglement_lib: `logits_z[:, 0] - logits_z[:, 1]`)."""
+    return (critic_logits[:, 0] - critic_logits[:, 1]).mean()
+
+
+def critic_loss(real_logits: torch.Tensor, permuted_logits: torch.Tensor) -> torch.Tensor:
+    """The critic's cross-entropy (to minimise): class 0 for samples of q(z), class 1 for permuted ones, each batch
+    weighted 1/2 (disentanglement_lib's `discriminator_loss`, negated). Logits: (B, 2) each."""
+    return -0.5 * (F.log_softmax(real_logits, 1)[:, 0].mean() + F.log_softmax(permuted_logits, 1)[:, 1].mean())
+
+
+def factor_vae_loss(logits, x, mu, logvar, critic_logits: torch.Tensor, likelihood: str, gamma: float,
+                    beta: float = 1.0, gaussian_std: float = 0.1) -> dict:
+    """FactorVAE (Kim & Mnih 2018, Eq. 2): recon + beta * KL + gamma * TC, the TC estimated by a critic's logits
+    (B, 2) on z ~ q(z|x) (`critic_total_correlation`); beta is 1 in the paper (the KL warm-up may scale it)."""
+    recon = reconstruction_nll(logits, x, likelihood, gaussian_std).mean()
+    kl_per_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
+    tc = critic_total_correlation(critic_logits)
+    return {"recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim, "tc": tc,
+            "total": recon + beta * kl_per_dim.sum() + gamma * tc}
+
+
 def compute_loss(
     outputs: dict[str, torch.Tensor],
     x: torch.Tensor,
@@ -308,8 +341,8 @@ def recon_kl_figures(recon_sampled: list[torch.Tensor], recon_at_mean: list[torc
     }
 
 
-# The objectives, each beside its terms; the family kinds' objectives (cvae, vq-vae, vae-gan) train by their kind's
-# own terms (`Kind.train_terms`). `default_beta` is the one default of --beta and of `TrainConfig.beta`.
+# The objectives, each beside its terms; the family kinds' objectives (cvae, vq-vae, vae-gan, factor-vae) train by
+# their kind's own terms (`Kind.train_terms`). `default_beta` is the one default of --beta and of `TrainConfig.beta`.
 OBJECTIVES = {o.name: o for o in (
     Objective("ae", "vae", default_beta=0.0, has_kl=False, autoencoder=True, iwae=None, loss=ae_terms,
               title="autoencoder"),
@@ -331,6 +364,10 @@ OBJECTIVES = {o.name: o for o in (
               title="conditional VAE"),
     Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None, title="VQ-VAE"),
     Objective("vae-gan", "vae-gan", default_beta=1.0, has_kl=True, autoencoder=False, iwae=None, title="VAE-GAN"),
+    # a VAE network trained beside a critic of its latents with its own optimiser: the critic is the kind's
+    # (vae_core.models.factorvae), training-only, so the folder ships the plain VAE's weights; beta is the KL's weight
+    Objective("factor-vae", "factor-vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
+              title="FactorVAE"),
     # trained by other code: the explorer knows its encoder and decoder, not how they were trained
     Objective("external", "external", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None,
               title="model from other code"),

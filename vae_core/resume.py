@@ -1,6 +1,10 @@
 """Resuming a training run exactly: the resume file (weights, Adam's state, the step and the log so far, in one
 atomic safetensors file kept apart from the shipped ones), and continuing a shipped folder from its weights
-alone at a recorded optimizer reset."""
+alone at a recorded optimizer reset.
+
+A network that trains with state it does not ship (a FactorVAE's critic and the critic's own Adam) says so with
+`training_state()` -> tensors and `load_training_state(tensors)`; those tensors go in the resume file under
+`TRAINING_ONLY`, and such a network cannot continue from its shipped weights alone."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from . import checkpoints as ckpt
 from .config import ExperimentConfig
+
+TRAINING_ONLY = "aux."  # resume-file prefix of the state a network trains with but does not ship
 
 
 def _optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -33,6 +39,8 @@ def save_resume_state(folder: Path, model: torch.nn.Module, opt: torch.optim.Opt
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt_tensors, opt_scalars = _optimizer_to_tensors(opt)
     tensors.update(opt_tensors)
+    if hasattr(model, "training_state"):
+        tensors.update({TRAINING_ONLY + k: v for k, v in model.training_state().items()})
     meta = {
         "step": json.dumps(step),
         "param_groups": json.dumps(opt.state_dict()["param_groups"]),
@@ -62,6 +70,12 @@ def load_resume_state(folder: Path, model: torch.nn.Module, opt: torch.optim.Opt
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    training_only = {k[len(TRAINING_ONLY):]: v for k, v in tensors.items() if k.startswith(TRAINING_ONLY)}
+    if training_only:
+        if not hasattr(model, "load_training_state"):
+            raise ckpt.CheckpointError(f"{path} holds training-only state ({TRAINING_ONLY}*) that a "
+                                       f"{type(model).__name__} does not take")
+        model.load_training_state(training_only)
     return json.loads(meta["step"]), json.loads(meta["log_rows"]), json.loads(meta.get("log_accum", "{}"))
 
 
@@ -73,6 +87,10 @@ def load_shipped_state(folder: Path, model: torch.nn.Module, exp: ExperimentConf
     """
     step = int(ckpt.read_card(folder).get("steps", 0))
     t = exp.train
+    if hasattr(model, "training_state"):
+        raise ckpt.CheckpointError(
+            f"{folder} has no {ckpt.RESUME_FILE}, and a {exp.model.kind} trains with state its folder does not ship "
+            "(a critic and its optimiser): it continues only from its resume file")
     if step not in t.optimizer_resets:
         raise ckpt.CheckpointError(
             f"{folder} holds weights at step {step} but no {ckpt.RESUME_FILE}; continuing it exactly needs an "
