@@ -95,11 +95,12 @@ class Critic:
         return loss.detach()
 
     def state(self) -> dict[str, torch.Tensor]:
-        """Weights (`net.*`) and Adam's moments and step count (`opt.<param>.<name>`), as CPU tensors."""
-        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        """Weights (`net.*`) and Adam's moments and step count (`opt.<param>.<name>`), as CPU copies (a critic loading
+        them must not share Adam's tensors, which its steps change in place)."""
+        tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
         for idx, values in self.opt.state_dict()["state"].items():
             for name, value in values.items():
-                tensors[f"opt.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+                tensors[f"opt.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
         return tensors
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
