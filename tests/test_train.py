@@ -220,7 +220,7 @@ def test_the_help_groups_each_kinds_settings_apart():
     groups = {g.title: {a.dest for a in g._group_actions} for g in build_parser()._action_groups}
     own = [groups[k.name] for k in KINDS.values() if k.command_options()]  # each kind's own heading, in order
     assert own == [{"condition", "adversary"}, {"codebook_size", "code_dim", "vq_ema", "commitment", "revive_every"},
-                   {"gan_weight", "feature_weight"}]
+                   {"gan_weight", "feature_weight"}, {"tc_weight", "critic_width", "critic_layers", "critic_lr"}]
     assert groups["options"] == {"help"}  # every setting has its group
 
 
