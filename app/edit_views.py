@@ -121,14 +121,19 @@ def edited_rows(h: models.Handle, factor: str, count: int) -> np.ndarray:
     return _edited(h.path, h.stamp, factor, count)
 
 
+def along(dataset, factor: str, net, z: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """(the factor's value names, the point `z` edited to each value in turn: (values, latent_dim))."""
+    names = [str(v) for v in (getattr(dataset, f"{factor}_names", None) or range(net.values))]
+    return names, apply_edit(net, np.repeat(np.asarray(z, np.float32)[None], net.values, 0), np.arange(net.values))
+
+
 def on_image(h: models.Handle, z: np.ndarray, what: str) -> None:
     """Each stored edit applied to one's own image's latent `z`: a strip from the factor's first value to its last
     ("make it smile": a drawn face from frown to smile), decoded on the server."""
     nets, _, _ = models.edits(h)
     dataset, _ = models.dataset_for(h)
     for factor, net in nets.items():
-        names = [str(v) for v in (getattr(dataset, f"{factor}_names", None) or range(net.values))]
-        edited = apply_edit(net, np.repeat(np.asarray(z, np.float32)[None], net.values, 0), np.arange(net.values))
+        names, edited = along(dataset, factor, net, z)
         title = "Make it smile" if factor == "mouth" else f"Change its {plain(factor)}"
         st.markdown(f"**{title}**: {plain(what)}'s latent moved by the learned {plain(factor)} edit, the rest kept")
         widgets.show_images(decode(h.model, edited), [plain(n) for n in names], px=112)

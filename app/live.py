@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import components, links, models, state, widgets
+from app import components, edit_views, links, models, state, widgets
 from app.text import plain
 from vae_core.checkpoints import CheckpointError, atomic_write_bytes
-from vae_core.edits import apply_edit
 from vae_core.explore import decode
 from vae_core.export import cached_decoder, decoder_cache_dir, derived_decoder
 from vae_core.imaging import encode_png
@@ -116,9 +115,8 @@ def edit_tracks(h: models.Handle, z: np.ndarray) -> list[dict]:
     dataset, _ = models.dataset_for(h)
     tracks = []
     for factor, net in nets.items():
-        names = [str(v)[:40] for v in (getattr(dataset, f"{factor}_names", None) or range(net.values))]
-        points = apply_edit(net, np.repeat(np.asarray(z, np.float32)[None], net.values, 0), np.arange(net.values))
-        tracks.append({"factor": str(factor)[:60], "names": names, "points": np.round(points, 4).tolist(),
+        names, points = edit_views.along(dataset, factor, net, z)
+        tracks.append({"factor": str(factor)[:60], "names": [n[:40] for n in names], "points": np.round(points, 4).tolist(),
                        "at": int(np.argmin(np.linalg.norm(points - z, axis=1)))})
     if not tracks and (vectors := models.class_vectors(h)) is not None:  # labelled data: the class vectors
         points = toward_classes(z, vectors.centres)
