@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from vae_core.projection import Projection
 
@@ -32,12 +33,15 @@ class Colouring:
     codes: np.ndarray | None = None  # per point, in drawing order: its index into `names` (its hover text)
     names: tuple[str, ...] = ()
     legend: tuple[go.Scattergl, ...] = ()  # one entry per class, drawing nothing
+    palette: tuple[str, ...] = ()  # each class's colour (CSS), in `names` order: what the browser paints
+    edge: str | None = None  # the outline around each point (CSS), where classes are drawn in their own colours
 
     def text(self) -> np.ndarray | None:
         return None if self.codes is None else np.array(self.names)[self.codes]
 
 
-UNCOLOURED = Colouring({"marker": MAP_MARKER, "name": "data", "hovertemplate": "row %{customdata}<extra></extra>"})
+UNCOLOURED = Colouring({"marker": MAP_MARKER, "name": "data", "hovertemplate": "row %{customdata}<extra></extra>"},
+                        palette=CATEGORY_COLOURS[:1])
 
 
 def drawing_order(n: int) -> np.ndarray:
@@ -78,13 +82,15 @@ def map_colouring(proj: Projection, colour: str | None, value_names: tuple[str, 
                                     marker={"size": 8, "color": shade, **outline})
                        for name, shade in zip(class_names, palette))
         return Colouring({"marker": marker, "showlegend": False, "hovertemplate": hover}, position, class_names,
-                         legend)
+                         legend, palette, OWN_COLOUR_EDGE["color"] if own else None)
     ticks = classes if len(classes) <= MAX_CATEGORIES else None
     bar = {"title": label(colour), **({"tickvals": ticks.tolist(), "ticktext": [name_of(int(c)) for c in ticks]}
                                       if ticks is not None else {})}
     marker = {**MAP_MARKER, "color": values, "colorscale": "Viridis", "colorbar": bar}
+    span = float(classes.max() - classes.min()) or 1.0  # plotly's scale runs from the least value to the most
+    palette = tuple(sample_colorscale("Viridis", ((classes - classes.min()) / span).tolist()))
     return Colouring({"marker": marker, "name": label(colour), "showlegend": False, "hovertemplate": hover},
-                     position, class_names)
+                     position, class_names, palette=palette)
 
 
 def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed: np.ndarray | None = None,
@@ -96,9 +102,9 @@ def latent_map(coords: np.ndarray, proj: Projection, colour: str | None, placed:
 
 
 def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | None = None,
-               placed_names: list[str] | None = None, axis: str = "") -> go.Figure:
-    """The map: the data's points at `coords` (row ids in customdata), the colouring's legend entries, and the
-    images placed at `placed` (named by `placed_names`, already escaped)."""
+               placed_names: list[str] | None = None, axis: str = "", marked: bool = True) -> go.Figure:
+    """The map: the data's points at `coords` (row ids in customdata), the colouring's legend entries, and
+    (`marked`) the images placed at `placed` (named by `placed_names`, already escaped) as annotations."""
     rows = drawing_order(len(coords))
     xy = coords[rows]
     fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=rows, text=colouring.text(),
@@ -107,7 +113,7 @@ def map_figure(coords: np.ndarray, colouring: Colouring, placed: np.ndarray | No
     # uirevision: the same while the points are, so a redraw (a new colouring, a placed upload) keeps the
     # person's zoom and selection; other coordinates (PCA, another model) start afresh
     revision = hashlib.sha256(np.ascontiguousarray(coords).tobytes()).hexdigest()[:16]
-    fig.update_layout(**placed_marks(placed, placed_names, map_home(coords)), height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    fig.update_layout(**(placed_marks(placed, placed_names, map_home(coords)) if marked else {}), height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       uirevision=revision, dragmode="select",
                       legend={"itemsizing": "constant", "orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
                       xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2")  # the legend above: clear of a colour bar

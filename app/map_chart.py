@@ -5,9 +5,17 @@ Streamlit's own Plotly element is keyed by a hash of its whole figure, so a new 
 threw the chart away and drew it anew in the browser (1.6-2.8 s of CPU in headless Chromium here, where
 `Plotly.react` on the same figure takes 0.3 s). The component keeps one chart and reacts to each new figure.
 
-Every colouring is sent with the figure (each a few tens of KB: the colour of each point, and its class as a
-number the browser names), so changing "Colour by" redraws in the browser without a round trip to the server,
-whose script run and the messages around it took about half of the 0.35-0.54 s that a change took.
+What the browser draws of the points is published once as a file (`published`: the uncoloured figure, every
+colouring, the points' pictures; gzipped, named by its content) that map.js fetches once; each rerun of the page
+sends only those names, the images placed on the map and the colour chosen. At 60,000 points that data was 1.7 MB
+sent again at every rerun: 30-80 ms of the server's time to hand it to Streamlit and 60-120 ms for the whole
+`show`, most of an upload's wait. Every colouring rides with the figure, so changing "Colour by" redraws in the
+browser without a round trip to the server.
+
+The points themselves are painted by map.js on a canvas of its own: Plotly keeps an invisible copy of them for
+hovering, selecting, zooming and the axes. Plotly's WebGL points cost a software-drawing browser 0.4-0.9 s per
+redraw of 60,000 (a new colouring, a placed image's annotation, a zoom), the canvas 0.05-0.09 s; placed images are
+marked on the page over the map, not in Plotly's layout (a new annotation redrew every point).
 Where the component cannot be served, the page draws Streamlit's element and selectbox instead, with the same
 selection in the session.
 """
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -37,23 +46,40 @@ NO_COLOUR = "none"
 _served: Path | None = None
 
 
-def served_plotly() -> Path:
-    """This process's private folder (`components.private_folder`) holding plotly.min.js gzipped once: Streamlit would
-    gzip the 4.6 MB file anew for every page that opens the map (0.12 s of the server's CPU each); a .gz file it
-    serves as it is, and map.js inflates it."""
+def served_files() -> Path:
+    """This process's private folder (`components.private_folder`) of the map's served files: plotly.min.js gzipped
+    once (Streamlit would gzip the 4.6 MB file anew for every page that opens the map, 0.12 s of the server's CPU
+    each; a .gz file it serves as it is, and map.js inflates it), and the maps' data (`published`)."""
     global _served
     if _served is None or not (_served / "plotly.min.js.gz").is_file():
-        folder = components.private_folder("vae-explorer-plotly-")
+        folder = components.private_folder("vae-explorer-map-")
         atomic_write_bytes(folder / "plotly.min.js.gz", gzip.compress(PLOTLY_JS.read_bytes(), 6, mtime=0))
         _served = folder
     return _served
+
+
+def gzipped_json(value) -> tuple[str, bytes]:
+    """`value` as gzipped JSON, named by its content (sha256.json.gz): a name map.js fetches once."""
+    data = gzip.compress(json.dumps(value).encode(), 6, mtime=0)
+    return f"{hashlib.sha256(data).hexdigest()}.json.gz", data
+
+
+def published(named: tuple[str, bytes] | None) -> str | None:
+    """The name under which the served folder holds `named` (gzipped_json), written there if it is not."""
+    if named is None:
+        return None
+    name, data = named
+    target = served_files() / name
+    if not target.is_file():
+        atomic_write_bytes(target, data)
+    return name
 
 
 def _mount():
     if not (ASSETS / "map.js").is_file() or not PLOTLY_JS.is_file():
         return None, f"missing map.js in {ASSETS} or {PLOTLY_JS}"
     try:
-        folders = {"plotly_map": ASSETS, "plotly_js": served_plotly()}
+        folders = {"plotly_map": ASSETS, "map_files": served_files()}
     except OSError as exc:
         return None, f"plotly.js could not be prepared ({exc})"
     return components.mount("plotly_map", folders, js="map.js", css="map.css",
@@ -91,15 +117,19 @@ def _packed(colouring: charts.Colouring) -> dict:
     traces = go.Figure([go.Scattergl(**colouring.points), *colouring.legend]).to_json()
     codes = None if colouring.codes is None else {  # uint8 or uint16, in this machine's (little-endian) order
         "dtype": colouring.codes.dtype.str[1:], "bdata": base64.b64encode(colouring.codes.tobytes()).decode()}
-    return {"traces": traces, "codes": codes, "names": list(colouring.names)}
+    return {"traces": traces, "codes": codes, "names": list(colouring.names), "palette": list(colouring.palette),
+            "edge": colouring.edge}
 
 
 # What every rerun of the page would otherwise build anew (most of its script's time under uploads, by py-spy:
 # plotly checks each property of a 10,000-point trace): kept per projection, keyed by the arrays themselves.
 @st.cache_data(max_entries=32, show_spinner=False)
-def _packed_colourings(factors: np.ndarray, factor_names: tuple, label_names: tuple, choices: tuple,
-                       _proj) -> dict:
-    return {name: _packed(colouring(_proj, choices, name)) for name in (NO_COLOUR, *(c[0] for c in choices))}
+def _points(coords: np.ndarray, axis: str, factors: np.ndarray, factor_names: tuple, label_names: tuple,
+            choices: tuple, _proj) -> tuple[str, bytes]:
+    """The map's points as map.js draws them (gzipped_json): the uncoloured figure and every colouring."""
+    figure = charts.map_figure(coords, charts.UNCOLOURED, axis=axis, marked=False).to_json()
+    return gzipped_json({"figure": figure, "colourings": {name: _packed(colouring(_proj, choices, name))
+                                                          for name in (NO_COLOUR, *(c[0] for c in choices))}})
 
 
 def picture_sheet(images: np.ndarray, columns: int = 50) -> bytes:
@@ -144,27 +174,35 @@ def pictures(key: tuple, num_points: int, _dataset, _proj) -> dict | None:
             "px": PICTURE_PX, "columns": 50}
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def _uncoloured(coords: np.ndarray, axis: str) -> dict:
-    return json.loads(charts.map_figure(coords, charts.UNCOLOURED, axis=axis).to_json())
+@st.cache_data(max_entries=8, show_spinner=False)
+def _pictures_file(key: tuple, num_points: int, _dataset, _proj) -> tuple[str, bytes] | None:
+    shown = pictures(key, num_points, _dataset, _proj)
+    return None if shown is None else gzipped_json(shown)
+
+
+def placed_marks(placed: np.ndarray | None, names: list[str]) -> list[dict]:
+    """Images placed on the map as map.js marks them: each its place and its name (shown as text, never as markup:
+    names come from uploads), cut to 40 characters."""
+    points = [] if placed is None else placed.tolist()
+    return [{"x": x, "y": y, "name": " ".join(str(name).split())[:40]} for (x, y), name in zip(points, names)]
 
 
 def show(coords: np.ndarray, proj, choices, default: str, placed: np.ndarray | None, placed_names: list[str],
-         axis: str, key: str, on_select, shown_pictures: dict | None = None) -> None:
+         axis: str, key: str, on_select, pictures_key: tuple | None = None, dataset=None) -> None:
     """The map of `proj` at `coords`, coloured as the person chooses among `choices` (colour_choices; `default`
-    first), with the images placed at `placed` and the points' `shown_pictures` (`pictures`); a selection on it
-    is in `st.session_state[key]["selection"]` when `on_select` is called."""
+    first), with the images placed at `placed` (named by `placed_names`, as they came) and, with `dataset` and its
+    `pictures_key` (`pictures`' key), the points' pictures; a selection on it is in
+    `st.session_state[key]["selection"]` when `on_select` is called."""
     mount, _ = _mount()
     if mount is None:
         names = [NO_COLOUR, *(c[0] for c in choices)]
         chosen = st.selectbox(COLOUR_LABEL, names, index=names.index(default))
-        st.plotly_chart(charts.map_figure(coords, colouring(proj, choices, chosen), placed, placed_names, axis),
+        st.plotly_chart(charts.map_figure(coords, colouring(proj, choices, chosen), placed,
+                                          [charts.label(n) for n in placed_names], axis),
                         key=key, selection_mode=SELECTION_MODES, on_select=on_select)
         return
-    figure = _uncoloured(coords, axis)  # the cached figure, with this rerun's placed images added
-    marks = charts.placed_marks(placed, placed_names, charts.map_home(coords))
-    figure = {**figure, "layout": {**figure["layout"], **marks}}
-    data = {"figure": json.dumps(figure),
-            "colourings": _packed_colourings(proj.factors, proj.factor_names, proj.label_names, choices, proj),
-            "colour": default, "label": COLOUR_LABEL, "pictures": shown_pictures}
+    points = _points(coords, axis, proj.factors, proj.factor_names, proj.label_names, choices, proj)
+    shown_pictures = None if dataset is None else _pictures_file(pictures_key, proj.num_points, dataset, proj)
+    data = {"points": published(points), "pictures": published(shown_pictures), "colour": default,
+            "label": COLOUR_LABEL, "marks": placed_marks(placed, placed_names)}
     mount(key=key, data=data, default={"selection": None}, on_selection_change=on_select)

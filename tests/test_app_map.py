@@ -4,6 +4,7 @@ decoded at its centre."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -47,10 +48,18 @@ def test_map_selection_fills_the_gallery_and_sends_points_on(models_root):
 
 
 def map_data(at: AppTest) -> dict:
-    """What the page sent to the browser's map component (app.map_chart): the figure and its colourings."""
+    """What the page sent to the browser's map component (app.map_chart), with the file of the points it names
+    read as map.js reads it: the figure and its colourings."""
+    import gzip
+
+    from app import map_chart
+
     (chart,) = at.get("bidi_component")
     assert chart.proto.component_name == "vae_explorer.plotly_map"
-    return json.loads(chart.proto.json)
+    data = json.loads(chart.proto.json)
+    assert "figure" not in data and "colourings" not in data  # each rerun sends the points' file name, not them
+    points = json.loads(gzip.decompress((map_chart.served_files() / data["points"]).read_bytes()))
+    return {**data, **points}
 
 
 def map_spec(at: AppTest) -> str:
@@ -166,8 +175,8 @@ def test_uploads_are_placed_on_the_map():
     at = open_app("latent_map")
     at.file_uploader[0].set_value([("a.png", png_bytes(seed=1), "image/png"), ("b.txt", b"no", "text/plain")]).run()
     assert_healthy(at)
-    layout = json.loads(map_spec(at))["layout"]
-    assert [a["text"] for a in layout["annotations"] if a["opacity"]] == ["a.png"]
+    assert [m["name"] for m in map_data(at)["marks"]] == ["a.png"]
+    assert "annotations" not in json.loads(map_spec(at))["layout"]  # marked over the map, not redrawn by Plotly
     assert len(at.error) == 1 and "b.txt" in at.error[0].value
 
 
@@ -267,14 +276,18 @@ def test_factor_names_from_a_card_reach_the_information_grid_as_text_not_tags():
     assert "&lt;a href=" in spec and "z0" in spec
 
 
-def test_plotly_js_is_served_gzipped_once_from_a_private_folder():
+def test_plotly_js_and_the_maps_data_are_served_gzipped_from_a_private_folder():
     import gzip
     import os
 
     from app import map_chart
 
-    folder = map_chart.served_plotly()
+    folder = map_chart.served_files()
     assert folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o777 == 0o700
-    assert [p.name for p in folder.iterdir()] == ["plotly.min.js.gz"]  # nothing else of this machine is served
     assert gzip.decompress((folder / "plotly.min.js.gz").read_bytes()) == map_chart.PLOTLY_JS.read_bytes()
-    assert map_chart.served_plotly() == folder
+    assert map_chart.served_files() == folder
+    name = map_chart.published(map_chart.gzipped_json({"figure": "{}"}))
+    assert json.loads(gzip.decompress((folder / name).read_bytes())) == {"figure": "{}"}
+    assert re.fullmatch(r"[0-9a-f]{64}\.json\.gz", name)
+    assert all(p.name == "plotly.min.js.gz" or re.fullmatch(r"[0-9a-f]{64}\.json\.gz", p.name)
+               for p in folder.iterdir())  # nothing else of this machine is served

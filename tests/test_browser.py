@@ -177,7 +177,7 @@ def test_map_colour_by_is_chosen_in_the_browser_and_kept_when_an_upload_is_place
     path = tmp_path / "mine.png"
     path.write_bytes(png_bytes(seed=3))
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(path))
-    page.wait_for_selector(".js-plotly-plot text:has-text('mine.png')", timeout=30_000)
+    page.wait_for_selector("[data-testid='map-placed']:has-text('mine.png')", timeout=30_000)
     settle(page, "h1")
     assert page.locator("[data-testid='map-colour']").input_value() == "posX"
     assert page.locator("[data-testid='map-chart'] .colorbar").count() == 1
@@ -238,7 +238,7 @@ def test_map_box_selection_and_upload(server, page, tmp_path):
     path.write_bytes(png_bytes(seed=3))
     began = time.perf_counter()
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(path))
-    page.wait_for_selector(".js-plotly-plot text:has-text('mine.png')", timeout=30_000)
+    page.wait_for_selector("[data-testid='map-placed']:has-text('mine.png')", timeout=30_000)
     TIMINGS.record("upload_placed_on_map_ms", round(1000 * (time.perf_counter() - began), 1))
     settle(page, "h1")
     no_exception(page)

@@ -35,11 +35,10 @@ placed = None
 if uploads:
     placed = place_points(encode_means(h.model, np.stack([u.image for u in uploads]))[0], proj.means, coords)
 map_chart.show(coords, proj, map_chart.colour_choices(varying, dataset), varying[0] if varying else map_chart.NO_COLOUR,
-               placed, [charts.label(u.name) for u in uploads], kind, "map_chart",
+               placed, [u.name for u in uploads], kind, "map_chart",
                on_select=lambda: st.session_state.update(  # kept when it redraws
                    map_selection={**(st.session_state["map_chart"]["selection"] or {}), "model": h.name}),
-               shown_pictures=None if dataset is None else map_chart.pictures(
-                   (h.path, models.folder_stamp(Path(h.path)), live), proj.num_points, dataset, proj))
+               pictures_key=(h.path, models.folder_stamp(Path(h.path)), live), dataset=dataset)
 pictured = min(proj.num_points, map_chart.MAX_PICTURES)
 st.caption(f"Pictures on the map need the model's data: {note}." if dataset is None else
            "Hover over a point to see its image; zoom in (or tick \"pictures\") for a map of pictures"
