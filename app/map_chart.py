@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import html
 import json
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def _packed(colouring: charts.Colouring) -> dict:
     codes = None if colouring.codes is None else {  # uint8 or uint16, in this machine's (little-endian) order
         "dtype": colouring.codes.dtype.str[1:], "bdata": base64.b64encode(colouring.codes.tobytes()).decode()}
     return {"traces": traces, "codes": codes, "names": list(colouring.names), "palette": list(colouring.palette),
-            "edge": colouring.edge}
+            "edge": colouring.edge, "labels": [html.unescape(n) for n in colouring.names]}  # text for textContent
 
 
 # What every rerun of the page would otherwise build anew (most of its script's time under uploads, by py-spy:

@@ -118,14 +118,31 @@ FINISHED = """([since, quiet]) => new Promise(resolve => {
   check();
 })"""
 
-# the latent map's component counts its draws (app/plotly_map/map.js): resolves once it has drawn more than
-# `before`, with the time of the frame after that draw
-MAP_DRAWS = "() => Number(document.querySelector(\"[data-testid='map-chart']\")?.dataset.drawn || 0)"
+# the latent map's component counts its draws (app/plotly_map/map.js): MAP_DRAWS gives the count so far (and
+# records the frame after each draw from then on), MAP_DRAWN resolves with the time of the frame after the first
+# draw past `before`. The time is recorded when the draw happens: read when the script has also finished and stayed
+# still (FINISHED's quiet time), "now" would add that wait to a map drawn before the script ended.
+MAP_DRAWS = """() => {
+  if (!window.__drawTimes) {
+    window.__drawTimes = [];
+    new MutationObserver((records) => {
+      for (const r of records) {
+        if (!r.target.matches?.("[data-testid='map-chart']")) continue;
+        const n = Number(r.target.dataset.drawn || 0);
+        requestAnimationFrame(() => window.__drawTimes.push([n, performance.now()]));
+      }
+    }).observe(document.body, {attributes: true, attributeFilter: ['data-drawn'], subtree: true});
+  }
+  window.__drawTimes.length = 0;  // only the draws after this call (another page's map counted from 0 too)
+  return Number(document.querySelector("[data-testid='map-chart']")?.dataset.drawn || 0);
+}"""
 MAP_DRAWN = """(before) => new Promise(resolve => {
   const began = performance.now();
   const check = () => {
     const n = Number(document.querySelector("[data-testid='map-chart']")?.dataset.drawn || 0);
-    if (n > before) return requestAnimationFrame(() => resolve(performance.now()));
+    const seen = (window.__drawTimes || []).find(([count]) => count > before);
+    if (seen) return resolve(seen[1]);
+    if (n > before && !window.__drawTimes) return requestAnimationFrame(() => resolve(performance.now()));
     if (performance.now() - began > 30000) return resolve(null);
     setTimeout(check, 10);
   };

@@ -166,11 +166,11 @@ def test_map_colour_by_is_chosen_in_the_browser_and_kept_when_an_upload_is_place
       const app = document.querySelector("[data-testid='stApp']");
       new MutationObserver(() => window.__states.push(app.getAttribute('data-test-script-state')))
         .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }""")
-    legend = "[data-testid='map-chart'] .legend text"
+    legend = "[data-testid='map-legend'] .map-key-entry"
     assert page.locator("[data-testid='map-colour']").input_value() == "shape"
     page.wait_for_selector(f"{legend}:has-text('heart')")
     page.select_option("[data-testid='map-colour']", "posX")
-    page.wait_for_selector("[data-testid='map-chart'] .colorbar")
+    page.wait_for_selector(COLOUR_BAR)
     assert page.locator(f"{legend}:has-text('heart')").count() == 0
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__states") == []  # the server ran nothing
@@ -180,7 +180,7 @@ def test_map_colour_by_is_chosen_in_the_browser_and_kept_when_an_upload_is_place
     page.wait_for_selector("[data-testid='map-placed']:has-text('mine.png')", timeout=30_000)
     settle(page, "h1")
     assert page.locator("[data-testid='map-colour']").input_value() == "posX"
-    assert page.locator("[data-testid='map-chart'] .colorbar").count() == 1
+    assert page.locator(COLOUR_BAR).is_visible() and "posX" in page.inner_text(COLOUR_BAR)
     no_exception(page)
     # a box drawn over the middle of the map, where the placed image and the empty slots for more are
     drag_box(page, (0.25, 0.25), (0.75, 0.75))
@@ -219,6 +219,7 @@ def drag_box(pg, start: tuple[float, float], end: tuple[float, float]) -> None:
     pg.mouse.up()
 
 
+COLOUR_BAR = "[data-testid='map-colour-bar']"  # the map's key for an ordered factor (map.js paintKey)
 # the map's highlighted points and drawn selection outlines
 SELECTED = """() => [document.querySelector("[data-testid='map-chart']").data[0].selectedpoints?.length || 0,
   document.querySelectorAll("[data-testid='map-chart'] .selectionlayer path").length]"""
@@ -244,7 +245,7 @@ def test_map_box_selection_and_upload(server, page, tmp_path):
     no_exception(page)
     assert page.evaluate(SELECTED) == selected  # the redrawn map keeps the box and its highlighted points
     page.select_option("[data-testid='map-colour']", "posY")
-    page.wait_for_selector("[data-testid='map-chart'] .colorbar")
+    page.wait_for_selector(f"{COLOUR_BAR}:has-text('posY')")
     assert page.evaluate(SELECTED) == selected
     shot(page, "latent_map_upload")
     page.get_by_text("Open the first in Explore").click()
@@ -356,21 +357,21 @@ def test_faces_colours_are_drawn_in_their_own_colours(server, page):
     """Colour by background: green points are green, blue ones blue (they were blue, orange, ...: a palette's)."""
     open_page(page, server, "latent_map", "[data-testid='map-chart'][data-drawn] .main-svg", "model=faces-vae")
     def legend() -> dict[str, tuple[int, int, int]]:  # each legend entry's colour, as red, green, blue
-        colours = page.evaluate("""() => Object.fromEntries(document.querySelector("[data-testid='map-chart']")
-            .data.filter((t) => t.name && t.marker && typeof t.marker.color === 'string')
-            .map((t) => [t.name, t.marker.color]))""")
+        colours = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+            "[data-testid='map-legend'] .map-key-entry")].map((e) => [e.textContent,
+            getComputedStyle(e.querySelector(".map-key-dot")).backgroundColor]))""")
         return {name: tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) if c.startswith("#")
                 else tuple(map(int, re.findall(r"\d+", c)[:3])) for name, c in colours.items()}
 
     page.select_option("[data-testid='map-colour']", "background")
-    page.wait_for_selector("[data-testid='map-chart'] .legend text:has-text('violet')")
+    page.wait_for_selector("[data-testid='map-legend'] .map-key-entry:has-text('violet')")
     colours = legend()
     assert set(colours) == {"green", "blue", "violet", "pink"}
     for name, channel in {"green": 1, "blue": 2, "violet": 2, "pink": 0}.items():
         assert max(range(3), key=lambda c: colours[name][c]) == channel, (name, colours[name])
     shot(page, "latent_map_faces_background")
     page.select_option("[data-testid='map-colour']", "hair_colour")
-    page.wait_for_selector("[data-testid='map-chart'] .legend text:has-text('blonde')")
+    page.wait_for_selector("[data-testid='map-legend'] .map-key-entry:has-text('blonde')")
     colours = legend()
     assert max(colours["black"]) < 60 and min(colours["blonde"][:2]) > 180 and colours["ginger"][0] > 150
     no_exception(page)

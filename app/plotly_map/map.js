@@ -110,7 +110,7 @@ function unpack(chart, data) {
     const codes = c.codes ? decoded(c.codes, seen, kept) : null;
     const text = codes && same(`text:${c.codes.bdata}:${JSON.stringify(c.names)}`,
       () => Array.from(codes, (i) => c.names[i]));
-    return [name, { traces, text, codes, palette: c.palette, edge: c.edge }];
+    return [name, { traces, text, codes, palette: c.palette, edge: c.edge, labels: c.labels }];
   }));
   chart.arrays = seen;
 }
@@ -204,30 +204,61 @@ function placePictures(chart) {
   chart.Plotly.relayout(chart.div, { images }).finally(() => { chart.placing = false; });
 }
 
-function hover(chart, event) {
-  const point = event?.points?.[0];
-  const url = point && chart.pictures && picture(chart.pictures, point.customdata);
-  if (!url) { chart.hover.hidden = true; return; }
-  const box = chart.holder.getBoundingClientRect();
-  const mouse = event.event;
-  chart.hover.src = url;
-  chart.hover.dataset.row = String(point.customdata);
-  chart.hover.style.left = `${Math.min(mouse.clientX - box.left + 14, box.width - 100)}px`;
-  chart.hover.style.top = `${Math.max(mouse.clientY - box.top - 110, 0)}px`;
-  chart.hover.hidden = false;
+// The hovered point: its class under the colouring shown and its row, with its picture. Where it has none (a
+// sample of the points carry theirs) and a pictured point lies within NEAR_PX of it, that point is shown
+// instead (map points often share a place: 60,000 placed among their UMAP neighbours). Plotly's own hover label
+// is off (its text would be one more property of the invisible trace to redraw per colouring).
+const NEAR_PX = 4;
+function pictured(chart, row, x, y) {
+  if (!chart.pictures) return null;
+  const own = picture(chart.pictures, row);
+  if (own) return { row, url: own };
+  const area = plotArea(chart);
+  if (!area) return null;
+  const [sx, sy] = [area.w / (area.x[1] - area.x[0]), area.h / (area.y[1] - area.y[0])];
+  let best = null;
+  let nearest = NEAR_PX;
+  for (const [px, py, other] of picturedPoints(chart)) {
+    const d = Math.hypot((px - x) * sx, (py - y) * sy);
+    if (d <= nearest) [best, nearest] = [other, d];
+  }
+  const url = best === null ? null : picture(chart.pictures, best);
+  return url ? { row: best, url } : null;
 }
 
-// the figure's traces under colouring `name`: the points with its properties, then its legend entries (the
-// placed images are shapes and annotations in the layout: a change there alone does not redraw the points)
-// The points trace is invisible (paintPoints draws them): Plotly still hovers, selects and scales by it.
+function hover(chart, event) {
+  const point = event?.points?.[0];
+  if (!point || point.curveNumber !== 0) { chart.tip.hidden = true; return; }
+  const shown = pictured(chart, point.customdata, point.x, point.y);
+  const row = shown ? shown.row : point.customdata;
+  const colouring = chart.colourings.get(chart.colour);
+  const index = row === point.customdata ? point.pointIndex : chart.base.data[0].customdata.indexOf(row);
+  const name = colouring?.codes && index >= 0 ? colouring.labels?.[colouring.codes[index]] : null;
+  chart.tipText.textContent = `${name ? `${name} · ` : ""}row ${row}`;
+  chart.hover.hidden = !shown;
+  if (shown) {
+    chart.hover.src = shown.url;
+    chart.hover.dataset.row = String(row);
+  }
+  const box = chart.holder.getBoundingClientRect();
+  const mouse = event.event;
+  chart.tip.style.left = `${Math.min(mouse.clientX - box.left + 14, box.width - 140)}px`;
+  chart.tip.style.top = `${Math.max(mouse.clientY - box.top - (shown ? 130 : 36), 0)}px`;
+  chart.tip.hidden = false;
+}
+
+// The points trace, invisible (paintPoints draws the points): Plotly hovers, selects and scales by it, and it is
+// the same object whatever the colouring, so a new colouring asks nothing of Plotly (the legend and the colour
+// bar are this page's own, `key`).
 const UNSEEN = { marker: { opacity: 0 } };
-function coloured(chart, name) {
-  const data = chart.base.data;
-  const colouring = chart.colourings.get(name);
-  const [points, ...legend] = colouring ? colouring.traces : [{}];
-  const marker = { ...data[0].marker, ...points.marker, opacity: 0 };
-  return [{ ...data[0], ...points, marker, selected: UNSEEN, unselected: UNSEEN,
-    text: colouring?.text || undefined }, ...legend];
+const KEY_ROOM = 110; // px right of the plot area for the colour bar
+function unseenPoints(chart) {
+  const base = chart.base.data[0];
+  if (chart.unseen?.x !== base.x || chart.unseen?.customdata !== base.customdata) {
+    chart.unseen = { ...base, marker: { ...base.marker, opacity: 0 }, selected: UNSEEN, unselected: UNSEEN,
+      hoverinfo: "none", hovertemplate: undefined, text: undefined };
+  }
+  return chart.unseen;
 }
 
 // CSS colours as [r, g, b, a] (0-255, alpha 0-1), read back from a canvas, which parses them
@@ -272,32 +303,41 @@ function paintPoints(chart) {
   const chosen = chart.div.data?.[0]?.selectedpoints;
   const selected = Array.isArray(chosen) || ArrayBuffer.isView(chosen) ? new Uint8Array(trace.x.length) : null;
   if (selected) for (const i of chosen) selected[i] = 1;
+  // one stamp for every point (its place rounded to the pixel): each pixel's offset, coverage, and whether it
+  // is on the outline
+  const reach = Math.ceil(radius + 0.5);
+  const stamp = [];
+  for (let dv = -reach; dv <= reach; dv++) {
+    for (let du = -reach; du <= reach; du++) {
+      const d = Math.hypot(du, dv);
+      const cover = Math.min(1, radius + 0.5 - d);
+      if (cover > 0) stamp.push([du, dv, cover, edge && d > radius - 0.5 * dpr ? 1 : 0]);
+    }
+  }
+  const colours = palette.map(([r, g, b, a]) => [r, g, b, opacity * a]);
+  const rim = edge && [edge[0], edge[1], edge[2], edge[3]];
   const pixels = new Uint8ClampedArray(w * h * 4);
   const [sx, sy] = [w / (area.x[1] - area.x[0]), h / (area.y[1] - area.y[0])];
-  const reach = Math.ceil(radius + 0.5);
   const { x, y } = trace;
   for (let i = 0; i < x.length; i++) {
-    const px = (x[i] - area.x[0]) * sx;
-    const py = h - (y[i] - area.y[0]) * sy;
-    if (!(px > -reach && py > -reach && px < w + reach && py < h + reach)) continue;
-    const [r, g, b, a] = palette[codes ? codes[i] : 0] || palette[0];
-    const alpha = opacity * a * (selected && !selected[i] ? 0.2 : 1);
-    for (let v = Math.max(0, Math.floor(py - reach)); v <= Math.min(h - 1, py + reach); v++) {
-      for (let u = Math.max(0, Math.floor(px - reach)); u <= Math.min(w - 1, px + reach); u++) {
-        const d = Math.hypot(u + 0.5 - px, v + 0.5 - py);
-        const cover = Math.min(1, radius + 0.5 - d);
-        if (cover <= 0) continue;
-        const ring = edge && d > radius - 0.5 * dpr;
-        const [cr, cg, cb] = ring ? edge : [r, g, b];
-        const k = 4 * (v * w + u);
-        const src = alpha * cover * (ring ? edge[3] / opacity : 1);
-        const dst = pixels[k + 3] / 255;
-        const out = src + dst * (1 - src);
-        pixels[k] = (cr * src + pixels[k] * dst * (1 - src)) / out;
-        pixels[k + 1] = (cg * src + pixels[k + 1] * dst * (1 - src)) / out;
-        pixels[k + 2] = (cb * src + pixels[k + 2] * dst * (1 - src)) / out;
-        pixels[k + 3] = out * 255;
-      }
+    const pu = Math.round((x[i] - area.x[0]) * sx);
+    const pv = Math.round(h - (y[i] - area.y[0]) * sy);
+    if (!(pu > -reach && pv > -reach && pu < w + reach && pv < h + reach)) continue;
+    const fill = colours[codes ? codes[i] : 0] || colours[0];
+    const faint = selected && !selected[i] ? 0.2 : 1;
+    for (const [du, dv, cover, onRim] of stamp) {
+      const u = pu + du;
+      const v = pv + dv;
+      if (u < 0 || v < 0 || u >= w || v >= h) continue;
+      const c = onRim ? rim : fill;
+      const src = c[3] * cover * faint;
+      const k = 4 * (v * w + u);
+      const dst = (pixels[k + 3] / 255) * (1 - src);
+      const out = src + dst;
+      pixels[k] = (c[0] * src + pixels[k] * dst) / out;
+      pixels[k + 1] = (c[1] * src + pixels[k + 1] * dst) / out;
+      pixels[k + 2] = (c[2] * src + pixels[k + 2] * dst) / out;
+      pixels[k + 3] = out * 255;
     }
   }
   canvas.getContext("2d").putImageData(new ImageData(pixels, w, h), 0, 0);
@@ -327,11 +367,56 @@ function paintMarks(chart) {
   layer.replaceChildren(...marks);
 }
 
+// The colouring's key: a legend of its classes (their names as text), or a colour bar for an ordered factor
+// (its colours from the least value to the most, ticks at its named values or at its ends)
+function paintKey(chart) {
+  const colouring = chart.colourings.get(chart.colour);
+  const [points, ...legend] = colouring?.traces || [{}];
+  const bar = points.marker?.colorbar;
+  const entries = [];
+  if (legend.length && colouring.palette) {
+    colouring.palette.forEach((colour, i) => {
+      const dot = Object.assign(document.createElement("i"), { className: "map-key-dot" });
+      dot.style.background = colour;
+      if (colouring.edge) dot.style.boxShadow = `0 0 0 1px ${colouring.edge}`;
+      const entry = Object.assign(document.createElement("span"), { className: "map-key-entry" });
+      entry.append(dot, String(colouring.labels?.[i] ?? ""));
+      entries.push(entry);
+    });
+  }
+  chart.legend.replaceChildren(...entries);
+  chart.legend.hidden = !entries.length;
+  const area = plotArea(chart);
+  chart.colourBar.hidden = !(bar && colouring.palette?.length && area);
+  if (chart.colourBar.hidden) return;
+  const colours = colouring.palette;
+  chart.colourBar.style.top = `${area.t}px`;
+  chart.colourBar.style.height = `${area.h}px`;
+  chart.colourBar.style.left = `${area.l + area.w + 16}px`;
+  const ramp = chart.colourBar.querySelector(".map-bar-ramp");
+  ramp.style.background = `linear-gradient(to top, ${colours.length > 1 ? colours.join(", ") : `${colours[0]}, ${colours[0]}`})`;
+  chart.colourBar.querySelector(".map-bar-title").textContent = String(bar.title?.text ?? "");
+  const n = colours.length;
+  const named = bar.ticktext ? colouring.labels : null;
+  const at = named ? [...Array(n).keys()] : n > 1 ? [0, n - 1] : [0];
+  const values = points.marker?.color;
+  let [least, most] = [Infinity, -Infinity]; // an unnamed ordered factor: its ends as numbers
+  if (!named && values?.length) for (const v of values) { least = Math.min(least, v); most = Math.max(most, v); }
+  const ticks = chart.colourBar.querySelector(".map-bar-ticks");
+  ticks.replaceChildren(...at.map((i) => {
+    const tick = Object.assign(document.createElement("span"), { className: "map-bar-tick",
+      textContent: String(named ? named[i] : Number.isFinite(least) ? (i === 0 ? least : most) : "") });
+    tick.style.bottom = `${n > 1 ? (100 * i) / (n - 1) : 50}%`;
+    return tick;
+  }));
+}
+
 function paint(chart) {
   if (chart.painting) cancelAnimationFrame(chart.painting); // painted now: not once more in the next frame
   chart.painting = 0;
   paintPoints(chart);
   paintMarks(chart);
+  paintKey(chart);
 }
 
 // the marks Python sent: places that are numbers, names that are text (anything else is dropped)
@@ -354,12 +439,14 @@ function offer(chart, data) {
 }
 
 async function draw(chart, Plotly) {
-  const layout = { ...chart.base.layout, clickmode: "event+select" };
+  // room on the right for this page's colour bar, whatever the colouring: the plot area stays where it is
+  const layout = { ...chart.base.layout, clickmode: "event+select", showlegend: false,
+    margin: { ...chart.base.layout.margin, r: KEY_ROOM } };
   chart.Plotly = Plotly;
   chart.picturesShown = ""; // react draws the layout without them: none shown, until placed again below
   chart.drawing = true; // a redraw clears Plotly's own selection: that is not the person deselecting
   try {
-    await Plotly.react(chart.div, coloured(chart, chart.colour), layout, CONFIG);
+    await Plotly.react(chart.div, [unseenPoints(chart)], layout, CONFIG);
   } finally {
     chart.drawing = false;
   }
@@ -376,7 +463,7 @@ async function draw(chart, Plotly) {
     for (const name of ["plotly_afterplot", "plotly_relayout", "plotly_relayouting", "plotly_selecting",
       "plotly_selected", "plotly_deselect"]) chart.div.on(name, later);
     chart.div.on("plotly_hover", (event) => hover(chart, event));
-    chart.div.on("plotly_unhover", () => { chart.hover.hidden = true; });
+    chart.div.on("plotly_unhover", () => { chart.tip.hidden = true; });
   }
   placePictures(chart);
   paint(chart);
@@ -419,15 +506,27 @@ function created(parentElement) {
   const hoverImage = Object.assign(document.createElement("img"), { className: "map-hover", hidden: true,
     alt: "the point's image" });
   hoverImage.dataset.testid = "map-hover";
+  const tipText = Object.assign(document.createElement("span"), { className: "map-tip-text" });
+  const tip = Object.assign(document.createElement("div"), { className: "map-tip", hidden: true });
+  tip.dataset.testid = "map-tip";
+  tip.append(hoverImage, tipText);
+  const legend = Object.assign(document.createElement("div"), { className: "map-key", hidden: true });
+  legend.dataset.testid = "map-legend";
+  const colourBar = Object.assign(document.createElement("div"), { className: "map-bar", hidden: true });
+  colourBar.dataset.testid = "map-colour-bar";
+  colourBar.append(...["map-bar-title", "map-bar-ramp", "map-bar-ticks"].map((className) =>
+    Object.assign(document.createElement("div"), { className })));
   const marksLayer = Object.assign(document.createElement("div"), { className: "map-marks" });
-  holder.append(div, marksLayer, hoverImage);
-  parentElement.append(tools, holder);
+  holder.append(div, marksLayer, colourBar, tip);
+  parentElement.append(tools, legend, holder);
   const chart = { div, field, caption, select, figure: null, wired: false, toggle, toggleField, holder,
-    hover: hoverImage, marksLayer, marks: [] };
+    hover: hoverImage, tip, tipText, legend, colourBar, marksLayer, marks: [] };
   toggle.addEventListener("change", () => placePictures(chart));
   select.addEventListener("change", () => {
     chart.colour = select.value;
-    redraw(chart);
+    if (!chart.Plotly || !chart.div.layout) return redraw(chart);
+    paint(chart); // the points, their key: nothing of Plotly's changes
+    drawn(chart);
   });
   return chart;
 }
