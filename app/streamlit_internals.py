@@ -25,7 +25,7 @@ import logging
 import re
 import uuid
 
-from vae_core.upload_quota import UploadQuota
+from vae_core.upload_quota import UploadPace, UploadQuota
 
 TESTED = "1.51 to 1.67"  # the Streamlit versions tests/test_streamlit_internals.py passed on
 SCRIPT_RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
@@ -75,9 +75,9 @@ _FRAMING_BYTES = 1024 * 1024  # a multipart body's boundaries and headers around
 
 def cap_uploads(**caps) -> None:
     """Cap the bytes a session and the server hold in uploads (vae_core.upload_quota; `caps` its keywords), and
-    drop a session's uploads when its tab goes. A file over a cap is read and forgotten: an empty file named as
-    it was is held in its place, and the page says why (`upload_refusal`); the browser's chip would only say
-    "413". A file of exactly `server.maxUploadSize` is accepted (Streamlit's early check counted the framing).
+    drop a session's uploads when its tab goes; large uploads are taken in at a pace (UploadPace). A file over a
+    cap is read and forgotten: an empty file named as it was is held in its place, and the page says why
+    (`upload_refusal`); the browser's chip would only say "413". A file of exactly `server.maxUploadSize` is accepted (Streamlit's early check counted the framing).
     Called before the server starts; raises InternalMoved when a piece is not where it was."""
     try:
         from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
@@ -125,11 +125,11 @@ def _capped(routes: list, runtime, manager, caps: dict) -> list:
     put = [r for r in routes if isinstance(r, Route) and "PUT" in (r.methods or ())]
     if len(put) != 1:
         raise _moved("the upload PUT route", LookupError(f"{len(put)} PUT routes"))
-    capped = Route(put[0].path, _capped_put(put[0].endpoint, runtime, manager, _quota), methods=["PUT"])
+    capped = Route(put[0].path, _capped_put(put[0].endpoint, runtime, manager, _quota, UploadPace()), methods=["PUT"])
     return [capped if r is put[0] else r for r in routes]
 
 
-def _capped_put(endpoint, runtime, manager, quota: UploadQuota):
+def _capped_put(endpoint, runtime, manager, quota: UploadQuota, pace: UploadPace):
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from streamlit import config
@@ -146,17 +146,18 @@ def _capped_put(endpoint, runtime, manager, quota: UploadQuota):
         if quota.holdings(who)[1] >= quota.session_files:
             raise HTTPException(status_code=413, detail="Too many files in this session")
         refusal = quota.reserve(who, need)
+        receive = request.receive if need <= quota.small_bytes else _paced(request.receive, pace)
         # Streamlit's handler checks the XSRF token and the session, reads the body under its own cap and holds
         # the file; it sees no Content-Length, so the file's own size is what it checks against the limit
         headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-length"]
         if refusal is None:
             try:
-                response = await endpoint(Request({**request.scope, "headers": headers}, request.receive))
+                response = await endpoint(Request({**request.scope, "headers": headers}, receive))
             finally:
                 quota.release(who, need)
         else:  # read and forget the bytes; an empty file of the same name stands in for them
             name, received = b"upload", 0
-            async for chunk in request.stream():
+            async for chunk in Request(request.scope, receive).stream():
                 if not received:
                     name = (_FILENAME.search(chunk[:4096]) or [None, name])[1]
                 received += len(chunk)
@@ -175,6 +176,20 @@ def _capped_put(endpoint, runtime, manager, quota: UploadQuota):
         return response
 
     return put
+
+
+def _paced(receive, pace):
+    """`receive` holding each part of the body as long as `pace` (UploadPace) says."""
+    import asyncio
+
+    async def paced() -> dict:
+        message = await receive()
+        wait = pace.wait(len(message.get("body", b"")))
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return message
+
+    return paced
 
 
 def _once(body: bytes):
