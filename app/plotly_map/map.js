@@ -464,6 +464,7 @@ async function draw(chart, Plotly) {
       "plotly_selected", "plotly_deselect"]) chart.div.on(name, later);
     chart.div.on("plotly_hover", (event) => hover(chart, event));
     chart.div.on("plotly_unhover", () => { chart.tip.hidden = true; });
+    chart.div.on("plotly_relayouting", () => { chart.tip.hidden = true; }); // the point moves away under a drag
   }
   placePictures(chart);
   paint(chart);
