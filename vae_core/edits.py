@@ -162,10 +162,12 @@ def twin_groups(dataset, factor: str, groups: int, rng: np.random.Generator,
 
 def train_edit(model, dataset, factor: str, pairs: int = 20_000, steps: int = 3000, seed: int = 0,
                lr: float = 3e-3, hidden: int = HIDDEN, canonical: Callable[[np.ndarray], np.ndarray] | None = None,
-               grouped: bool = False, depth: int = 2, reads_source: bool = False) -> tuple[EditNet, dict]:
+               grouped: bool = False, depth: int = 2, reads_source: bool = False,
+               batch: int = 256) -> tuple[EditNet, dict]:
     """An edit of `factor` for `model`, trained on twin pairs of the training part of the grid (`canonical`: see
     `twin_pairs`). `grouped`: the pairs' `pairs` images are whole groups of twins (`twin_groups`), else
-    `pairs` (base, twin) pairs, twice as many images. `depth`, `reads_source`: see `EditNet`.
+    `pairs` (base, twin) pairs, twice as many images. `depth`, `reads_source`: see `EditNet`; `batch`: pairs per
+    step.
 
     Returns (the network in eval mode, {"seconds", "encode_seconds", "images", "pairs", "steps", "hidden", "depth",
     "final_mse"} and "source_accuracy" where it reads the present value): "seconds" is the whole, encoding the
@@ -184,8 +186,8 @@ def train_edit(model, dataset, factor: str, pairs: int = 20_000, steps: int = 30
             2 * pairs
         source = data.base[:, k]
     encoded = time.perf_counter()
-    net, fit = fit_edit(z, z_twin, value, dataset.factor_sizes[k], steps, hidden, lr, seed=seed, depth=depth,
-                        source=source if reads_source else None)
+    net, fit = fit_edit(z, z_twin, value, dataset.factor_sizes[k], steps, hidden, lr, batch=batch, seed=seed,
+                        depth=depth, source=source if reads_source else None)
     return net, {"seconds": round(time.perf_counter() - began, 1), "encode_seconds": round(encoded - began, 1),
                  "images": images, "pairs": len(z), "steps": steps, "hidden": hidden, "depth": depth, **fit}
 
