@@ -21,7 +21,7 @@ from app.text import plain
 from vae_core import checkpoints as ckpt
 from vae_core import folder_safety
 from vae_core.data import DATA_ENV, DataNotNamed, dataset_from_named, named_data_folders
-from vae_core.edits import EDITS_CARD, stored_edits
+from vae_core.edit_net import EDITS_CARD, stored_edits
 from vae_core.explore import dim_order, elbo_terms, slider_limits, traversal_images
 from vae_core.folder_budget import check_budget
 from vae_core.kinds import Kind, Objective, kind, objective

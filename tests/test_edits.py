@@ -9,15 +9,8 @@ import torch
 from torch import nn
 
 from vae_core.data.base import GroundTruthDataset
-from vae_core.edits import (
-    EditNet,
-    apply_edit,
-    edit_figures,
-    load_edit,
-    move_per_latent,
-    state_dict_bytes,
-    train_edit,
-)
+from vae_core.edit_net import EditNet, load_edit, state_dict_bytes
+from vae_core.edits import apply_edit, edit_figures, move_per_latent, train_edit
 
 
 class Dials(GroundTruthDataset):
@@ -108,7 +101,7 @@ def test_explore_moves_the_point_along_a_stored_edit_and_refuses_another_models(
                                                                                torch_threads_restored):
     from vae_core import checkpoints as ckpt
     from vae_core.data import Faces
-    from vae_core.edits import save_edits
+    from vae_core.edit_net import save_edits
 
     from .app_fixtures import make_model
     from .test_app import open_app, slider
@@ -141,7 +134,7 @@ def test_an_edits_card_with_text_for_figures_breaks_nothing(tmp_path, monkeypatc
 
     from vae_core import checkpoints as ckpt
     from vae_core.data import Faces
-    from vae_core.edits import save_edits
+    from vae_core.edit_net import save_edits
 
     from .app_fixtures import make_model
     from .test_app import open_app
@@ -224,7 +217,7 @@ def test_figures_with_random_targets_and_readings_count_hits_and_changes(mixing)
 def test_an_edit_that_reads_the_present_value_learns_a_move_that_depends_on_it_and_is_stored_whole(tmp_path):
     """Where the move to a value depends on the value the point has (here a on an axis: from 0 to 4 is +4, from 3 to 4
     +1), an edit that reads the present value from z learns it; its reader, depth and width survive the store."""
-    from vae_core.edits import EDITS_WEIGHTS, stored_edits
+    from vae_core.edit_net import EDITS_WEIGHTS, stored_edits
 
     from .app_fixtures import make_model
 
@@ -236,7 +229,7 @@ def test_an_edit_that_reads_the_present_value_learns_a_move_that_depends_on_it_a
     assert net.read_source(torch.from_numpy(z)).tolist() == [0, 3]
     np.testing.assert_allclose(apply_edit(net, z, 4)[:, 0], [4.0, 4.0], atol=0.15)
     folder = make_model(tmp_path, "m", dataset="dsprites", latent_dim=3, projection=0)
-    from vae_core.edits import save_edits
+    from vae_core.edit_net import save_edits
 
     save_edits(folder, {"a": net}, {})
     assert (folder / EDITS_WEIGHTS).stat().st_size < 1.5 * sum(p.numel() for p in net.parameters()) + 2000
@@ -247,7 +240,8 @@ def test_an_edit_that_reads_the_present_value_learns_a_move_that_depends_on_it_a
 
 
 def test_stored_edits_are_8_bit_keep_their_width_and_meet_or_miss_the_goal(tmp_path):
-    from vae_core.edits import EDITS_WEIGHTS, goal_met, goals_table, save_edits, stored_edits
+    from vae_core.edit_net import EDITS_WEIGHTS, save_edits, stored_edits
+    from vae_core.edits import goal_met, goals_table
 
     from .app_fixtures import make_model
 
@@ -316,7 +310,7 @@ def test_the_widest_shipped_edit_moves_one_point_in_under_a_millisecond():
 @pytest.mark.slow
 def test_the_dsprites_readings_are_right_on_98_percent_of_true_images(tmp_path):
     from vae_core.data.dsprites import DSprites
-    from vae_core.edits import readings_for
+    from vae_core.readings import readings_for
 
     _, quality = readings_for(DSprites(), judge_steps=3000, cache=tmp_path)  # the command's default judge
     assert set(quality) == {"shape", "scale", "posX", "posY"}  # orientation has no reading: see vae_core.readings

@@ -285,7 +285,8 @@ def test_an_edit_slider_decodes_along_the_edit_in_the_browser_and_moves_the_poin
     import numpy as np
 
     from vae_core import checkpoints as ckpt
-    from vae_core.edits import apply_edit, stored_edits
+    from vae_core.edit_net import stored_edits
+    from vae_core.edits import apply_edit
 
     open_live(page, server, "faces-vae")
     start = url_point(page)

@@ -10,7 +10,8 @@ factor reads as the target ("on target"), and the share whose other factors' rea
 beside the same figures for decoding the true twin's own latent (the ceiling: an edit cannot make a model draw better
 than it draws), the attribute vector (the mean latent of the target value minus that of the image's own, White 2016)
 and the best single latent (moved to its mean at the target value). Judges are classifiers trained on the data
-(`vae_core.condition_eval.train_condition_judge`).
+(`vae_core.condition_eval.train_condition_judge`, kept by `vae_core.readings.judge`). The network itself and how
+edits are stored beside a model: `vae_core.edit_net`.
 """
 
 from __future__ import annotations
@@ -23,39 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-HIDDEN = 64
-SOURCE_HIDDEN, SOURCE_STEPS = 64, 3000  # an edit's reader of the present value: width, steps (held out on
-# dsprites-vae: shape 98.9%, scale 97.9%; 32 units and 1,500 steps read 94.2% and 80.9%)
+from .edit_net import EDITS_CARD, EDITS_WEIGHTS, HIDDEN, SOURCE_STEPS, EditNet, as_stored, save_edits
+
 HELD_OUT_EVERY = 10  # grid images whose index is a multiple of this are held out of training
-
-
-class EditNet(nn.Module):
-    """(z, one-hot target value) -> the change to z that gives the factor that value: `depth` hidden layers of
-    `hidden` units. With `reads_source` it also reads the factor's present value from z (`source`, a small classifier
-    trained on the same latents) and takes it as a second one-hot: a heart turns into a square by another move than
-    an ellipse does."""
-
-    def __init__(self, latent_dim: int, values: int, hidden: int = HIDDEN, depth: int = 2, reads_source: bool = False):
-        super().__init__()
-        self.values, self.hidden, self.depth, self.reads_source = values, hidden, depth, reads_source
-        layers, width = [], latent_dim + values * (2 if reads_source else 1)
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        self.net = nn.Sequential(*layers, nn.Linear(width, latent_dim))
-        self.source = nn.Sequential(nn.Linear(latent_dim, SOURCE_HIDDEN), nn.ReLU(),
-                                    nn.Linear(SOURCE_HIDDEN, values)) if reads_source else None
-
-    def read_source(self, z: torch.Tensor) -> torch.Tensor:
-        """The factor's present value at each z (n,), as the edit reads it."""
-        return self.source(z).argmax(1)
-
-    def forward(self, z: torch.Tensor, value: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
-        """`source`: the factor's present value (n,), read from z where not given (only used with `reads_source`)."""
-        parts = [z, nn.functional.one_hot(value, self.values).float()]
-        if self.reads_source:
-            parts.append(nn.functional.one_hot(self.read_source(z) if source is None else source, self.values).float())
-        return self.net(torch.cat(parts, 1))
 
 
 @dataclass
@@ -317,117 +288,6 @@ def dsprites_canonical(dataset) -> Callable[[np.ndarray], np.ndarray]:
     return canonical
 
 
-def as_stored(net: EditNet, latent_dim: int) -> EditNet:
-    """The edit as `save_edits` stores it and `stored_edits` loads it back (`packed`, then `unpacked`): what its
-    figures measure."""
-    return _edit_from(unpacked(packed(net.state_dict())), latent_dim, net.values)
-
-
-def state_dict_bytes(net: EditNet) -> bytes:
-    from safetensors.torch import save
-
-    return save({k: v.contiguous() for k, v in net.state_dict().items()})
-
-
-def load_edit(data: bytes, latent_dim: int, values: int) -> EditNet:
-    """An edit from safetensors bytes (full precision or `packed`), strictly (its shapes must be those of an edit of
-    this model and factor)."""
-    from safetensors.torch import load
-
-    return _edit_from(unpacked(load(data)), latent_dim, values)
-
-
-def _edit_from(tensors: dict, latent_dim: int, values: int) -> EditNet:
-    """An EditNet of the architecture the tensors hold (width, depth, reader: see `EditNet`), loaded strictly (where
-    a tensor is missing or another shape, the load says so)."""
-    first = tensors.get("net.0.weight")
-    hidden = int(first.shape[0]) if first is not None and first.ndim == 2 else HIDDEN
-    depth = max(1, sum(1 for k in tensors if k.startswith("net.") and k.endswith(".weight")) - 1)
-    net = EditNet(latent_dim, values, hidden, depth, reads_source=any(k.startswith("source.") for k in tensors))
-    net.load_state_dict(tensors, strict=True)
-    return net.eval()
-
-
-SCALE_SUFFIX = ".row_scale"  # an 8-bit weight's per-row scale is stored under the weight's name with this suffix
-
-
-def packed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An edit's tensors as stored: each weight matrix in 8 bits, a row's integers times its float16 scale (its
-    largest magnitude over 127); biases in float16. A quarter of float32's bytes; the move keeps about 2 of its 3
-    significant digits, and the figures measured on the stored edit are those of the unpacked one."""
-    out = {}
-    for name, v in state.items():
-        v = v.detach().float()
-        if v.ndim == 2:
-            scale = (v.abs().amax(1) / 127).clamp_min(1e-12).half()
-            out[name] = torch.round(v / scale.float()[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
-            out[name + SCALE_SUFFIX] = scale.contiguous()
-        else:
-            out[name] = v.half().contiguous()
-    return out
-
-
-def unpacked(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`packed`'s inverse (float32; tensors stored at full or half precision pass as they are)."""
-    return {name: v.float() * tensors[name + SCALE_SUFFIX].float()[:, None] if name + SCALE_SUFFIX in tensors
-            else v.float() for name, v in tensors.items() if not name.endswith(SCALE_SUFFIX)}
-
-
-# ---- stored beside a model: edits.safetensors (every factor's network, keys "<factor>.<parameter>") and
-# edits.json ({"weights_sha256": of the model's weights, "factors": {factor: {"values": K, "figures": ...}}})
-
-EDITS_WEIGHTS, EDITS_CARD = "edits.safetensors", "edits.json"
-MAX_EDITS_BYTES = 4 * 1024 * 1024
-
-
-def save_edits(folder, nets: dict[str, EditNet], figures: dict[str, dict]) -> None:
-    """Write a model folder's edits (atomically), tied to its weights by their SHA-256."""
-    import json
-    from pathlib import Path
-
-    from safetensors.torch import save
-
-    from .checkpoints import atomic_write_files
-    from .export import weights_digest
-
-    folder = Path(folder)
-    tensors = {f"{factor}.{k}": v for factor, net in nets.items() for k, v in packed(net.state_dict()).items()}
-    card = {"weights_sha256": weights_digest(folder),
-            "factors": {factor: {"values": net.values, **figures.get(factor, {})} for factor, net in nets.items()}}
-    atomic_write_files({folder / EDITS_WEIGHTS: save(tensors),
-                        folder / EDITS_CARD: (json.dumps(card, indent=2, sort_keys=True) + "\n").encode()})
-
-
-def stored_edits(folder, latent_dim: int, factor_sizes: dict[str, int]) -> tuple[dict[str, EditNet], dict, str | None]:
-    """(the edits stored beside a model, their card, why none are used): none when the files are missing, another
-    model's (their weights' hash differs), or do not fit this model's latent and factors."""
-    import json
-    from pathlib import Path
-
-    from safetensors.torch import load
-
-    from .checkpoints import CheckpointError, safe_file
-    from .export import weights_digest
-
-    folder = Path(folder)
-    if not (folder / EDITS_CARD).exists():
-        return {}, {}, None
-    try:
-        card = json.loads(safe_file(folder, EDITS_CARD, MAX_EDITS_BYTES).read_text())
-        if card.get("weights_sha256") != weights_digest(folder):
-            return {}, {}, "its stored edits were made for other weights"
-        tensors = load(safe_file(folder, EDITS_WEIGHTS, MAX_EDITS_BYTES).read_bytes())
-        nets = {}
-        for factor, info in card.get("factors", {}).items():
-            if factor not in factor_sizes or info.get("values") != factor_sizes[factor]:
-                continue
-            own = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == factor}
-            nets[factor] = _edit_from(unpacked(own), latent_dim, factor_sizes[factor])
-        return nets, card, None
-    except (CheckpointError, OSError, ValueError, RuntimeError, AttributeError, TypeError) as exc:
-        return {}, {}, f"its stored edits cannot be read ({str(exc)[:200]})"
-
-
 CEILING, EDIT = "ceiling (twin's latent)", "edit"
 GOAL_ON_TARGET, GOAL_SIDE_EFFECTS = 0.05, 0.02  # the issue's goal: within 5 points of the ceiling, side effects 2
 
@@ -522,43 +382,6 @@ def goals_table(cards: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def judge(dataset, factor: str, steps: int, cache=None):
-    """`train_condition_judge`'s classifier of `factor` (seeded, so one per dataset, factor and steps), read from
-    `cache` (a folder) when trained there before, and written there when trained here."""
-    from pathlib import Path
-
-    from safetensors.torch import load_file, save_file
-
-    from .condition_eval import ConditionJudge, train_condition_judge
-    from .models.cvae import condition_values
-
-    path = Path(cache) / f"judge-{dataset.name}-{factor}-{steps}.safetensors" if cache else None
-    if path is not None and path.exists():
-        net = ConditionJudge(dataset.channels, dataset.image_size, len(condition_values(dataset, factor)))
-        net.load_state_dict(load_file(path), strict=True)
-        return net.eval()
-    net, _ = train_condition_judge(dataset, factor, steps=steps)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(net.state_dict(), path)
-    return net
-
-
-def readings_for(dataset, judge_steps: int, cache=None) -> tuple[dict, dict]:
-    """(factor -> reading, factor -> {"how", "accuracy" on 5,000 true images}): geometry and a shape judge on
-    dSprites (`vae_core.readings.dsprites_readings`), a judge per varying factor elsewhere (`judge`)."""
-    from .readings import dsprites_readings, judge_reading, reading_accuracy
-
-    if dataset.name == "dsprites":
-        readings = dsprites_readings(dataset, judge(dataset, "shape", judge_steps, cache))
-    else:
-        readings = {name: judge_reading(judge(dataset, name, judge_steps, cache))
-                    for name, size in dataset.named_sizes() if size > 1}
-    quality = {name: {"how": r.how, "accuracy": round(reading_accuracy(r, dataset, name), 4)}
-               for name, r in readings.items()}
-    return readings, quality
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m vae_core.edits FOLDER [FOLDER ...] --factor shape --factor posX ...`: train, measure and store
     models' edits; `python -m vae_core.edits --table FOLDER ...`: print the goals table of their stored edits."""
@@ -568,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .checkpoints import load_model
     from .data import get_dataset
+    from .readings import readings_for
 
     parser = argparse.ArgumentParser(prog="python -m vae_core.edits", description=main.__doc__.split(": ", 1)[1])
     parser.add_argument("folders", nargs="+", help="model folders of one dataset")

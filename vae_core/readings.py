@@ -115,3 +115,38 @@ def reading_accuracy(reading: Reading, dataset, factor: str, n: int = 5000, seed
     """The share of n random true images of the grid that `reading` reads as their own class of `factor`."""
     images, factors = dataset.sample(n, np.random.default_rng([seed, 7]))
     return float(reading.hits(reading.read(images), factors[:, list(dataset.factor_names).index(factor)]).mean())
+
+
+def judge(dataset, factor: str, steps: int, cache=None):
+    """`train_condition_judge`'s classifier of `factor` (seeded, so one per dataset, factor and steps), read from
+    `cache` (a folder) when trained there before, and written there when trained here."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    from .condition_eval import ConditionJudge, train_condition_judge
+    from .models.cvae import condition_values
+
+    path = Path(cache) / f"judge-{dataset.name}-{factor}-{steps}.safetensors" if cache else None
+    if path is not None and path.exists():
+        net = ConditionJudge(dataset.channels, dataset.image_size, len(condition_values(dataset, factor)))
+        net.load_state_dict(load_file(path), strict=True)
+        return net.eval()
+    net, _ = train_condition_judge(dataset, factor, steps=steps)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(net.state_dict(), path)
+    return net
+
+
+def readings_for(dataset, judge_steps: int, cache=None) -> tuple[dict, dict]:
+    """(factor -> reading, factor -> {"how", "accuracy" on 5,000 true images}): geometry and a shape judge on
+    dSprites (`vae_core.readings.dsprites_readings`), a judge per varying factor elsewhere (`judge`)."""
+    if dataset.name == "dsprites":
+        readings = dsprites_readings(dataset, judge(dataset, "shape", judge_steps, cache))
+    else:
+        readings = {name: judge_reading(judge(dataset, name, judge_steps, cache))
+                    for name, size in dataset.named_sizes() if size > 1}
+    quality = {name: {"how": r.how, "accuracy": round(reading_accuracy(r, dataset, name), 4)}
+               for name, r in readings.items()}
+    return readings, quality

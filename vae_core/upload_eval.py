@@ -122,7 +122,8 @@ def evaluate_faces(folder, per_kind_and_mood: int = 9, judge_steps: int = 800, s
 def _made_to_smile(folder, model, x: torch.Tensor, dataset) -> np.ndarray | None:
     """The drawn faces `x` decoded after the model's stored mouth edit to its last mouth (the biggest smile); None
     without a stored edit of the mouth."""
-    from .edits import apply_edit, stored_edits
+    from .edit_net import stored_edits
+    from .edits import apply_edit
 
     nets, _, _ = stored_edits(folder, model.latent_dim, dict(zip(dataset.factor_names, dataset.factor_sizes)))
     if "mouth" not in nets:
