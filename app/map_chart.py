@@ -156,17 +156,15 @@ def picture_sheet(images: np.ndarray, columns: int = 50) -> bytes:
     return buffer.getvalue()
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def pictures(key: tuple, num_points: int, _dataset, _proj) -> dict | None:
+def pictures(num_points: int, dataset, proj) -> dict | None:
     """The pictures map.js draws on the map (hovered, and zoomed in): up to MAX_PICTURES of the projection's points
-    (all of a small set, else a fixed random sample), their images on one sheet. `key` names the model folder and
-    its state (the cache's key; the data and projection are its arguments' own). None when they cannot be made."""
+    (all of a small set, else a fixed random sample), their images on one sheet. None when they cannot be made."""
     from vae_core.projection import images_for_rows
 
     rows = np.arange(num_points) if num_points <= MAX_PICTURES else np.sort(
         np.random.default_rng(0).choice(num_points, MAX_PICTURES, replace=False))
     try:
-        sheet = picture_sheet(images_for_rows(_dataset, _proj, rows))
+        sheet = picture_sheet(images_for_rows(dataset, proj, rows))
     except Exception:  # noqa: BLE001  data that does not match its projection: a map of dots, as before
         return None
     grey = sheet[:4] == b"\x89PNG"
@@ -177,7 +175,9 @@ def pictures(key: tuple, num_points: int, _dataset, _proj) -> dict | None:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _pictures_file(key: tuple, num_points: int, _dataset, _proj) -> tuple[str, bytes] | None:
-    shown = pictures(key, num_points, _dataset, _proj)
+    """`pictures` as gzipped_json, made once per `key` (the model folder and its state: the data and projection
+    are its arguments' own)."""
+    shown = pictures(num_points, _dataset, _proj)
     return None if shown is None else gzipped_json(shown)
 
 

@@ -122,7 +122,7 @@ def test_the_map_carries_each_point_s_own_picture(monkeypatch, own_root, data_fo
 
     dataset = get_dataset(f"folder:{data_folder}", image_size=64, channels=1)
     proj = load_projection(own_root / "myshapes")
-    pictures = map_chart.pictures(("myshapes", 0.0, False), proj.num_points, dataset, proj)
+    pictures = map_chart.pictures(proj.num_points, dataset, proj)
     rows = np.frombuffer(base64.b64decode(pictures["rows"]["bdata"]), "<i4")
     assert rows.tolist() == list(range(40)) and pictures["sheet"].startswith("data:image/png;base64,")
     sheet = np.asarray(Image.open(io.BytesIO(base64.b64decode(pictures["sheet"].split(",", 1)[1]))), np.float64)
