@@ -12,9 +12,9 @@ from pathlib import Path, PurePath
 
 from .base import GroundTruthDataset
 from .dsprites import DSprites
-from .faces import Faces
+from .faces import ExpressiveFaces, Faces
 
-GROUND_TRUTH = {"dsprites": DSprites, "faces": Faces}
+GROUND_TRUTH = {"dsprites": DSprites, "faces": Faces, "faces-expressive": ExpressiveFaces}
 OWN_DATA = ("mnist", "fashion-mnist")
 BUILT_IN = ("digits",)  # real data shipped inside a package (scikit-learn's 8x8 digits)
 FOLDER_PREFIX = "folder:"
