@@ -200,6 +200,46 @@ def test_a_shape_edit_takes_one_twin_for_every_heading_that_draws_the_same_sprit
     assert len(set(heading[0, [3, 13, 32]])) == 1  # a square at 28, 120 and 295 degrees is one sprite
 
 
+def test_a_shape_edits_candidate_twins_are_every_heading_the_start_could_have_turned_a_little():
+    """A square at 28 degrees is also the square at 118, 208 and 298: each of those four hearts is its twin; a heart
+    is one sprite, so its square twins differ only by the turns allowed; candidates are canonical rows."""
+    from vae_core.data.dsprites import DSprites
+    from vae_core.edits import dsprites_canonical, dsprites_heading_candidates
+
+    data = DSprites()
+    angles = np.degrees(data.factor_values(3))
+    candidates = dsprites_heading_candidates(data, (-1, 0, 1), turn_cost=0.5)
+    square, heart = np.array([[0, 0, 5, 3, 16, 16]]), np.array([[0, 2, 5, 3, 16, 16]])
+    hearts, cost = candidates(square, heart)[0][0], candidates(square, heart)[1]
+    np.testing.assert_allclose(cost, [0.5, 0, 0.5] * 4)  # a turn costs, a symmetric heading does not
+    assert hearts.shape == (12, 6) and (hearts[:, [0, 1, 2, 4, 5]] == heart[0, [0, 1, 2, 4, 5]]).all()
+    turned = np.sort(angles[hearts[1::3, 3]])  # offset 0 of each of the four turns
+    np.testing.assert_allclose(turned, angles[3] + np.array([0, 90, 180, 270]), atol=4.7)  # the nearest grid angle
+    before, after = hearts[0::3, 3] - hearts[1::3, 3], hearts[2::3, 3] - hearts[1::3, 3]
+    assert (before <= -1).all() and (before >= -2).all() and (after >= 1).all() and (after <= 2).all()  # a step
+    squares = candidates(heart, square)[0][0]
+    assert len({tuple(row) for row in squares}) == 3  # one heading, three turns: the rest are the same rows
+    assert (squares == dsprites_canonical(data)(squares)).all()
+
+
+def test_an_edit_among_candidate_twins_commits_to_one_where_their_mean_draws_neither():
+    """Each start has two twins, one either side of it on z0 (a heading the latent cannot tell): fitted to one mean
+    twin the edit stays put (the mean of the two); fitted to the nearest candidate it moves to one of them."""
+    from vae_core.edits import fit_edit
+
+    rng = np.random.default_rng(0)
+    z = np.zeros((2000, 3), np.float32)
+    z[:, 2] = rng.normal(size=2000)
+    twins = np.repeat(z[:, None], 2, 1)
+    twins[:, 0, 0], twins[:, 1, 0] = 1.0, -1.0
+    value = np.zeros(2000, np.int64)
+    mean, _ = fit_edit(z, twins.mean(1), value, 2, steps=800)
+    nearest, info = fit_edit(z, twins, value, 2, steps=800)
+    assert np.abs(apply_edit(mean, z[:100], 0)[:, 0]).max() < 0.2
+    np.testing.assert_allclose(np.abs(apply_edit(nearest, z[:100], 0)[:, 0]), 1.0, atol=0.2)
+    assert info["final_mse"] < 0.05
+
+
 @pytest.mark.parametrize("mixing", [AXIS, DIAGONAL], ids=["axis", "diagonal"])
 def test_figures_with_random_targets_and_readings_count_hits_and_changes(mixing):
     from vae_core.readings import judge_reading
@@ -315,3 +355,54 @@ def test_the_dsprites_readings_are_right_on_98_percent_of_true_images(tmp_path):
     _, quality = readings_for(DSprites(), judge_steps=3000, cache=tmp_path)  # the command's default judge
     assert set(quality) == {"shape", "scale", "posX", "posY"}  # orientation has no reading: see vae_core.readings
     assert all(q["accuracy"] >= 0.98 for q in quality.values()), quality
+
+
+def test_storing_one_factors_edit_keeps_the_models_other_stored_edits(tmp_path, monkeypatch, torch_threads_restored):
+    """`python -m vae_core.edits FOLDER --factor posX` on a model with a stored posY edit: posX is stored beside
+    it, posY's network and figures unchanged."""
+    import json
+
+    from vae_core import edits, readings
+    from vae_core.edit_net import EDITS_CARD, save_edits, stored_edits
+
+    from .app_fixtures import make_model
+
+    folder = make_model(tmp_path, "m", dataset="dsprites", latent_dim=3, projection=0)
+    posy = EditNet(3, 32, hidden=8, depth=1)
+    save_edits(folder, {"posY": posy}, {"posY": {"rows": {"edit": {"on_target": 0.5, "side_effects": 0.1}}}})
+    position = {"posX": readings.Reading(lambda images: readings.centroid(images)[0],
+                                         lambda classes: 16.0 + np.asarray(classes, np.float64), 2.0, "centroid")}
+    monkeypatch.setattr(readings, "readings_for", lambda *args: (position, {"posX": {"how": "centroid", "accuracy": 1.0}}))
+    monkeypatch.setattr(edits, "recipe", lambda *args: {"pairs": 64, "steps": 5, "hidden": 8})
+    monkeypatch.setattr(edits, "edit_figures", lambda *args, **kwargs: {"rows": {}})
+    monkeypatch.setattr(edits, "move_per_latent", lambda *args: np.zeros(3))
+    assert edits.main([str(folder), "--factor", "posX", "--target", "random"]) == 0
+    nets, card, why = stored_edits(folder, 3, {"posX": 32, "posY": 32})
+    assert why is None and set(nets) == {"posX", "posY"}
+    assert card["factors"]["posY"]["rows"]["edit"]["on_target"] == 0.5
+    z = np.zeros((2, 3), np.float32)
+    np.testing.assert_allclose(apply_edit(nets["posY"], z, 3), apply_edit(posy, z, 3), atol=0.02)
+    assert json.loads((folder / EDITS_CARD).read_text())["factors"]["posX"]["steps"] == 5
+
+
+def test_a_shape_edit_among_turned_twins_trains_on_every_image_encoded_and_stores_its_deeper_reader(tmp_path):
+    """The candidates' path of `train_edit` on a (tiny, untrained) dSprites model: the twins of each pair are the
+    candidates' latents, the reader learns from every image encoded, and its two layers survive the store."""
+    from vae_core.checkpoints import load_model
+    from vae_core.data.dsprites import DSprites
+    from vae_core.edit_net import save_edits, stored_edits
+    from vae_core.edits import dsprites_heading_candidates
+
+    from .app_fixtures import make_model
+
+    folder = make_model(tmp_path, "m", dataset="dsprites", latent_dim=4, projection=0)
+    model, data = load_model(folder).model, DSprites()
+    net, info = train_edit(model, data, "shape", pairs=30, steps=5, hidden=16, depth=2, grouped=True,
+                           reads_source=True, source_hidden=8, source_depth=2, source_steps=5,
+                           candidates=dsprites_heading_candidates(data, (-1, 0, 1), 0.5))
+    assert info["pairs"] == 30 * 3 and info["images"] > 30 * 3  # every ordered pair of 10 groups; and their turns
+    save_edits(folder, {"shape": net}, {})
+    again = stored_edits(folder, 4, {"shape": 3})[0]["shape"]
+    assert [type(layer).__name__ for layer in again.source] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    z = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(apply_edit(again, z, 1), apply_edit(net, z, 1), atol=0.05)
