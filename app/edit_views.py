@@ -53,6 +53,15 @@ def moves(info: dict, latent_dim: int) -> np.ndarray | None:
     return values if values.shape == (latent_dim,) and np.isfinite(values).all() else None
 
 
+def turn_note(info: dict | None) -> str:
+    """A sentence where the edit was allowed to turn the sprite (trained with a turn cost: `vae_core.edits.recipe`),
+    else nothing."""
+    if widgets.number(info or {}, "turn_cost") is None:
+        return ""
+    return (" It may also turn the sprite (a few grid steps): this model's latent does not say a heart's heading "
+            "closely, and asked for the exact heading the edit drew a blob.")
+
+
 def comparison(h: models.Handle, factor: str, key: str) -> None:
     """The table of the four ways and the bar chart of the edit's move per latent."""
     info = figures(h, factor)
@@ -70,7 +79,7 @@ def comparison(h: models.Handle, factor: str, key: str) -> None:
                               index=list(table)), width="content")
     st.caption(f"Held-out images edited so that {plain(factor)} becomes {plain(asked)}: on target, the share a judge "
                "reads as asked; side effects, the share whose other factors read differently. The ceiling decodes the "
-               "true twin's own latent: no edit can make the model draw better than that.")
+               "true twin's own latent: no edit can make the model draw better than that." + turn_note(info))
     moves_chart(h, factor, key)
 
 

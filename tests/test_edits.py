@@ -150,6 +150,24 @@ def test_an_edits_card_with_text_for_figures_breaks_nothing(tmp_path, monkeypatc
     assert not at.exception and "http" not in at.get("button_group")[0].help
 
 
+@pytest.mark.parametrize("turn_cost, said", [(0.12, True), ("[much](http://e)", False)], ids=["number", "text"])
+def test_an_edit_allowed_to_turn_the_sprite_says_so_where_it_is_offered(tmp_path, monkeypatch, torch_threads_restored,
+                                                                         turn_cost, said):
+    from vae_core import checkpoints as ckpt
+    from vae_core.data import Faces
+    from vae_core.edit_net import save_edits
+
+    from .app_fixtures import make_model
+    from .test_app import open_app
+
+    folder = make_model(tmp_path, "faces-turned", dataset="faces", channels=3, latent_dim=5, projection=0)
+    save_edits(folder, {"mouth": EditNet(5, len(Faces().mouth_names))}, {"mouth": {"turn_cost": turn_cost}})
+    monkeypatch.setenv(ckpt.MODELS_ENV, str(tmp_path))
+    at = open_app("explore", "faces-turned")
+    help_text = at.get("button_group")[0].help
+    assert not at.exception and ("turn the sprite" in help_text) == said and "http" not in help_text
+
+
 # ---- readings (vae_core.readings) and the dSprites edits' pieces
 
 

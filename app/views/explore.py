@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, links, live, models, state, widgets
+from app import charts, edit_views, links, live, models, state, widgets
 from app.family import cvae
 from app.text import plain
 from vae_core.edits import apply_edit
@@ -103,7 +103,8 @@ def factor_edits(controls: bool):
         control(f"Edit {plain(factor)}: move the point so that its {plain(factor)} becomes",
                 list(range(net.values)), format_func=lambda v, names=value_names: plain(names[v], 40), key=key,
                 on_change=moved, help="A counterfactual edit learned from the data's twins (images that differ in "
-                f"{plain(factor)} only): the other factors stay.{measured}",
+                f"{plain(factor)} only): the other factors stay.{measured}"
+                f"{edit_views.turn_note(card['factors'][factor] if isinstance(card['factors'][factor], dict) else None)}",
                 **({} if net.values <= 8 else {"index": None, "placeholder": "choose a value"}))
 
 
