@@ -117,7 +117,8 @@ def edit_tracks(h: models.Handle, z: np.ndarray) -> list[dict]:
     for factor, net in nets.items():
         names, points = edit_views.along(dataset, factor, net, z)
         tracks.append({"factor": str(factor)[:60], "names": [n[:40] for n in names], "points": np.round(points, 4).tolist(),
-                       "at": int(np.argmin(np.linalg.norm(points - z, axis=1)))})
+                       "at": int(np.argmin(np.linalg.norm(points - z, axis=1))),
+                       "note": edit_views.turn_note(edit_views.figures(h, factor)).strip()})
     if not tracks and (vectors := models.class_vectors(h)) is not None:  # labelled data: the class vectors
         points = toward_classes(z, vectors.centres)
         tracks.append({"factor": "class (attribute vector)", "names": [n[:40] for n in vectors.names],

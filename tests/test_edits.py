@@ -168,6 +168,20 @@ def test_an_edit_allowed_to_turn_the_sprite_says_so_where_it_is_offered(tmp_path
     assert not at.exception and ("turn the sprite" in help_text) == said and "http" not in help_text
 
 
+def test_the_live_sliders_track_carries_the_turn_note_of_the_shipped_dsprites_beta_vae_shape_edit_only():
+    """live.js shows a track's note under its slider (as text): the shape edit of dsprites-beta-vae has one, its
+    other edits and faces-vae's mouth none."""
+    from app import live, models
+    from vae_core.checkpoints import PRETRAINED_DIR
+
+    for name, noted in (("dsprites-beta-vae", {"shape"}), ("faces-vae", set())):
+        folder = PRETRAINED_DIR / name
+        h = models.handle_at(str(folder), models.folder_stamp(folder))
+        tracks = live.edit_tracks(h, np.zeros(h.latent_dim, np.float32))
+        assert {t["factor"] for t in tracks if t["note"]} == noted
+        assert all("turn the sprite" in t["note"] for t in tracks if t["note"])
+
+
 # ---- readings (vae_core.readings) and the dSprites edits' pieces
 
 

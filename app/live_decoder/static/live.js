@@ -193,6 +193,7 @@ class Live {
       input.addEventListener("pointerdown", () => { this.dragging = true; });
       input.addEventListener("change", () => { this.dragging = false; this.report(); });
       row.append(head, input);
+      if (track.note) row.append(el("div", { class: "note", "data-testid": "live-edit-note" }, track.note));
       box.append(row);
       this.editInputs.push({ input, value });
     });
