@@ -97,7 +97,7 @@ def test_write_and_load_projection_round_trip(tmp_path, tiny_vae):
     from vae_core.explore import elbo_terms
 
     np.testing.assert_allclose(loaded.recon, elbo_terms(model, images_for_rows(dataset, loaded, np.arange(64)))["recon"],
-                               rtol=1e-5)  # each point's reconstruction error, as Reconstruct measures an upload
+                               rtol=5e-4)  # each point's reconstruction error, as Reconstruct measures an upload (float16)
     images = images_for_rows(dataset, loaded, [0, 5])  # stored as float16: about 3 significant digits
     np.testing.assert_allclose(encode_means(model, images)[0], loaded.means[[0, 5]], rtol=1e-3, atol=1e-3)
     pca, _ = pca_2d(loaded.means)
@@ -115,7 +115,7 @@ def test_projections_are_stored_compact_and_files_written_before_read_the_same(t
     with zipfile.ZipFile(path) as archive:
         assert {m.compress_type for m in archive.infolist()} == {zipfile.ZIP_LZMA}
     with np.load(path, allow_pickle=False) as data:
-        assert data["means"].dtype == data["pca"].dtype == np.float16 and data["recon"].dtype == np.float32
+        assert data["means"].dtype == data["pca"].dtype == data["recon"].dtype == np.float16  # recon: ranks an upload
         assert data["factors"].dtype == np.uint8 and data["index"].dtype == np.uint32  # dSprites: 737,280 images
         arrays = {k: data[k] for k in data.files}
     legacy = {k: v.astype(np.float32) if v.dtype == np.float16 else v.astype(np.int64) if v.dtype.kind == "u" else v

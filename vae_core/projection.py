@@ -353,7 +353,8 @@ def write_projection(folder: str | Path, model, dataset, n: int | None = None, s
     return load_projection(folder)
 
 
-STORED_AS_FLOAT16 = ("means", "logvars", "pca", "umap")  # 3 significant digits: plotting and placing, not metrics
+STORED_AS_FLOAT16 = ("means", "logvars", "pca", "umap", "recon")  # 3 significant digits: plotting, placing and
+# ranking an upload's error among the data's (Reconstruct), not metrics
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
