@@ -54,7 +54,7 @@ def moves(info: dict, latent_dim: int) -> np.ndarray | None:
 
 
 def turn_note(info: dict | None) -> str:
-    """A sentence where the edit was allowed to turn the sprite (trained with a turn cost: `vae_core.edits.recipe`),
+    """A sentence where the edit was allowed to turn the sprite (trained with a turn cost: `vae_core.edit_recipes.recipe`),
     else nothing."""
     if widgets.number(info or {}, "turn_cost") is None:
         return ""

@@ -217,7 +217,7 @@ def test_a_reading_of_an_empty_image_shows_nothing_and_pixels_count_from_their_c
 
 def test_a_shape_edit_takes_one_twin_for_every_heading_that_draws_the_same_sprite():
     from vae_core.data.dsprites import DSprites
-    from vae_core.edits import dsprites_canonical
+    from vae_core.edit_recipes import dsprites_canonical
 
     data = DSprites()
     canonical = dsprites_canonical(data)
@@ -236,7 +236,7 @@ def test_a_shape_edits_candidate_twins_are_every_heading_the_start_could_have_tu
     """A square at 28 degrees is also the square at 118, 208 and 298: each of those four hearts is its twin; a heart
     is one sprite, so its square twins differ only by the turns allowed; candidates are canonical rows."""
     from vae_core.data.dsprites import DSprites
-    from vae_core.edits import dsprites_canonical, dsprites_heading_candidates
+    from vae_core.edit_recipes import dsprites_canonical, dsprites_heading_candidates
 
     data = DSprites()
     angles = np.degrees(data.factor_values(3))
@@ -338,7 +338,8 @@ def test_stored_edits_are_8_bit_keep_their_width_and_meet_or_miss_the_goal(tmp_p
 
 def test_twin_groups_hold_every_value_of_the_factor_and_pair_only_true_twins():
     from vae_core.data.dsprites import DSprites
-    from vae_core.edits import dsprites_canonical, twin_groups
+    from vae_core.edit_recipes import dsprites_canonical
+    from vae_core.edits import twin_groups
 
     data = DSprites()
     rows, pairs = twin_groups(data, "posX", 20, np.random.default_rng(0))
@@ -423,7 +424,7 @@ def test_a_shape_edit_among_turned_twins_trains_on_every_image_encoded_and_store
     from vae_core.checkpoints import load_model
     from vae_core.data.dsprites import DSprites
     from vae_core.edit_net import save_edits, stored_edits
-    from vae_core.edits import dsprites_heading_candidates
+    from vae_core.edit_recipes import dsprites_heading_candidates
 
     from .app_fixtures import make_model
 
