@@ -145,7 +145,8 @@ def _valid_header(model) -> tuple[dict, bytes]:
     ("extra_key", "is malformed"),
     ("metadata_not_strings", "__metadata__"),
     ("shape_lie", "has shape"),
-    ("dtype_f16", "dtype F16"),
+    ("dtype_f16", "F16 tensor needs"),  # float16 may be stored, but its bytes must be float16's
+    ("dtype_bf16", "dtype BF16"),
     ("dtype_unknown", "dtype XYZ"),
     ("offsets_overlap", "byte offsets"),
     ("offsets_too_small", "byte offsets"),
@@ -188,6 +189,8 @@ def test_lying_safetensors_are_refused_by_name(tiny_model_folder, case, expected
         header[first]["shape"] = header[first]["shape"][::-1] + [1]
     elif case == "dtype_f16":
         header[first]["dtype"] = "F16"
+    elif case == "dtype_bf16":
+        header[first]["dtype"] = "BF16"
     elif case == "dtype_unknown":
         header[first]["dtype"] = "XYZ"
     elif case == "offsets_overlap":

@@ -56,6 +56,37 @@ def test_wrong_shapes_and_dtypes_refused(tiny_model_folder):
         ckpt.load_model(folder)
 
 
+def test_weights_stored_as_float16_load_as_float32_and_halve_the_file(tiny_model_folder):
+    """A shipped folder may round its weights to float16 (the zoo's budget): the loaded network still computes in
+    float32, from exactly the rounded weights, and the card's figures of the float32 weights are dropped."""
+    folder, model = tiny_model_folder
+    ckpt.update_card(folder, {"final": {"recon": 1.0}, "metrics": {"mig": 0.5}, "history": ["kept"]})
+    before = (folder / "model.safetensors").stat().st_size
+    stored = ckpt.store_weights_as_float16(folder)
+    after = (folder / "model.safetensors").stat().st_size
+    assert after < 0.55 * before
+    loaded = ckpt.load_model(folder)
+    for name, tensor in loaded.model.state_dict().items():
+        assert tensor.dtype == torch.float32
+        assert torch.equal(tensor, model.state_dict()[name].half().float()), name
+    largest = max(float((t.half().float() - t).abs().max()) for t in model.state_dict().values())
+    assert stored == {"dtype": "float16", "largest_weight_change": largest} and 0 < largest < 1e-2
+    card = ckpt.read_card(folder)
+    assert "final" not in card and "metrics" not in card and card["history"] == ["kept"]
+    assert card["stored_as"] == stored
+
+
+def test_weights_beyond_float16_stay_float32(tiny_model_folder):
+    folder, model = tiny_model_folder
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["encoder.head.bias"][0] = 1e6  # float16 tops out at 65,504
+    save_file(state, str(folder / "model.safetensors"))
+    unchanged = (folder / "model.safetensors").read_bytes()
+    with pytest.raises(ckpt.CheckpointError, match="encoder.head.bias holds weights beyond float16's range"):
+        ckpt.store_weights_as_float16(folder)
+    assert (folder / "model.safetensors").read_bytes() == unchanged
+
+
 def test_config_errors_named(tiny_model_folder):
     folder, _ = tiny_model_folder
     config = json.loads((folder / "config.json").read_text())

@@ -45,8 +45,10 @@ WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 LOG_FILE = "training.csv"
 PROJECTION_FILE = "projection.npz"
-# card keys that `vae_core.evaluate` measures on the weights: figures of an earlier state once training moves on
-EVALUATION_KEYS = ("final", "evaluation", "iwae", "sharpness", "swap", "leak", "metrics", "metrics_seconds")
+# card keys about the stored weights (what `vae_core.evaluate` measures on them, how they are stored): figures of an
+# earlier state once training moves on
+EVALUATION_KEYS = ("final", "evaluation", "iwae", "sharpness", "swap", "leak", "metrics", "metrics_seconds",
+                   "stored_as")
 RESUME_FILE = "resume.safetensors"  # optimizer, step and weights for --resume; not shipped
 MODELS_ENV = "VAE_EXPLORER_MODELS"  # extra folders of model folders, separated by os.pathsep
 # the shipped models: pretrained/ in the repository, the package vae_explorer_pretrained when installed (pip install .)
@@ -57,6 +59,9 @@ MAX_WEIGHTS_BYTES = 200_000_000
 MAX_HEADER_BYTES = 1_000_000  # a safetensors header for our networks is a few KB
 SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
                       "I64": torch.int64, "I32": torch.int32}
+# what model.safetensors may store, with bytes per number: float32 as trained, or float16 to halve a shipped file
+# (`store_weights_as_float16`); the network always computes in float32
+STORED_WEIGHT_BYTES = {"F32": 4, "F16": 2}
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -210,14 +215,15 @@ def _check_weights_header(path: Path, header: dict, model_config, data_len: int)
         if list(info["shape"]) != list(tensor.shape):
             raise CheckpointError(f"{path}: {name} has shape {info['shape']}, config.json implies "
                                   f"{list(tensor.shape)}")
-        if SAFETENSORS_DTYPES.get(info["dtype"]) != torch.float32:
-            raise CheckpointError(f"{path}: {name} has dtype {info['dtype'][:20]}, expected F32")
+        if info["dtype"] not in STORED_WEIGHT_BYTES:
+            raise CheckpointError(f"{path}: {name} has dtype {info['dtype'][:20]}, expected F32 or F16")
     position = 0
     for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):
         begin, end = info["data_offsets"]
-        if begin != position or end - begin != expected[name].numel() * 4:
+        needed = expected[name].numel() * STORED_WEIGHT_BYTES[info["dtype"]]
+        if begin != position or end - begin != needed:
             raise CheckpointError(f"{path}: {name} has byte offsets {[begin, end]}; a {list(expected[name].shape)}"
-                                  f" F32 tensor needs {expected[name].numel() * 4} bytes from byte {position}")
+                                  f" {info['dtype']} tensor needs {needed} bytes from byte {position}")
         position = end
     if position != data_len:
         raise CheckpointError(f"{path}: truncated or padded (tensors need {position} bytes, file holds {data_len})")
@@ -275,7 +281,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path}: {name} holds NaN or infinite values")
     model = kind(config.model.kind).build(config.model)
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict({name: tensor.float() for name, tensor in state.items()}, strict=True)
     model.to(device).eval()
     return LoadedModel(folder.name, folder, model, config, card)
 
@@ -289,6 +295,28 @@ def save_model(folder: str | Path, model: VAE, config: ExperimentConfig, card: d
     if card is not None:
         files[folder / CARD_FILE] = _json_bytes(card)
     atomic_write_files(files)
+
+
+def store_weights_as_float16(folder: str | Path) -> dict:
+    """Round a folder's weights to float16 in place, halving model.safetensors (the zoo's budget), and drop the
+    card's measured figures: they were measured on the float32 weights, so evaluate again (`vae_core.evaluate
+    --store-float16` does both). Returns what the rounding changed, for the card.
+
+    Raises:
+        CheckpointError: a weight beyond float16's range, or a folder that does not load.
+    """
+    loaded = load_model(folder)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in loaded.model.state_dict().items()}
+    rounded = {k: v.to(torch.float16) for k, v in state.items()}
+    for name, tensor in rounded.items():
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{folder}: {name} holds weights beyond float16's range; keep float32")
+    largest = max(float((rounded[k].float() - v).abs().max()) for k, v in state.items() if v.numel())
+    card = {k: v for k, v in loaded.card.items() if k not in EVALUATION_KEYS}
+    card["stored_as"] = {"dtype": "float16", "largest_weight_change": largest}
+    atomic_write_files({Path(folder) / WEIGHTS_FILE: save_safetensors_bytes(rounded),
+                        Path(folder) / CARD_FILE: _json_bytes(card)})
+    return card["stored_as"]
 
 
 def update_card(folder: str | Path, updates: dict) -> dict:

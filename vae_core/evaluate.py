@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recon-samples", type=int, default=RECON_SAMPLES)
     parser.add_argument("--iwae-k", type=int, default=DEFAULT_K, help="importance samples per image (0: skip)")
     parser.add_argument("--iwae-samples", type=int, default=DEFAULT_IMAGES, help="images for the IWAE bound")
+    parser.add_argument("--store-float16", action="store_true",
+                        help="first round the weights to float16 in place (half the file), then evaluate those")
     parser.add_argument("--sharpness-only", action="store_true",
                         help="add only the sharpness figure to the cards, keeping their other figures")
     args = parser.parse_args(argv)
@@ -226,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 card = add_sharpness(folder)
                 print(f"{folder.name}: sharpness {card['sharpness']}")
                 continue
+            if args.store_float16:
+                stored = ckpt.store_weights_as_float16(folder)
+                print(f"{folder.name}: weights stored as float16 (largest change {stored['largest_weight_change']:.2g})")
             card = evaluate_folder(folder, args.seed, not args.no_metrics, not args.no_projection,
                                    args.recon_samples, iwae_k=args.iwae_k, iwae_samples=args.iwae_samples)
             print(format_table([folder.name], [card]))

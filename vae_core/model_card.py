@@ -77,7 +77,7 @@ def latent_lines(card: dict, exp) -> list[str]:
 
 def render(folder: str | Path) -> str:
     """The README.md of a model folder, from its card and config."""
-    from .zoo import ZOO
+    from .zoo import STORED_AS_FLOAT16, ZOO
 
     folder = Path(folder)
     exp, card = ckpt.load_config(folder), ckpt.read_card(folder)
@@ -122,14 +122,21 @@ def render(folder: str | Path) -> str:
                  "the card's factor-by-latent mutual information; the gap is how much more of it this latent holds "
                  "than any other does."), "", *lines]
     body += ["", "## How it was trained", ""]
+    stored = card.get("stored_as") if isinstance(card.get("stored_as"), dict) else {}
     if name in ZOO:
-        body += ["```", f"python -m vae_core.train {ZOO[name]} --out pretrained/{name}", "```", ""]
+        body += ["```", f"python -m vae_core.train {ZOO[name]} --out pretrained/{name}"]
+        if name in STORED_AS_FLOAT16:
+            body.append(f"python -m vae_core.evaluate pretrained/{name} --store-float16")
+        body += ["```", ""]
     detail = [f"batch {t.batch_size}", f"learning rate {t.lr:g}", f"seed {t.seed}"]
     if t.optimizer_resets:
         detail.append("Adam restarted at step " + ", ".join(f"{s:,}" for s in t.optimizer_resets))
     hardware, date = card.get("hardware"), card.get("date")
     if isinstance(hardware, str):
         detail.append(f"last run on {hardware}" + (f" ({date})" if isinstance(date, str) else ""))
+    if stored.get("dtype") == "float16" and isinstance(stored.get("largest_weight_change"), float):
+        detail.append(f"weights stored as float16 (no weight moved by more than {stored['largest_weight_change']:.1g});"
+                      " the figures above are those of the stored weights")
     body.append("; ".join(detail) + ".")
     history = [h for h in card.get("history", []) if isinstance(h, str)] if isinstance(card.get("history"), list) else []
     if history:
