@@ -79,14 +79,21 @@ def test_expressive_mouth_moves_several_times_more_pixels(plain, expressive):
     assert _pixels_moved(expressive, gaze) == pytest.approx(_pixels_moved(plain, gaze), rel=0.05)
 
 
-def test_expressive_mouth_bends_further(expressive):
-    """Frown to smile: the middle of the mouth sinks by more than a pixel at every step (y down)."""
-    factors = np.tile(np.array([1, 0, 2, 1, 1, 0, 1]), (5, 1))  # oval, light skin, blonde: the mouth is the ink
-    factors[:, MOUTH] = np.arange(5)
-    darkness = np.clip(0.6 - expressive.images_from_factors(factors).mean(axis=1), 0, None)[:, 34:50, 30:34]
-    weights = darkness.sum(axis=2)  # (5, 16 rows)
-    middle = weights @ np.arange(34, 50) / weights.sum(axis=1)
+def test_expressive_mouth_bends_further():
+    """Frown to smile, in the supersampled drawing: the middle of the mouth (dark lips around a light band of
+    teeth) sinks by more than a pixel at every step (y down), and the teeth lie inside the lips."""
+    y = (np.arange(256) + 0.5) / faces_module.SUPERSAMPLE
+    canvas = faces_module._label_canvas(faces_module.EXPRESSIVE)[1, 1, 1]  # oval, medium eyes, ahead: (5, 256, 256)
+    lips, teeth = faces_module.LAYER_ID["mouth"], faces_module.LAYER_ID["teeth"]
+    middle_columns = canvas[:, :, 124:132]  # x from 31 to 33
+    mouth = (middle_columns == lips) | (middle_columns == teeth)
+    rows = mouth.sum(axis=2)  # (5, 256)
+    middle = rows @ y / rows.sum(axis=1)
     assert (np.diff(middle) > 1.0).all(), middle
+    for drawn in canvas:
+        shown = np.nonzero((drawn == teeth).any(axis=1))[0]
+        assert len(shown) and (drawn[shown.min() - 1] == lips).any() and (drawn[shown.max() + 1] == lips).any()
+    assert not (faces_module._label_canvas(faces_module.PLAIN) == teeth).any()  # the plain faces show none
 
 
 def test_expressive_brows_follow_the_mouth():
@@ -112,3 +119,12 @@ def test_expressive_brows_follow_the_mouth():
     inner, outer = expressive.T
     assert abs(inner[2] - outer[2]) < 0.1 and inner[0] > outer[0] + 2.0 and inner[1] > outer[1] + 1.0
     assert (np.diff(expressive.mean(axis=1)) < -0.5).all()  # the brows rise at every step towards a smile
+
+
+def test_what_is_made_for_faces_serves_the_expressive_faces(expressive):
+    """An upload is framed, an edit trained and the drawn-faces corpus read the same way for either renderer."""
+    from vae_core.edit_recipes import recipe
+    from vae_core.prepare import subject_for
+
+    assert subject_for("faces-expressive") == subject_for("faces") != subject_for("dsprites")
+    assert recipe(expressive, "mouth") == recipe(get_dataset("faces"), "mouth") != {}

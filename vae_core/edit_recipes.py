@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .data import drawn_like
+
 SYMMETRY_ORDER = {"square": 4, "ellipse": 2, "heart": 1}  # dSprites' shapes look the same turned by 360 / order degrees
 
 
@@ -145,6 +147,6 @@ def recipe(dataset, factor: str, turn_cost: float | None = None) -> dict:
         return {"pairs": 6000, "steps": 12_000, "hidden": 64, "depth": 3, "reads_source": True, "grouped": True}
     if dataset.name == "dsprites":
         return {"pairs": 8000, "steps": 12_000, "hidden": 112, "depth": 3, "grouped": True, "reads_source": True}
-    if dataset.name == "faces":
+    if drawn_like(dataset.name) == "faces":
         return {"pairs": 8000, "steps": 6000, "hidden": 64, "depth": 3, "grouped": True}
     return {}

@@ -26,7 +26,8 @@ METRICS = (("mig", "MIG", ("mig", "score")), ("factor_vae", "FactorVAE score", (
            ("beta_vae", "beta-VAE score", ("beta_vae", "score")), ("dci_disentanglement", "DCI disentanglement",
                                                                    ("dci", "disentanglement")),
            ("sap", "SAP", ("sap", "score")))
-DATA = {"dsprites": "procedural dSprites", "faces": "procedural cartoon faces", "digits": "procedural digits"}
+DATA = {"dsprites": "procedural dSprites", "faces": "procedural cartoon faces", "digits": "procedural digits",
+        "faces-expressive": "procedural cartoon faces drawn with a bigger mouth, teeth and brows that follow it"}
 
 
 def _number(value, digits: int = 3) -> str:

@@ -30,6 +30,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .data import drawn_like
+
 WORK_PX = 256  # the working copy's longer side
 STEPS = ("transparency", "inverted", "thresholded", "filled", "cropped")
 
@@ -74,7 +76,7 @@ class Prepared:
 
 
 def subject_for(dataset: str) -> Subject:
-    return SUBJECTS.get(dataset, DEFAULT_SUBJECT)
+    return SUBJECTS.get(drawn_like(dataset), DEFAULT_SUBJECT)
 
 
 def working_copy(rgba: np.ndarray) -> np.ndarray:

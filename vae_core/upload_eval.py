@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .checkpoints import PRETRAINED_DIR, load_model
-from .data import get_dataset
+from .data import drawn_like, get_dataset
 from .imaging import load_rgba, preprocess_upload
 from .prepare import prepare
 from .upload_corpus import FACE_KINDS, KINDS, MOODS, SHAPES, corpus, face_corpus
@@ -42,9 +42,10 @@ def _model_and_judge(folder, dataset_name: str, factor: str, judge_steps: int, s
     from .condition_eval import train_condition_judge
 
     loaded = load_model(folder)
-    if loaded.config.train.dataset != dataset_name:
-        raise ValueError(f"{folder}: this corpus is for {dataset_name} models, not {loaded.config.train.dataset}")
-    dataset = get_dataset(dataset_name)
+    trained_on = loaded.config.train.dataset
+    if drawn_like(trained_on) != dataset_name:
+        raise ValueError(f"{folder}: this corpus is for {dataset_name} models, not {trained_on}")
+    dataset = get_dataset(trained_on)  # the judge reads what the model draws: its own rendering of the grid
     judge, accuracy = train_condition_judge(dataset, factor, steps=judge_steps, seed=seed)
     return loaded, dataset, judge, accuracy
 
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-kind", type=int, default=None,
                         help="uploads per kind and shape (default 5), or per kind and mood for faces (default 9)")
     args = parser.parse_args(argv)
-    if load_model(args.model).config.train.dataset == "faces":
+    if drawn_like(load_model(args.model).config.train.dataset) == "faces":
         print(format_faces(evaluate_faces(args.model, args.per_kind or 9)))
     else:
         print(format_result(evaluate(args.model, args.per_kind or 5)))

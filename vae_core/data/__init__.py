@@ -15,6 +15,14 @@ from .dsprites import DSprites
 from .faces import ExpressiveFaces, Faces
 
 GROUND_TRUTH = {"dsprites": DSprites, "faces": Faces, "faces-expressive": ExpressiveFaces}
+# a grid drawn again another way keeps its subject, factors and framing: what is made for one serves the other
+# (how an upload is framed, an edit's recipe, the drawn-faces corpus)
+DRAWN_LIKE = {"faces-expressive": "faces"}
+
+
+def drawn_like(name: str) -> str:
+    """The dataset whose subject and framing `name` shares (itself for all but a redrawn grid)."""
+    return DRAWN_LIKE.get(name, name)
 OWN_DATA = ("mnist", "fashion-mnist")
 BUILT_IN = ("digits",)  # real data shipped inside a package (scikit-learn's 8x8 digits)
 FOLDER_PREFIX = "folder:"

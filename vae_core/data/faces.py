@@ -119,11 +119,12 @@ class Expression:
     brow_thickness: float = 1.5
     brow_raise: float = 0.0  # px the eyebrows rise at curvature 1 (and fall at -1)
     brow_frown: float = 0.0  # px the inner ends of the eyebrows drop below their outer ends at curvature -1
+    teeth: float = 0.0  # the fraction of the mouth's thickness shown as a light band of teeth along its middle
 
 
 PLAIN = Expression()  # `faces`: level eyebrows, so that the mouth alone carries the mood
 EXPRESSIVE = Expression(mouth_y=40.5, amplitude=9.0, half_width=0.56, thickness=(4.0, 2.0), brow_thickness=2.4,
-                        brow_raise=2.5, brow_frown=4.0)  # `faces-expressive`
+                        brow_raise=2.5, brow_frown=4.0, teeth=0.45)  # `faces-expressive`
 
 # colours of the layers, as (w_bg, w_hair, w_skin, fixed RGB 0-255): the pixel is the weighted sum
 INK = (52, 36, 36)  # outlines and pupils
@@ -142,6 +143,7 @@ LAYERS = {
     "pupil": (0.0, 0.0, 0.0, (34, 26, 30)),
     "glint": (0.0, 0.0, 0.0, (255, 255, 255)),
     "mouth": (0.0, 0.0, 0.0, (92, 18, 30)),
+    "teeth": (0.0, 0.0, 0.0, (246, 240, 228)),  # light where the lips are dark: the mouth shows on every skin
 }
 LAYER_ID = {name: i for i, name in enumerate(LAYERS)}
 
@@ -316,6 +318,11 @@ def _label_canvas(expression: Expression = PLAIN) -> np.ndarray:
     mouth = _curve(dx, corners_dy, expression.half_width * rx, sag, expression.thickness[0],
                    expression.thickness[1] * np.abs(curv))
     paint("mouth", mouth & face(-1.0))  # clear of the jaw's outline
+    if expression.teeth:
+        t = expression.teeth
+        teeth = _curve(dx, corners_dy, expression.half_width * rx, sag, t * expression.thickness[0],
+                       t * expression.thickness[1] * np.abs(curv))  # the lips' middle line, thinner
+        paint("teeth", teeth & (np.abs(dx) <= 0.8 * expression.half_width * rx) & mouth & face(-1.0))
     return canvas
 
 
