@@ -10,7 +10,7 @@ from vae_core.card_figures import figures
 from vae_core.data import get_dataset
 from vae_core.kinds import kind
 from vae_core.models.vqvae import prior_code_grids
-from vae_core.projection import load_projection
+from vae_core.projection import load_projection, map_points
 
 SHIPPED = sorted(p for p in ckpt.PRETRAINED_DIR.glob("*") if (p / ckpt.CONFIG_FILE).exists())
 CARD_KEYS = {"objective", "beta", "schedule", "steps", "batch_size", "wall_time_s", "hardware", "final",
@@ -47,7 +47,8 @@ def test_shipped_model_loads_decodes_and_has_a_complete_card(folder):
             for name in ("beta_vae", "factor_vae", "mig", "dci", "sap"):
                 assert "disentanglement_lib" in metrics[name]["protocol"], name
         projection = load_projection(folder, cfg.latent_dim)
-        assert projection.num_points >= 10_000 and projection.umap is not None
+        dataset = get_dataset(loaded.config.train.dataset)
+        assert projection.num_points == map_points(dataset) and projection.umap is not None  # digits: each once
     assert (folder / ckpt.LOG_FILE).read_text().startswith("step,")
     assert _size(folder) <= 10_000_000
 

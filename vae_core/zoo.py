@@ -40,7 +40,7 @@ ZOO: dict[str, str] = {
 }
 # folders whose weights are stored as float16 (half the bytes, for the zoo's 35 MiB), rounded before they are
 # evaluated, so that the card's figures are those of the shipped weights
-STORED_AS_FLOAT16 = frozenset({"faces-vae-gan"})
+STORED_AS_FLOAT16 = frozenset({"digits-vae", "digits-vae-2d", "faces-vae-gan"})
 
 
 def resumable_training(settings: str, folder: Path, log_every: int = 200) -> list[str]:
