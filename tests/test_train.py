@@ -58,6 +58,20 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path):
     assert log_a == log_b and "kl_z2" in log_a[0]  # same rows (each latent's KL too), apart from the wall clock
 
 
+def test_channels_last_trains_the_same_model_and_says_so(tmp_path):
+    """--channels-last is a choice of kernels: the same run to float rounding, resumable, saved in the ordinary
+    layout, and named on the card's hardware line (not in the recipe)."""
+    exp = tiny_config(steps=12, checkpoint_every=4, objective="beta-vae", beta=4.0)
+    train(exp, tmp_path / "default", progress=False)
+    train(exp, tmp_path / "last", progress=False, stop_after=8, channels_last=True)
+    card = train(exp, tmp_path / "last", resume=True, progress=False, channels_last=True)
+    default, last = _weights(tmp_path / "default"), _weights(tmp_path / "last")
+    for key in default:
+        assert torch.allclose(default[key], last[key], rtol=1e-3, atol=1e-4), key  # other kernels, same run
+        assert last[key].is_contiguous()
+    assert card["hardware"].endswith(", channels-last") and "channels" not in ckpt.load_config(tmp_path / "last").to_dict()["train"]
+
+
 def test_a_shipped_folder_continues_exactly_at_a_recorded_optimizer_reset(tmp_path):
     exp = tiny_config(steps=12, checkpoint_every=4, log_every=2, objective="vae")
     exp = replace(exp, train=replace(exp.train, optimizer_resets=(8,)))

@@ -3,6 +3,7 @@
 - dSprites rendering rate (images/s, one thread);
 - training throughput of `vae_core.train` next to a bare PyTorch loop of the same network on the same
   batches, measured alternately in one run, as a ratio (the cost of our data pipeline and bookkeeping);
+- the same with `--channels-last` (channels-last memory format) over the default, on dSprites and on faces;
 - aggregate training speed, in model-steps per second at batch 64: one `vae_core.train` run next to a stack of
   runs stepped together (`vae_core.stacked`), measured alternately in one run (on the CPU and on a GPU alike:
   `--device cuda`);
@@ -71,6 +72,25 @@ def training_ratio(steps: int = 150, rounds: int = 2) -> tuple[float, float, flo
             train(exp, tmp, progress=False, dataset=dataset, stop_after=steps)
             ours.append(steps * exp.train.batch_size / (time.perf_counter() - began))
     return max(ours), max(bare), max(ours) / max(bare)
+
+
+def memory_format_rates(dataset_name: str, steps: int = 150, rounds: int = 2) -> tuple[float, float]:
+    """(contiguous, channels-last) images/s of `vae_core.train` on `dataset_name`, best of `rounds` alternating
+    runs of each on the same batches."""
+    from .data import get_dataset
+
+    dataset = get_dataset(dataset_name)
+    exp = ExperimentConfig(ModelConfig(channels=dataset.channels),
+                           TrainConfig(dataset=dataset_name, objective="beta-vae", beta=4.0, steps=steps + 1),
+                           dataset_info(dataset))
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for channels_last in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                began = time.perf_counter()
+                train(exp, tmp, progress=False, dataset=dataset, stop_after=steps, channels_last=channels_last)
+                rates[channels_last].append(steps * exp.train.batch_size / (time.perf_counter() - began))
+    return max(rates[False]), max(rates[True])
 
 
 def _decode_times_ms(num_latents: int, repeats: int, warmup: int) -> list[float]:
@@ -230,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("training, vae_core.train", f"{ours:,.0f} images/s", ""))
     rows.append(("training, bare PyTorch loop", f"{bare:,.0f} images/s", ""))
     rows.append(("  ratio (ours / bare)", f"{ratio:.3f}", ">= 0.9"))
+    for name in ("dsprites", "faces"):
+        contiguous, channels_last = memory_format_rates(name, args.steps)
+        rows.append((f"training {name}, --channels-last / default", f"{channels_last / contiguous:.3f}",
+                     f"{contiguous:,.0f} -> {channels_last:,.0f} images/s"))
     one, stacked = stacked_rate(args.stack, device=args.device)
     rows.append((f"training 1 run ({args.device})", f"{one:,.1f} model-steps/s", ""))
     rows.append((f"training {args.stack} runs stacked ({args.device})", f"{stacked:,.1f} model-steps/s",

@@ -127,12 +127,16 @@ def train(
     progress: bool = True,
     dataset=None,
     stop_after: int | None = None,
+    channels_last: bool = False,
 ) -> dict:
     """Train (or resume) the model `exp` describes into the folder `out`; returns the card.
 
     Args:
         dataset: an already built dataset (else built from exp.train).
         stop_after: stop once this step is reached, as if killed right after a checkpoint (for tests).
+        channels_last: keep activations and convolution weights channels-last (`python -m vae_core.bench`:
+            faster for one-channel images on the CPU); like the device, a choice of kernels, so the card's
+            hardware line records it and it is not part of the recipe.
     """
     out = Path(out)
     rank, world, dist_device = _setup_distributed()
@@ -142,6 +146,8 @@ def train(
         dataset = get_dataset(t.dataset, t.data_root, exp.model.image_size, exp.model.channels)
     torch.manual_seed(t.seed)  # the initial weights
     model = family.build_model(exp.model).to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     steps_before = int(ckpt.read_card(out).get("steps_before", 0)) if resume and (out / ckpt.CARD_FILE).exists() else 0
     if t.init_from and not (resume and (out / ckpt.WEIGHTS_FILE).exists()):
         family.init_from(model, t.init_from)
@@ -180,7 +186,7 @@ def train(
         if step in t.optimizer_resets:
             opt.state.clear()  # a warm restart: Adam re-initialises its moments and step count lazily
         x, factors = batch_and_factors_for_step(dataset, t.batch_size, t.seed, rank, step)
-        x = x.to(device, non_blocking=True)
+        x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
         gen.manual_seed(_seed_for(t.seed, rank, step))
         if KINDS[exp.model.kind].train_terms is None:  # the VAE's objectives
             x_in = corrupt(x, t.corruption, t.corruption_level, gen)  # x itself unless a denoising autoencoder
@@ -233,7 +239,8 @@ def train(
                                                   for k, v in sums.items()}}
                 save_resume_state(out, model, opt, done, rows, accum)
                 _write_log(out, rows)
-                card = _training_card(exp, out, model, dataset, world, done, _elapsed(), device, steps_before)
+                card = _training_card(exp, out, model, dataset, world, done, _elapsed(), device, steps_before,
+                                      channels_last)
                 # figures of earlier weights go; the end of the run and `evaluate` write them anew
                 kept = {k: v for k, v in ckpt.read_card(out).items() if k not in ckpt.EVALUATION_KEYS}
                 ckpt.save_model(out, model, exp, {**kept, **card})
@@ -245,7 +252,8 @@ def train(
         bar.close()
     card = {}
     if rank == 0 and (stop_after is None or stop_after >= t.steps):
-        card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device, steps_before)
+        card = _training_card(exp, out, model, dataset, world, t.steps, _elapsed(), device, steps_before,
+                              channels_last)
         card["final"] = card_figures.figures(model, dataset, exp, EVAL_SAMPLES, 12345)
         ckpt.update_card(out, card)
     if world > 1:
@@ -255,7 +263,7 @@ def train(
 
 
 def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world: int, steps_done: int,
-                   wall: float, device: torch.device, steps_before: int = 0) -> dict:
+                   wall: float, device: torch.device, steps_before: int = 0, channels_last: bool = False) -> dict:
     """The card's account of how the model was trained (the evaluation command adds the figures); `steps_before`:
     the steps its starting weights had seen (`checkpoints.steps_in_all`)."""
     t = exp.train
@@ -277,7 +285,7 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
         "likelihood": exp.model.likelihood,
         "parameters": sum(p.numel() for p in model.parameters()),
         "wall_time_s": round(wall, 1),
-        "hardware": hardware_description(device),
+        "hardware": hardware_description(device) + (", channels-last" if channels_last else ""),
         "date": dt.date.today().isoformat(),
     }
 
@@ -297,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from the matching weights of this model folder (e.g. a VAE-GAN from its VAE)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--channels-last", action="store_true",
+                   help="channels-last memory format: faster for one-channel images on a CPU (python -m vae_core.bench)")
     g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     g.add_argument("--log-every", type=int, default=d.log_every)
     g.add_argument("--seed", type=int, default=d.seed)
@@ -414,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, the process that writes the folder
         with writing(out) if lead else contextlib.nullcontext():
             card = train(exp, out, resume=args.resume, device=args.device, progress=not args.quiet,
-                         dataset=dataset)
+                         dataset=dataset, channels_last=args.channels_last)
     except (NonFiniteLoss, FolderBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
