@@ -231,6 +231,14 @@ LESSONS: dict[str, tuple[str, tuple[Step, ...]]] = {
              ("faces-vae", "faces-beta-vae"), "edit_moves",
              Question("In which model does the smile live on one latent?", lambda hs: [h.name for h in hs],
                       _one_axis("mouth")[0], _one_axis("mouth")[1]), factor="mouth"),
+        Step("A slider that is the smile", "A β-TCVAE (it penalises only the dependence between latents) trained on "
+             "the same faces drawn with a bigger mouth, a band of teeth and brows that follow it: the same seven "
+             "factors, the mood now moving more of the picture. Each row is one of its latents, moved from left to "
+             "right. Is there now a row that turns a frown into a smile and changes nothing else?",
+             ("faces-beta-tcvae",), "traversals",
+             Question("Which latent turns a frown into a smile, and changes nothing else?",
+                      lambda hs: [f"z{d}" for d in models.dims(hs[0])[0] if models.dims(hs[0])[1][d]]
+                      + ["none of them"], _single_latent("mouth"), _single_latent_why("mouth"), hides_names=True)),
         Step("When no edit is needed", "Position on dSprites: a β-TCVAE gives posX a latent of its own, a plain VAE "
              "spreads it. The bars show each model's learned posX edit.",
              ("dsprites-vae", "dsprites-beta-tcvae"), "edit_moves",

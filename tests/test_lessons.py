@@ -172,13 +172,17 @@ def test_the_sidebar_follows_the_model_a_step_is_about():
 def test_the_smile_lesson_s_answers_are_read_from_the_stored_edits():
     """Each step of ?lesson=smile opens with its table, strip or bars, and its answer is the edits.json's own: no
     single latent of faces-vae smiles alone, the attribute vector barely moves the mouth, the edit moves several
-    latents, and the beta-VAE's smile is on one axis."""
+    latents, the beta-VAE's smile is on one axis, and one latent of the beta-TCVAE of the expressive faces is the
+    smile."""
     import json
 
     from vae_core.checkpoints import PRETRAINED_DIR
 
     figures = json.loads((PRETRAINED_DIR / "faces-vae" / "edits.json").read_text())["factors"]["mouth"]
     rows = figures["rows"]
+    tcvae = json.loads((PRETRAINED_DIR / "faces-beta-tcvae" / "edits.json").read_text())["factors"]["mouth"]["rows"]
+    label, slider = next((k, v) for k, v in tcvae.items() if k.startswith("best single latent"))
+    assert slider["on_target"] >= 0.8 and slider["side_effects"] <= 0.1  # issue #34: the smile has a slider
     steps = lessons.LESSONS["smile"][1]
     for number, step in enumerate(steps, 1):
         at = open_lesson({"lesson": "smile", "step": str(number)})
@@ -187,7 +191,8 @@ def test_the_smile_lesson_s_answers_are_read_from_the_stored_edits():
         expected = {1: "none of them" if best["on_target"] < 0.8 or best["side_effects"] > 0.1 else right,
                     2: lessons._bucket(rows["attribute vector"]["on_target"]),
                     3: str(sum(m > lessons.MOVED for m in figures["move_per_latent"])),
-                    4: "faces-beta-vae", 5: "dsprites-beta-tcvae"}[number]  # posX: one latent's own
+                    4: "faces-beta-vae", 5: label.split("(")[-1].rstrip(")"),
+                    6: "dsprites-beta-tcvae"}[number]  # posX: one latent's own
         assert right == expected, number
         if step.show == "edits":
             assert any("held-out image edited" in c for image in at.image for c in image.captions), number
