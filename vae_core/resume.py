@@ -83,7 +83,8 @@ def load_shipped_state(folder: Path, model: torch.nn.Module, exp: ExperimentConf
     """Continue from a model folder's weights alone (no resume file): allowed only at a recorded optimizer reset.
 
     A run with a reset at step k clears Adam's moments there, so its weights after k depend only on the weights at
-    k: loading them and starting a fresh optimizer is exactly that run. Returns (step, log rows).
+    k: loading them and starting a fresh optimizer is exactly that run (from weights stored as float16, the run from
+    the rounded weights: close, not exact). Returns (step, log rows).
     """
     step = int(ckpt.read_card(folder).get("steps", 0))
     t = exp.train
