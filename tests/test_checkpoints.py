@@ -76,6 +76,13 @@ def test_weights_stored_as_float16_load_as_float32_and_halve_the_file(tiny_model
     assert card["stored_as"] == stored
 
 
+def test_only_a_weights_file_is_stored_as_float16(tmp_path):
+    (tmp_path / "explorer.json").write_text("{}")  # say, an ONNX folder: nothing may be written into it
+    with pytest.raises(ckpt.CheckpointError, match="only a folder with model.safetensors"):
+        ckpt.store_weights_as_float16(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["explorer.json"]
+
+
 def test_weights_beyond_float16_stay_float32(tiny_model_folder):
     folder, model = tiny_model_folder
     state = {k: v.clone() for k, v in model.state_dict().items()}

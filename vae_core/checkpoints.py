@@ -305,6 +305,8 @@ def store_weights_as_float16(folder: str | Path) -> dict:
     Raises:
         CheckpointError: a weight beyond float16's range, or a folder that does not load.
     """
+    if not (Path(folder) / WEIGHTS_FILE).is_file():  # an ONNX folder, a function named on the command line
+        raise CheckpointError(f"{folder}: only a folder with {WEIGHTS_FILE} stores its weights as float16")
     loaded = load_model(folder)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in loaded.model.state_dict().items()}
     rounded = {k: v.to(torch.float16) for k, v in state.items()}
