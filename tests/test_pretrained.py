@@ -7,7 +7,7 @@ import torch
 
 from vae_core import checkpoints as ckpt
 from vae_core.card_figures import figures
-from vae_core.data import get_dataset
+from vae_core.data import drawn_like, get_dataset
 from vae_core.kinds import kind
 from vae_core.models.vqvae import prior_code_grids
 from vae_core.projection import load_projection, map_points
@@ -87,3 +87,23 @@ def test_faces_vae_gan_and_faces_vae_carry_sharpness_side_by_side():
         cards[name] = ckpt.read_card(folder)["sharpness"]
         assert cards[name]["data"] > 0 and cards[name]["reconstructions"] > 0
     assert cards["faces-vae"]["data"] == cards["faces-vae-gan"]["data"]  # the same images measured
+
+
+def test_the_disentanglement_page_opens_on_the_sidebar_model_against_its_sharpest_contrast(monkeypatch):
+    """faces-beta-tcvae in the sidebar: the page compares it with the faces model (either drawing: the same
+    factors) whose MIG is furthest from its own, the lower MIG first; with no sidebar model, the widest pair."""
+    from app.card import MIG, contrasting_pair
+
+    monkeypatch.delenv(ckpt.MODELS_ENV, raising=False)
+    entries = [e for e in ckpt.list_models() if e.error is None and e.config is not None and "mig" in e.card.get(
+        "metrics", {})]
+    names = [e.name for e in entries]
+    mig = {e.name: MIG(e.card) for e in entries}
+    faces = [n for n in names if n.startswith("faces-")]
+    furthest = max((n for n in faces if n != "faces-beta-tcvae"), key=lambda n: abs(mig[n] - mig["faces-beta-tcvae"]))
+    pair = contrasting_pair(entries, names, "faces-expressive", "faces-beta-tcvae")
+    assert set(pair) == {"faces-beta-tcvae", furthest} and mig[pair[0]] <= mig[pair[1]]
+    assert len(set(faces)) >= 3 and furthest != "faces-beta-tcvae"
+    grid = {e.name: drawn_like(e.config.train.dataset) for e in entries}
+    widest = contrasting_pair(entries, names, None)
+    assert mig[widest[1]] - mig[widest[0]] == max(mig[b] - mig[a] for a in names for b in names if grid[a] == grid[b])

@@ -14,26 +14,6 @@ from vae_core.latent import traversal_values
 from vae_core.sweep import describe as sweep_caption
 from vae_core.sweep import shipped_points
 
-MIG = dict(SUMMARY_ROWS)["MIG"]
-
-
-def contrasting_pair(entries, names: list[str], dataset: str | None) -> list[str]:
-    """The pair the page opens on, the lesson its cards show best: the two models of one dataset whose MIGs differ
-    most, the lower first (of the sidebar model's `dataset` where two of its models have one, else of any
-    dataset); the first two models where no two cards of one dataset have a MIG."""
-    scored: dict[str, list[tuple[float, str]]] = {}
-    for entry, name in zip(entries, names):
-        try:
-            mig = widgets.number({"mig": MIG(entry.card)}, "mig")  # a card comes from anyone
-        except (AttributeError, TypeError, KeyError):
-            mig = None
-        if mig is not None and entry.config is not None:
-            scored.setdefault(entry.config.train.dataset, []).append((mig, name))
-    pairs = [(max(s)[0] - min(s)[0], data, [min(s)[1], max(s)[1]]) for data, s in scored.items() if len(s) > 1]
-    mine = [p for p in pairs if p[1] == dataset]
-    return max(mine or pairs)[2] if pairs else names[:2]
-
-
 st.title("Disentanglement")
 st.markdown("A **β-VAE** weighs the KL term β times: it pays for every nat its code carries, so it keeps few "
             "dimensions and tends to give each generating factor its own (disentanglement), at the price of "
@@ -46,7 +26,8 @@ if len(names) < 2:
     st.info("A comparison needs two usable models.")
     st.stop()
 sidebar_model = st.session_state.get(state.HANDLE_KEY)
-defaults = contrasting_pair(usable, names, sidebar_model.config.train.dataset if sidebar_model else None)
+defaults = card.contrasting_pair(usable, names, sidebar_model.config.train.dataset if sidebar_model else None,
+                            sidebar_model.name if sidebar_model else None)
 handles, cols = [], st.columns(2, gap="large")
 chosen = []  # (index, column, name, handle): both models are opened first, so their heatmaps share one scale
 for i, col in enumerate(cols):
