@@ -56,11 +56,11 @@ def _latent_line(h: Handle) -> str:
 MIG = dict(SUMMARY_ROWS)["MIG"]
 
 
-def contrasting_pair(entries, names: list[str], dataset: str | None, current: str | None = None) -> list[str]:
-    """The pair the page opens on, the lesson its cards show best, the lower MIG first: the sidebar model (`current`,
-    of `dataset`) and the model of its data whose MIG differs most from its own; else the two models of its data
-    whose MIGs differ most, else of any data; the first two models where no two cards of one data have a MIG. A
-    grid drawn another way counts as its own (`drawn_like`: the same factors, the same rows of the heatmaps)."""
+def contrasting_pair(entries, names: list[str], dataset: str | None) -> list[str]:
+    """The pair the page opens on, the lesson its cards show best: the two models of one dataset whose MIGs differ
+    most, the lower first (of the sidebar model's `dataset` where two of its models have one, else of any
+    dataset); the first two models where no two cards of one dataset have a MIG. A grid drawn another way counts
+    as its own (`drawn_like`: the same factors, the same rows of the heatmaps)."""
     scored: dict[str, list[tuple[float, str]]] = {}
     for entry, name in zip(entries, names):
         try:
@@ -69,11 +69,6 @@ def contrasting_pair(entries, names: list[str], dataset: str | None, current: st
             mig = None
         if mig is not None and entry.config is not None:
             scored.setdefault(drawn_like(entry.config.train.dataset), []).append((mig, name))
-    group = scored.get(drawn_like(dataset)) if dataset is not None else None
-    own = next((s for s in group or () if s[1] == current), None)
-    if own is not None and len(group) > 1:
-        other = max((s for s in group if s[1] != current), key=lambda s: abs(s[0] - own[0]))
-        return [name for _, name in sorted((own, other))]
     pairs = [(max(s)[0] - min(s)[0], data, [min(s)[1], max(s)[1]]) for data, s in scored.items() if len(s) > 1]
     mine = [p for p in pairs if dataset is not None and p[1] == drawn_like(dataset)]
     return max(mine or pairs)[2] if pairs else names[:2]

@@ -26,8 +26,7 @@ if len(names) < 2:
     st.info("A comparison needs two usable models.")
     st.stop()
 sidebar_model = st.session_state.get(state.HANDLE_KEY)
-defaults = card.contrasting_pair(usable, names, sidebar_model.config.train.dataset if sidebar_model else None,
-                            sidebar_model.name if sidebar_model else None)
+defaults = card.contrasting_pair(usable, names, sidebar_model.config.train.dataset if sidebar_model else None)
 handles, cols = [], st.columns(2, gap="large")
 chosen = []  # (index, column, name, handle): both models are opened first, so their heatmaps share one scale
 for i, col in enumerate(cols):
