@@ -276,7 +276,8 @@ def _print_table(rows: list[tuple[str, str, str]]) -> None:
     print(f"{'figure':<{width}}  {'measured':>18}  target")
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:>18}  {target}")
-    print(f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    threads = torch.get_num_threads()
+    print(f"(torch {torch.__version__}, {threads} thread{'s' if threads != 1 else ''})")
 
 
 if __name__ == "__main__":
