@@ -439,3 +439,32 @@ def test_a_shape_edit_among_turned_twins_trains_on_every_image_encoded_and_store
     assert [type(layer).__name__ for layer in again.source] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
     z = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(apply_edit(again, z, 1), apply_edit(net, z, 1), atol=0.05)
+
+
+def test_a_drawn_sprites_turn_is_read_against_every_heading_its_start_looks_the_same_at():
+    """dsprites_turns on true renders: a heart drawn 3 grid steps (27.7 degrees) from a square's heading is turned by
+    that much; one drawn 10 steps on (92.3 degrees) only 2.3, since the square looks the same turned by 90; a heart
+    (no look-alike heading) made an ellipse drawn 22 steps on (203.1 degrees) 23.1, the ellipse repeating every 180."""
+    from vae_core.data import DSprites
+    from vae_core.edit_recipes import dsprites_turns
+
+    dataset = DSprites()
+    square, ellipse, heart = (dataset.shape_names.index(n) for n in ("square", "ellipse", "heart"))
+    start = np.array([[0, square, 3, 0, 16, 16]] * 2 + [[0, heart, 3, 0, 16, 16]])
+    targets = np.array([heart, heart, ellipse])
+    drawn_at = np.array([3, 10, 22])  # headings (grid steps of 360/39 degrees) the sprites are drawn at
+    drawn = dataset.images_from_factors(np.column_stack([start[:, :1], targets, start[:, 2:3], drawn_at,
+                                                         start[:, 4:]]))[:, 0]
+    step = 360 / 39
+    assert dsprites_turns(dataset, start, targets, drawn) == pytest.approx([3 * step, 10 * step - 90, 22 * step - 180],
+                                                                           abs=1e-6)
+
+
+def test_the_stored_shape_edit_turns_dsprites_beta_vae_s_sprites_little():
+    """The figure the README gives (a median 7 degrees), on fewer images: the ceiling does not turn at all."""
+    from vae_core.checkpoints import PRETRAINED_DIR
+    from vae_core.edits import shape_edit_turns
+
+    line = shape_edit_turns(PRETRAINED_DIR / "dsprites-beta-vae", n=100)
+    edit, ceiling = (float(part.split(" median ")[1].split(" degrees")[0]) for part in line.split(": ", 1)[1].split("; "))
+    assert edit < 15 and ceiling == 0.0, line

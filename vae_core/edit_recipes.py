@@ -1,6 +1,6 @@
 """How each edit is trained (`recipe`: `vae_core.edits.train_edit`'s keyword arguments, with the alternatives measured
-for each), and the dSprites pieces the shape edit needs: a shape's look-alike headings (`dsprites_canonical`) and
-the turned twins it may learn from (`dsprites_heading_candidates`)."""
+for each), and the dSprites pieces the shape edit needs: a shape's look-alike headings (`dsprites_canonical`), the
+turned twins it may learn from (`dsprites_heading_candidates`), and how far its drawings turn (`dsprites_turns`)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,29 @@ def dsprites_canonical(dataset) -> Callable[[np.ndarray], np.ndarray]:
         return out
 
     return canonical
+
+
+def dsprites_turns(dataset, start: np.ndarray, target_shapes: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """How far (degrees) each drawn sprite is turned from its start: `drawn` (n, H, W) images meant to be the start
+    factors (n, F) with the shape set to `target_shapes` (n,); each one's heading is that of the best-overlapping true
+    render (thresholded at 0.5) of the target shape at the start's scale and position, over all headings, and the
+    turn is its least angle to the start's heading or any heading the start looks the same at, modulo the target
+    shape's own symmetry."""
+    names = list(dataset.factor_names)
+    o, s = names.index("orientation"), names.index("shape")
+    angles = np.degrees(dataset.factor_values(o))
+    order = np.array([SYMMETRY_ORDER[name] for name in dataset.shape_names])
+    turns = np.empty(len(start))
+    for i in range(len(start)):
+        candidates = np.repeat(start[i:i + 1], len(angles), 0)
+        candidates[:, s], candidates[:, o] = target_shapes[i], np.arange(len(angles))
+        renders = dataset.images_from_factors(candidates)[:, 0] > 0.5
+        mask = drawn[i] > 0.5
+        overlap = (renders & mask).sum((1, 2)) / np.maximum((renders | mask).sum((1, 2)), 1)
+        period, alike = 360.0 / order[target_shapes[i]], 360.0 / order[start[i, s]]
+        gaps = np.abs(angles[overlap.argmax()] - angles[start[i, o]] - alike * np.arange(order[start[i, s]])) % period
+        turns[i] = np.minimum(gaps, period - gaps).min()
+    return turns
 
 
 def dsprites_heading_candidates(dataset, offsets: tuple[int, ...], turn_cost: float = 0.0

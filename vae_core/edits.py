@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -349,13 +350,44 @@ def goals_table(cards: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def shape_edit_turns(folder, n: int = 500, seed: int = 123) -> str:
+    """A line on how far a dSprites model's stored shape edit turns the sprite (`edit_recipes.dsprites_turns`), `n`
+    images edited to a random other shape, beside the ceiling (the true twin's latent decoded)."""
+    from .checkpoints import load_model
+    from .data import get_dataset
+    from .edit_net import stored_edits
+    from .edit_recipes import dsprites_turns
+
+    loaded = load_model(folder)
+    dataset = get_dataset(loaded.config.train.dataset)
+    nets, _, why = stored_edits(folder, loaded.model.latent_dim, dict(zip(dataset.factor_names, dataset.factor_sizes)))
+    if "shape" not in nets or "orientation" not in dataset.factor_names:
+        return f"{folder}: no stored dSprites shape edit{f' ({why})' if why else ''}"
+    rng = np.random.default_rng(seed)
+    s = list(dataset.factor_names).index("shape")
+    start = dataset.sample_factors(n, rng)
+    target = (start[:, s] + rng.integers(1, dataset.factor_sizes[s], n)) % dataset.factor_sizes[s]
+    twin = start.copy()
+    twin[:, s] = target
+    model = loaded.model.eval()
+    with torch.inference_mode():
+        z = model.encode(torch.from_numpy(dataset.images_from_factors(start)))[0].numpy()
+        edited = model.decode_image(torch.from_numpy(apply_edit(nets["shape"].eval(), z, target))).numpy()[:, 0]
+        ceiling = model.decode_image(model.encode(torch.from_numpy(dataset.images_from_factors(twin)))[0]).numpy()[:, 0]
+    parts = []
+    for name, drawn in (("edit", edited), ("ceiling", ceiling)):
+        turns = dsprites_turns(dataset, start, target, drawn)
+        parts.append(f"{name} median {np.median(turns):.1f} degrees, {np.mean(turns <= 10):.0%} within 10, "
+                     f"{np.mean(turns > 30):.0%} over 30")
+    return f"{Path(folder).name} shape edit turns the sprite ({n} images): " + "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m vae_core.edits FOLDER [FOLDER ...] --factor shape --factor posX ...`: train, measure and store
     models' edits (a model's stored edits of other factors stay); `python -m vae_core.edits --table FOLDER ...`:
     print the goals table of their stored edits."""
     import argparse
     import json
-    from pathlib import Path
 
     from .checkpoints import load_model
     from .data import get_dataset
@@ -373,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turn-cost", type=float, default=None,
                         help="a dSprites shape edit may turn the sprite (see recipe()): what a turned twin costs, "
                         "a share of its typical latent distance (0.12 for dsprites-beta-vae); default: no turn")
+    parser.add_argument("--turns", action="store_true", help="only measure how far each model's stored dSprites "
+                        "shape edit turns the sprite (500 images edited to a random other shape, and their ceiling)")
     parser.add_argument("--judge-steps", type=int, default=3000)
     parser.add_argument("--judge-cache", help="a folder to keep the judges in between runs (they take minutes)")
     args = parser.parse_args(argv)
@@ -380,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         cards = {Path(f).name: json.loads((Path(f) / EDITS_CARD).read_text()) for f in args.folders
                  if (Path(f) / EDITS_CARD).exists()}
         print(goals_table(cards))
+        return 0
+    if args.turns:
+        for folder in args.folders:
+            print(shape_edit_turns(folder))
         return 0
     if not args.factor:
         parser.error("--factor is required to train edits")
