@@ -129,7 +129,7 @@ def test_one_decode_at_a_time_per_session(monkeypatch):
     Judged by the order in which the decodes got a worker (when they end also depends on whether their worker
     process had finished starting: a fresh one first imports the decoder)."""
     upload_worker.start_workers()
-    medium, ended, turns = slow_gif(250_000), {}, []  # 2 MB, about 0.15-0.3 s: light
+    medium, turns = slow_gif(250_000), []  # 2 MB, about 0.15-0.3 s: light
     take = upload_worker._pool.take
 
     def recorded_take(who, nbytes, seconds):
@@ -142,7 +142,7 @@ def test_one_decode_at_a_time_per_session(monkeypatch):
     time.sleep(0.02)
     threads.append(_decode_in_thread(medium, "a", {}))  # waits for the first: one decode at a time per session
     time.sleep(0.05)
-    threads.append(_decode_in_thread(medium, "b", ended))
+    threads.append(_decode_in_thread(medium, "b", {}))
     for thread in threads:
         thread.join()
     assert turns == ["a", "b", "a"], turns

@@ -350,36 +350,36 @@ def goals_table(cards: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def shape_edit_turns(folder, n: int = 500, seed: int = 123) -> str:
-    """A line on how far a dSprites model's stored shape edit turns the sprite (`edit_recipes.dsprites_turns`), `n`
-    images edited to a random other shape, beside the ceiling (the true twin's latent decoded)."""
+def shape_edit_turns(folder, n: int = 500, seed: int = 4) -> str:
+    """A line on how far a dSprites model's stored shape edit turns the sprite (`edit_recipes.dsprites_turns`) on the
+    held-out images of its figures (`edit_figures`' draw: `n` of them, each edited to a random other shape), beside
+    the ceiling (the true twin's latent decoded)."""
     from .checkpoints import load_model
     from .data import get_dataset
     from .edit_net import stored_edits
     from .edit_recipes import dsprites_turns
+    from .explore import decode
 
     loaded = load_model(folder)
     dataset = get_dataset(loaded.config.train.dataset)
     nets, _, why = stored_edits(folder, loaded.model.latent_dim, dict(zip(dataset.factor_names, dataset.factor_sizes)))
     if "shape" not in nets or "orientation" not in dataset.factor_names:
         return f"{folder}: no stored dSprites shape edit{f' ({why})' if why else ''}"
+    k = list(dataset.factor_names).index("shape")
     rng = np.random.default_rng(seed)
-    s = list(dataset.factor_names).index("shape")
-    start = dataset.sample_factors(n, rng)
-    target = (start[:, s] + rng.integers(1, dataset.factor_sizes[s], n)) % dataset.factor_sizes[s]
+    start = twin_pairs(dataset, "shape", 8 * n, rng, split="held_out").base[:n]
+    target = (start[:, k] + rng.integers(1, dataset.factor_sizes[k], n)) % dataset.factor_sizes[k]
     twin = start.copy()
-    twin[:, s] = target
+    twin[:, k] = target
     model = loaded.model.eval()
-    with torch.inference_mode():
-        z = model.encode(torch.from_numpy(dataset.images_from_factors(start)))[0].numpy()
-        edited = model.decode_image(torch.from_numpy(apply_edit(nets["shape"].eval(), z, target))).numpy()[:, 0]
-        ceiling = model.decode_image(model.encode(torch.from_numpy(dataset.images_from_factors(twin)))[0]).numpy()[:, 0]
+    edited = decode(model, apply_edit(nets["shape"].eval(), means(model, dataset, start), target))[:, 0]
+    ceiling = decode(model, means(model, dataset, twin))[:, 0]
     parts = []
     for name, drawn in (("edit", edited), ("ceiling", ceiling)):
         turns = dsprites_turns(dataset, start, target, drawn)
         parts.append(f"{name} median {np.median(turns):.1f} degrees, {np.mean(turns <= 10):.0%} within 10, "
                      f"{np.mean(turns > 30):.0%} over 30")
-    return f"{Path(folder).name} shape edit turns the sprite ({n} images): " + "; ".join(parts)
+    return f"{Path(folder).name} shape edit turns the sprite ({n} held-out images): " + "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
