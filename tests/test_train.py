@@ -92,6 +92,25 @@ def test_a_shipped_folder_continues_exactly_at_a_recorded_optimizer_reset(tmp_pa
         train(no_reset, tmp_path / "refused", resume=True, progress=False)
 
 
+def test_a_lower_rate_from_a_step_holds_across_a_resume_and_is_on_the_card(tmp_path):
+    exp = tiny_config(steps=12, checkpoint_every=4, log_every=2, objective="vae")
+    lowered = replace(exp, train=replace(exp.train, lr_changes=((8, 1e-4),)))
+    train(exp, tmp_path / "constant", progress=False)
+    train(lowered, tmp_path / "straight", progress=False)
+    train(exp, tmp_path / "continued", progress=False, stop_after=8)  # begun at one rate, lowered on resuming
+    train(lowered, tmp_path / "continued", resume=True, progress=False)
+    straight, continued, constant = (_weights(tmp_path / n) for n in ("straight", "continued", "constant"))
+    for key in straight:
+        assert torch.equal(straight[key], continued[key]), key  # the resume file's old rate does not come back
+    assert any(not torch.equal(straight[k], constant[k]) for k in straight)
+    rows = list(csv.DictReader((tmp_path / "straight" / ckpt.LOG_FILE).open()))
+    assert [float(r["lr"]) for r in rows] == [exp.train.lr] * 4 + [1e-4] * 2  # rows end at steps 2, 4, ..., 12
+    assert ckpt.load_config(tmp_path / "continued").train.lr_changes == ((8, 1e-4),)
+    from vae_core.model_card import render
+
+    assert f"learning rate {exp.train.lr:g}, 0.0001 from step 8;" in render(tmp_path / "continued")
+
+
 def test_a_continued_folder_drops_the_figures_of_its_earlier_weights(tmp_path):
     exp = tiny_config(steps=12, checkpoint_every=4, log_every=2, objective="vae")
     exp = replace(exp, train=replace(exp.train, optimizer_resets=(8,)))
@@ -165,6 +184,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypat
         (["--latent-dim", "0"], "latent_dim"),
         (["--dataset", "mnist"], "--data-root"),
         (["--dataset", "dsprites", "--image-size", "32"], "dsprites images are 64px and are not resized"),
+        (["--lr-from", "56000"], "is not STEP:RATE"),
+        (["--lr-from", "5:2"], "lr_changes[].rate=2.0 is outside"),
+        (["--lr-from", "5:1e-4", "--lr-from", "5:2e-4"], "two rates for step 5"),
     ],
 )
 def test_bad_command_lines_exit_nonzero_with_the_choices(args, message, tmp_path, capsys):
@@ -218,7 +240,7 @@ def test_every_training_field_has_an_option_of_its_name():
     options = {a.dest for a in build_parser()._actions}
     from vae_core.kinds import KINDS
 
-    set_by_hand = {"optimizer_resets", "channels", "kind", "options", "conv_channels",
+    set_by_hand = {"optimizer_resets", "lr_changes", "channels", "kind", "options", "conv_channels",
                    "hidden_dim"}  # from other options, the dataset or the architecture
     missing = [f.name for cls in (TrainConfig, ModelConfig) for f in fields(cls)
                if f.name not in options and f.name not in set_by_hand]

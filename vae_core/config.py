@@ -120,6 +120,9 @@ class TrainConfig:
     # Steps at which Adam's moments are cleared (a warm restart). A run stopped at step k and continued from its
     # shipped weights alone, with no resume file, is exactly a run with a reset at k: this records it.
     optimizer_resets: tuple[int, ...] = ()
+    # (step, rate) pairs: from each step on, Adam steps at that rate instead of `lr` (a step decay). A model that
+    # has stopped improving at `lr` can be continued at a lower rate; the recipe records from where.
+    lr_changes: tuple[tuple[int, float], ...] = ()
     # Denoising and sparse autoencoders (objective "ae" only; vae_core.corruption): the encoder sees a corrupted
     # copy (gaussian noise of std `corruption_level`, or `mask`ing that fraction of pixels) and the loss compares
     # the reconstruction with the clean image; `l1` weights an L1 penalty on the code.
@@ -158,6 +161,17 @@ class TrainConfig:
             raise ConfigError(f"{where}.optimizer_resets must be a list of steps, got {self.optimizer_resets!r}")
         for reset in self.optimizer_resets:
             check_int(where, "optimizer_resets[]", reset, 1, 10**9)
+        if not isinstance(self.lr_changes, tuple):
+            raise ConfigError(f"{where}.lr_changes must be a list of [step, rate] pairs, got {self.lr_changes!r}"[:200])
+        changes: dict[int, float] = {}
+        for change in self.lr_changes:
+            if not isinstance(change, (list, tuple)) or len(change) != 2:
+                raise ConfigError(f"{where}.lr_changes[] must be a [step, rate] pair, got {change!r}"[:200])
+            check_int(where, "lr_changes[].step", change[0], 1, 10**9)
+            check_float(where, "lr_changes[].rate", change[1], 1e-8, 1.0)
+            if changes.setdefault(change[0], float(change[1])) != float(change[1]):
+                raise ConfigError(f"{where}.lr_changes: two rates for step {change[0]}")
+        object.__setattr__(self, "lr_changes", tuple(sorted(changes.items())))  # JSON's lists as pairs, in order
         check_choice(where, "corruption", self.corruption, CORRUPTIONS)
         check_float(where, "corruption_level", self.corruption_level, 0.0, 1.0 if self.corruption == "mask" else 10.0)
         check_float(where, "l1", self.l1, 0.0, 1e4)
@@ -168,6 +182,14 @@ class TrainConfig:
             raise ConfigError(f"{where}.corruption={self.corruption!r} needs a corruption_level above 0")
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
             raise ConfigError(f"{where}.init_from must be a model folder, got {self.init_from!r}")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of the Adam step taken at `step` (the one from weights `step` to `step + 1`)."""
+        rate = self.lr
+        for start, changed in self.lr_changes:
+            if step >= start:
+                rate = changed
+        return rate
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

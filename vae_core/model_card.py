@@ -129,7 +129,8 @@ def render(folder: str | Path) -> str:
         if name in STORED_AS_FLOAT16:
             body.append(f"python -m vae_core.evaluate pretrained/{name} --store-float16")
         body += ["```", ""]
-    detail = [f"batch {t.batch_size}", f"learning rate {t.lr:g}", f"seed {t.seed}"]
+    rates = "".join(f", {rate:g} from step {step:,}" for step, rate in t.lr_changes)
+    detail = [f"batch {t.batch_size}", f"learning rate {t.lr:g}{rates}", f"seed {t.seed}"]
     if t.optimizer_resets:
         detail.append("Adam restarted at step " + ", ".join(f"{s:,}" for s in t.optimizer_resets))
     hardware, date = card.get("hardware"), card.get("date")

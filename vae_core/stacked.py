@@ -153,6 +153,8 @@ class Stack:
         began = time.perf_counter()
         if self.step in t.optimizer_resets:
             self.opt.state.clear()
+        for group in self.opt.param_groups:
+            group["lr"] = t.lr_at(self.step)
         x, eps = self._batch()
         self._at = self.step
         terms = self._loss(self.params, self.buffers, x, eps)
@@ -258,7 +260,7 @@ def plan(name: str, steps: int, seeds: int, sweep_seeds: int) -> list[tuple[str,
     out = []
     if name in ("zoo", "all"):
         for entry in ("dsprites-vae", "dsprites-beta-vae", "dsprites-beta-tcvae"):
-            base = _without(ZOO[entry], "--seed", "--steps", "--reset-optimizer-at")
+            base = _without(ZOO[entry], "--seed", "--steps", "--reset-optimizer-at", "--lr-from")
             out += [(f"{entry}-seed{s}", f"{base} --seed {s} --steps {steps}") for s in range(seeds)]
     if name in ("sweep", "all"):
         for beta in SWEEP_BETAS:

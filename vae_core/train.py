@@ -186,6 +186,8 @@ def train(
     for step in range(start, t.steps):
         if step in t.optimizer_resets:
             opt.state.clear()  # a warm restart: Adam re-initialises its moments and step count lazily
+        for group in opt.param_groups:
+            group["lr"] = t.lr_at(step)
         x, factors = batch_and_factors_for_step(dataset, t.batch_size, t.seed, rank, step)
         x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
         gen.manual_seed(_seed_for(t.seed, rank, step))
@@ -223,7 +225,7 @@ def train(
                 "kl_weight": round(float(terms["kl_weight"]), 4),
                 "capacity": "" if capacity is None else round(float(capacity), 4),
                 "tc": round(means["tc"], 4) if "tc" in means else "",
-                "lr": t.lr,
+                "lr": t.lr_at(step),
                 "elapsed_s": round(_elapsed(), 2),
                 **{k: round(means[k], 4) for k in log_columns() if k in means},
                 **({} if kl_per_dim is None else  # each latent's KL: posterior collapse latent by latent
@@ -291,6 +293,17 @@ def _training_card(exp: ExperimentConfig, out: Path, model: VAE, dataset, world:
     }
 
 
+def lr_change(text: str) -> tuple[int, float]:
+    """`--lr-from STEP:RATE` as a (step, rate) pair."""
+    step, sep, rate = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(step), float(rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not STEP:RATE (e.g. 56000:1e-4)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     m = ModelConfig()
@@ -326,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=int, default=d.steps)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
     g.add_argument("--lr", type=float, default=d.lr)
+    g.add_argument("--lr-from", type=lr_change, action="append", default=[], metavar="STEP:RATE",
+                   help="from this step on, train at this learning rate (repeatable; with --resume, lowers the rate "
+                   "of a run that has stopped improving, e.g. --lr-from 56000:1e-4)")
     g = p.add_argument_group('objective', 'the VAE objectives and their schedules')
     g.add_argument("--objective", default=d.objective,
                    choices=[name for name, o in OBJECTIVES.items() if KINDS[o.kind].trained_here])
@@ -370,6 +386,7 @@ def config_from_args(args: argparse.Namespace, dataset) -> ExperimentConfig:
     train_cfg = TrainConfig(**{  # beta None: the objective's default
         **{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given},
         "optimizer_resets": tuple(sorted(set(args.reset_optimizer_at))),
+        "lr_changes": tuple(args.lr_from),
     })
     kind = KINDS[objective(args.objective).kind]
     for other in KINDS.values():  # an option of another kind would be ignored without a word: refuse it
@@ -403,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.reset_optimizer_at:
                 resets = tuple(sorted(set(exp.train.optimizer_resets) | set(args.reset_optimizer_at)))
                 exp = replace(exp, train=replace(exp.train, optimizer_resets=resets))
+            if args.lr_from:
+                exp = replace(exp, train=replace(exp.train, lr_changes=exp.train.lr_changes + tuple(args.lr_from)))
             dataset = get_dataset(exp.train.dataset, exp.train.data_root, exp.model.image_size, exp.model.channels)
         else:
             if (out / ckpt.WEIGHTS_FILE).exists() and not args.overwrite:
