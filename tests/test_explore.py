@@ -11,6 +11,7 @@ from vae_core.explore import (
     decode,
     dim_order,
     elbo_terms,
+    error_floor,
     percentile_rank,
     prior_sample,
     slider_limits,
@@ -96,3 +97,18 @@ def test_class_vectors_move_a_point_by_the_difference_of_class_means():
     np.testing.assert_allclose(moved[1], z + centres[1] - centres[0], atol=1e-6)
     np.testing.assert_allclose(moved[3], z, atol=1e-6)  # no points: no vector
     assert class_fit(means, labels, centres) == 5 / 6  # [2.8, 0] is nearer class 1's mean than its own
+
+
+def test_a_drawings_outline_allowance_comes_off_its_error_before_the_comparison():
+    from vae_core.explore import DRAWING_ALLOWANCE, near_data_factor
+
+    image = np.zeros((1, 64, 64), np.float32)  # black and white: no floor, every nat is the model's
+    neighbours, their_errors = np.zeros((4, 1, 64, 64), np.float32), np.array([10.0, 20.0, 30.0, 40.0])
+    allowance = DRAWING_ALLOWANCE * image.size  # 102.4 nats for a 64 x 64 grey image
+    assert near_data_factor(image, allowance, neighbours, their_errors, "bernoulli") == 0.0
+    assert near_data_factor(image, allowance + 250.0, neighbours, their_errors, "bernoulli") == pytest.approx(10.0, rel=1e-3)
+    colour = np.full((3, 64, 64), 0.5, np.float32)  # a grey level's own uncertainty is no model's error
+    floor = float(error_floor(colour[None], "bernoulli")[0])
+    neighbours = np.repeat(colour[None], 4, 0)
+    assert floor > 0 and near_data_factor(colour, floor + DRAWING_ALLOWANCE * colour.size + 125.0, neighbours,
+                                          floor + their_errors, "bernoulli") == pytest.approx(5.0, rel=1e-3)

@@ -22,9 +22,10 @@ from .checkpoints import PRETRAINED_DIR, read_card
 
 ZOO: dict[str, str] = {
     "dsprites-ae": "--dataset dsprites --objective ae --steps 26000",
-    "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 50000 --reset-optimizer-at 26000",
-    "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 118000 --reset-optimizer-at 16000 "
-                         "--reset-optimizer-at 48000",
+    "dsprites-vae": "--dataset dsprites --objective vae --beta 1 --steps 68000 --reset-optimizer-at 26000 "
+                    "--reset-optimizer-at 50000 --lr-from 56000:1e-4",
+    "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 132000 --reset-optimizer-at 16000 "
+                         "--reset-optimizer-at 48000 --lr-from 120000:1e-4",
     "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --seed 1 --steps 74000 "
                            "--reset-optimizer-at 26000",
     "faces-vae": "--dataset faces --objective vae --beta 1 --steps 42000 --reset-optimizer-at 6000",

@@ -141,7 +141,8 @@ verdict = ("close to the training images nearest it" if near else "far outside w
 st.subheader(f"Its error is higher than that of {pct:.1f}% of {len(errors):,} training images: {verdict}")
 st.plotly_chart(charts.recon_histogram(errors, recon), key="recon_hist")
 compared = (f"its error is {factor:.1f} times that of the {NEIGHBOURS} training images whose codes are nearest its "
-            f"own (far outside begins at {NEAR_DATA_FACTOR:g} times)") if factor is not None else ""
+            f"own, once what a drawn outline costs is set aside (far outside begins at {NEAR_DATA_FACTOR:g} times)"
+            ) if factor is not None else ""
 if near:
     st.caption(f"No drawing or photo is exactly one of the training images, so its error is above theirs; but "
                f"{compared}: close enough to count as one of them. Most of the extra error is in details no training "
