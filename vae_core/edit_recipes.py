@@ -160,7 +160,9 @@ def recipe(dataset, factor: str, turn_cost: float | None = None) -> dict:
     posY 100% / 1.4%, posX 99.4% / 4.0% (100% / 1.2%: not met), and reading the present position (this recipe) posX
     100% / 2.2%, posY 100% / 2.0%; posX over 16,000 images instead 99.4% / 3.0%. At 118,000 steps, the same recipes:
     shape 98.2% / 2.0% (100% / 0.2%; median turn 6.9 degrees, 58% within 10, 24% over 30), scale 97.4% / 0.6%, posX
-    99.8% / 1.8%, posY 100% / 1.2%."""
+    99.8% / 1.8%, posY 100% / 1.2%. At 132,000 (1e-4 from 120,000): shape 97.6% / 1.4% (99.6% / 0.4%; median turn 6.9
+    degrees, 62% within 10, 20% over 30), scale 96.4% / 0.4%, posX 99.8% / 1.0%, posY 99.8% / 0.4%; dsprites-vae at
+    68,000 (exact twins): shape 97.8% / 0.6%, scale 97.2% / 0.0%, posX 100% / 1.4%, posY 100% / 0.6%."""
     if dataset.name == "dsprites" and factor == "shape" and turn_cost is not None:
         return {"pairs": 9000, "steps": 10_000, "hidden": 128, "depth": 3, "reads_source": True, "grouped": True,
                 "candidates": dsprites_heading_candidates(dataset, TURNS, turn_cost), "source_hidden": 64,
