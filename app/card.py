@@ -12,6 +12,7 @@ from app.text import plain
 from vae_core.checkpoints import steps_in_all
 from vae_core.data import drawn_like
 from vae_core.evaluate import KL_ROW, SUMMARY_ROWS
+from vae_core.kinds import objective
 
 MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
 
@@ -60,14 +61,15 @@ def contrasting_pair(entries, names: list[str], dataset: str | None) -> list[str
     """The pair the page opens on, the lesson its cards show best: the two models of one dataset whose MIGs differ
     most, the lower first (of the sidebar model's `dataset` where two of its models have one, else of any
     dataset); the first two models where no two cards of one dataset have a MIG. A grid drawn another way counts
-    as its own (`drawn_like`: the same factors, the same rows of the heatmaps)."""
+    as its own (`drawn_like`: the same factors, the same rows of the heatmaps). Autoencoders have a MIG but no
+    prior: the lesson is a VAE against one that disentangles, so they are left out of the choice."""
     scored: dict[str, list[tuple[float, str]]] = {}
     for entry, name in zip(entries, names):
         try:
             mig = widgets.number({"mig": MIG(entry.card)}, "mig")  # a card comes from anyone
         except (AttributeError, TypeError, KeyError):
             mig = None
-        if mig is not None and entry.config is not None:
+        if mig is not None and entry.config is not None and objective(entry.config.train.objective).has_kl:
             scored.setdefault(drawn_like(entry.config.train.dataset), []).append((mig, name))
     pairs = [(max(s)[0] - min(s)[0], data, [min(s)[1], max(s)[1]]) for data, s in scored.items() if len(s) > 1]
     mine = [p for p in pairs if dataset is not None and p[1] == drawn_like(dataset)]
