@@ -82,8 +82,8 @@ NEIGHBOURS = 32  # the training images an upload's error is compared with: those
 # whatever the model, while a sharper model's own errors shrink (dsprites-vae at recon 17.7 put drawn hearts at 7 to
 # 14 times its neighbours' without it, against 4 to 7 at 23.8). Measured with it on the six shipped dSprites models
 # (stop 41): the drawn squares, ellipses and hearts of vae_core.upload_corpus and clean hand-made hearts 0 to 8.6
-# times (a few photos and low-quality JPEGs of the corpus up to 17), a star, a plus, a word, two shapes in one
-# picture 12.6 to 470 times; drawn faces on the four faces models 11 to 290 times.
+# times (3 to 7 of its 120 uploads, photos and low-quality JPEGs, up to 21), a star, a plus, a word, two shapes in
+# one picture 12.6 to 1,050 times; drawn faces on the four faces models 11 to 290 times.
 NEAR_DATA_FACTOR = 10.0
 DRAWING_ALLOWANCE = 0.025
 
