@@ -12,7 +12,7 @@ from app.text import plain
 from vae_core.checkpoints import steps_in_all
 from vae_core.data import drawn_like
 from vae_core.evaluate import KL_ROW, SUMMARY_ROWS
-from vae_core.kinds import objective
+from vae_core.kinds import objective, weights_text
 
 MISSING = "n/a"  # a figure the card does not have (a bare "-" would render as a bullet in st.table)
 
@@ -38,9 +38,9 @@ def card_markdown(h: Handle) -> str:
     """The card as a short text: what the model is, then the figures it has (missing ones left out)."""
     card, t = h.card, h.config.train
     colour = "colour" if h.channels == 3 else "grey"
-    beta = f" · β = {_fmt(t.beta)}" if h.objective_info.has_kl else ""
+    weights = weights_text(h.config)
     if h.kind_info.trained_here:
-        trained = f"{t.objective}{beta} · {_fmt(steps_in_all(card) or '?')} steps"
+        trained = f"{t.objective}{' · ' + weights if weights else ''} · {_fmt(steps_in_all(card) or '?')} steps"
     else:  # how it was trained is its own code's business
         trained = f"{h.kind_info.display_name} ({'ONNX folder' if h.model.source == 'onnx' else 'Python code'})"
     head = f"**{plain(t.dataset)}** · {trained}  \n{_latent_line(h)} · {h.image_size}px {colour}"

@@ -135,3 +135,19 @@ def test_a_new_kind_registers_through_its_own_record():
             card = train(small, folder, device="cpu", progress=False)
             log = (Path(folder) / "training.csv").read_text().splitlines()
         assert card["steps"] == 2 and log[0].endswith(",toy") and log[-1].endswith(",1.0")
+
+
+def test_each_objective_is_read_by_the_weights_that_set_it_apart():
+    def weights(objective: str, model_options=None, **train) -> str:
+        kind = kinds.objective(objective).kind
+        model = ModelConfig(kind=kind, latent_dim=3, options=model_options or {}, **TINY)
+        return kinds.weights_text(ExperimentConfig(model=model, train=TrainConfig(objective=objective, **train)))
+
+    assert weights("vae") == "β = 1" and weights("beta-vae") == "β = 4" and weights("beta-tcvae", beta=10) == "β = 10"
+    assert weights("factor-vae", {"tc_weight": 40}) == "γ = 40"  # not the KL's β = 1 the sidebar once showed
+    assert weights("factor-vae", {"tc_weight": 40}, beta=2) == "γ = 40, β = 2"
+    assert weights("dip-vae-i") == "λ_od = 10, λ_d = 100" and weights("dip-vae-ii") == "λ_od = 10, λ_d = 10"
+    assert weights("dip-vae-i", lambda_od=5, lambda_d_factor=2) == "λ_od = 5, λ_d = 10"
+    assert weights("capacity-vae") == "γ = 1000, C_max = 25"
+    assert weights("info-vae") == "β = 0, MMD weight = 1000"
+    assert weights("ae") == weights("vq-vae") == ""

@@ -41,6 +41,17 @@ def objective(name: str) -> Objective:
         raise ValueError(f"unknown objective {name!r}; known objectives: {', '.join(OBJECTIVES)}") from None
 
 
+def weights_text(config) -> str:
+    """The weights that set an ExperimentConfig's objective apart, as people read them: "β = 4", "γ = 40", "λ_od =
+    10, λ_d = 100"; "" for an objective with none (an autoencoder, a VQ-VAE, a model from other code)."""
+    record = objective(config.train.objective)
+    if record.weights is not None:
+        pairs = record.weights(config.model, config.train)
+    else:
+        pairs = [("β", config.train.beta)] if record.has_kl else []
+    return ", ".join(f"{symbol} = {value:g}" for symbol, value in pairs)
+
+
 def log_columns() -> tuple[str, ...]:
     """Every kind's own training.csv columns, in registry order (a column appears once)."""
     return tuple(dict.fromkeys(column for k in KINDS.values() for column in k.log_columns))

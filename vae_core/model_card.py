@@ -18,7 +18,7 @@ import numpy as np
 from . import checkpoints as ckpt
 from .evaluate import SUMMARY_ROWS
 from .explore import dim_order
-from .kinds import kind, objective
+from .kinds import kind, objective, weights_text
 from .naming import name_latents
 
 README = "README.md"
@@ -96,7 +96,8 @@ def render(folder: str | Path) -> str:
                   "    metrics:"]
         front += [f"    - type: {key}\n      value: {value}" for key, _, value in metrics if value is not None]
     front.append("---")
-    beta = f" (β = {t.beta:g})" if trained.has_kl and trained.default_beta != 1.0 else ""
+    weights = weights_text(exp)  # a plain VAE's "β = 1" goes without saying
+    beta = f" ({weights})" if weights and not (trained.default_beta == 1.0 and weights == "β = 1") else ""
     latent = f"{m.latent_dim} latent dimensions" if record.continuous_latent else "a grid of discrete codes"
     before = card.get("steps_before", 0)
     steps = (f"{_number(total)} steps" + (f" in all ({_number(before)} of them before it was fine-tuned from "

@@ -311,6 +311,14 @@ def _dip_terms(kind: str):
 dip_vae_i_terms, dip_vae_ii_terms = _dip_terms("i"), _dip_terms("ii")
 
 
+def _dip_weights(kind: str):
+    def weights(m, t) -> list:
+        factor = DIP_LAMBDA_D_FACTOR[kind] if t.lambda_d_factor is None else t.lambda_d_factor
+        return [("λ_od", t.lambda_od), ("λ_d", factor * t.lambda_od)]
+
+    return weights
+
+
 def info_vae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
     z = outputs["z"]
     draw = torch.Generator().manual_seed(t.seed * 1_000_003 + step)  # a function of (seed, step), as every draw
@@ -341,6 +349,18 @@ def recon_kl_figures(recon_sampled: list[torch.Tensor], recon_at_mean: list[torc
     }
 
 
+def capacity_weights(m, t) -> list:
+    return [("γ", t.gamma), ("C_max", t.capacity_max)]
+
+
+def info_vae_weights(m, t) -> list:
+    return [("β", t.beta), ("MMD weight", t.mmd_weight)]
+
+
+def factor_vae_weights(m, t) -> list:
+    return [("γ", m.options.tc_weight)] + ([("β", t.beta)] if t.beta != 1.0 else [])
+
+
 # The objectives, each beside its terms; the family kinds' objectives (cvae, vq-vae, vae-gan, factor-vae) train by
 # their kind's own terms (`Kind.train_terms`). `default_beta` is the one default of --beta and of `TrainConfig.beta`.
 OBJECTIVES = {o.name: o for o in (
@@ -351,15 +371,15 @@ OBJECTIVES = {o.name: o for o in (
     Objective("beta-vae", "vae", default_beta=4.0, has_kl=True, autoencoder=False, iwae="plain",
               loss=beta_vae_terms, title="β-VAE"),
     Objective("capacity-vae", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
-              loss=capacity_vae_terms, title="capacity-annealed VAE (AnnealedVAE)"),
+              loss=capacity_vae_terms, title="capacity-annealed VAE (AnnealedVAE)", weights=capacity_weights),
     Objective("beta-tcvae", "vae", default_beta=6.0, has_kl=True, autoencoder=False, iwae="plain",
               loss=beta_tcvae_terms, title="β-TCVAE"),
     Objective("dip-vae-i", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
-              loss=dip_vae_i_terms, title="DIP-VAE-I"),
+              loss=dip_vae_i_terms, title="DIP-VAE-I", weights=_dip_weights("i")),
     Objective("dip-vae-ii", "vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
-              loss=dip_vae_ii_terms, title="DIP-VAE-II"),
+              loss=dip_vae_ii_terms, title="DIP-VAE-II", weights=_dip_weights("ii")),
     Objective("info-vae", "vae", default_beta=0.0, has_kl=True, autoencoder=False, iwae="plain",
-              loss=info_vae_terms, title="InfoVAE (MMD)"),
+              loss=info_vae_terms, title="InfoVAE (MMD)", weights=info_vae_weights),
     Objective("cvae", "cvae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="conditional",
               title="conditional VAE"),
     Objective("vq-vae", "vq-vae", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None, title="VQ-VAE"),
@@ -367,7 +387,7 @@ OBJECTIVES = {o.name: o for o in (
     # a VAE network trained beside a critic of its latents with its own optimiser: the critic is the kind's
     # (vae_core.models.factorvae), training-only, so the folder ships the plain VAE's weights; beta is the KL's weight
     Objective("factor-vae", "factor-vae", default_beta=1.0, has_kl=True, autoencoder=False, iwae="plain",
-              title="FactorVAE"),
+              title="FactorVAE", weights=factor_vae_weights),
     # trained by other code: the explorer knows its encoder and decoder, not how they were trained
     Objective("external", "external", default_beta=0.0, has_kl=False, autoencoder=False, iwae=None,
               title="model from other code"),

@@ -145,3 +145,6 @@ class Objective:
     # (outputs, x, model_config, train_config, step, dataset_size, weight) -> terms; None: the kind's train_terms
     loss: Callable | None = None
     title: str = ""  # the name people read ("β-TCVAE"); "": the objective's name
+    # (model config, train config) -> [(symbol, value)]: the weights that set this objective apart, as people read
+    # them (FactorVAE's γ, DIP-VAE's λs); None: β alone when it has a KL, nothing otherwise (vae_core.objectives)
+    weights: Callable | None = None

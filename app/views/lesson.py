@@ -12,6 +12,7 @@ from vae_core.checkpoints import CheckpointError, list_models
 from vae_core.evaluate import SUMMARY_ROWS
 from vae_core.explore import traversal_images
 from vae_core.imaging import image_grid
+from vae_core.kinds import weights_text
 from vae_core.latent import traversal_values
 
 keys = list(LESSONS)
@@ -70,8 +71,9 @@ elif step.show == "kl":
     for i, h in enumerate(handles):
         order, _, kl = models.dims(h)
         if kl is not None:
-            beta = f", β = {h.config.train.beta:g}" if h.objective_info.has_kl else ""
-            st.caption(f"**{plain(h.name)}** ({plain(h.objective_info.title or h.config.train.objective)}{beta})")
+            weights = weights_text(h.config)
+            st.caption(f"**{plain(h.name)}** ({plain(h.objective_info.title or h.config.train.objective)}"
+                       f"{', ' + weights if weights else ''})")
             st.plotly_chart(charts.kl_bars(kl, order), key=f"lesson_kl_{i}")
 elif step.show == "sweep":
     points = sweep_points()
