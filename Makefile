@@ -21,8 +21,11 @@ setup: $(STAMP)
 app: setup
 	$(BIN)/python -m app.serve --server.port $(PORT) --server.address $(ADDRESS)
 
+# one worker per core of this 2-core machine, each test file whole on one worker (its module fixtures built once)
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-all: setup
 	$(BIN)/python -m pytest -m ""
