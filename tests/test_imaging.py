@@ -108,3 +108,19 @@ def test_a_valid_png_padded_after_its_end_is_not_counted_as_chunks():
     padded = buf.getvalue() + b"\x00" * 240_000
     check_structure(padded)  # no ImageError
     assert load_image(padded).size == (16, 16)
+
+
+@pytest.mark.parametrize("canvas", [(1500, 800), (800, 1500), (5000, 700)])
+def test_a_square_drawn_on_a_wide_or_tall_canvas_stays_a_square_when_shrunk(canvas):
+    from PIL import ImageDraw
+
+    from vae_core.imaging import load_rgba
+
+    image = Image.new("L", canvas, 0)
+    side = min(canvas) // 4
+    ImageDraw.Draw(image).rectangle([100, 100, 100 + side - 1, 100 + side - 1], fill=255)
+    ink = load_rgba(_png(image), 64)[..., 0] > 0.5
+    rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert ink.shape[0] < canvas[1] and ink.shape[1] < canvas[0]  # shrunk, as before
+    assert abs(height - width) <= 1, (height, width)  # one factor on both axes: a factor per axis made it 5:3

@@ -138,17 +138,27 @@ def check_structure(data: bytes) -> None:
             pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
 
 
+# A shrunk image keeps at most this many times (4 x size_hint)^2 pixels; past it (a strip far longer than wide), each
+# axis is reduced on its own and the drawing's proportions give way to the copy's cost.
+SHRUNK_PIXELS_PER_SQUARE = 64
+
+
 def _shrink(image: Image.Image, size_hint: int | None) -> Image.Image:
-    """Box-average an image down to no less than 4 x `size_hint` along each axis, where its mode allows: the
-    conversions that follow then copy a small image instead of a large one (a 1 x 40 million strip included)."""
+    """Box-average an image down, by one factor on both axes, to no less than 4 x `size_hint` along its shorter
+    side, where its mode allows: a drawing keeps its proportions (a square drawn on a wide canvas stays a square;
+    a factor per axis had squeezed it into a rhombus), and the conversions that follow copy a small image instead of
+    a large one. A 1 x 40 million strip is reduced along each axis on its own (SHRUNK_PIXELS_PER_SQUARE)."""
     if not size_hint:
         return image
     fx, fy = (max(1, side // (4 * size_hint)) for side in image.size)
-    if max(fx, fy) < 2:
+    uniform = min(fx, fy)
+    kept = (image.width // uniform) * (image.height // uniform)
+    factors = (uniform, uniform) if kept <= SHRUNK_PIXELS_PER_SQUARE * (4 * size_hint) ** 2 else (fx, fy)
+    if max(factors) < 2:
         return image
     if image.mode in _PREMULTIPLIED:
         image = image.convert(_PREMULTIPLIED[image.mode])
-    return image.reduce((fx, fy)) if image.mode in _REDUCIBLE else image
+    return image.reduce(factors) if image.mode in _REDUCIBLE else image
 
 
 def _to_unit(arr: np.ndarray, mode: str) -> np.ndarray:
