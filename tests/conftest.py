@@ -18,8 +18,9 @@ from .helpers import TINY_CARD, tiny_config
 # The tests derive every decoder afresh (they count and fake exports) and leave nothing in the home folder; the
 # cache of derived decoders has tests of its own (test_export), with folders of their own.
 os.environ[CACHE_ENV] = ""
-if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one torch thread each
-    torch.set_num_threads(1)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one torch thread each, and one
+    torch.set_num_threads(1)                # for the trainings and servers a test starts as processes of their own
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 
