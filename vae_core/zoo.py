@@ -26,9 +26,9 @@ ZOO: dict[str, str] = {
                     "--reset-optimizer-at 50000 --lr-from 56000:1e-4",
     "dsprites-beta-vae": "--dataset dsprites --objective beta-vae --beta 4 --steps 132000 --reset-optimizer-at 16000 "
                          "--reset-optimizer-at 48000 --lr-from 120000:1e-4",
-    "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --seed 1 --steps 74000 "
-                           "--reset-optimizer-at 26000",
-    "dsprites-factorvae": "--dataset dsprites --objective factor-vae --tc-weight 40 --steps 8000",
+    "dsprites-beta-tcvae": "--dataset dsprites --objective beta-tcvae --beta 6 --seed 1 --steps 98000 "
+                           "--reset-optimizer-at 26000 --reset-optimizer-at 74000 --lr-from 74000:1e-4",
+    "dsprites-factorvae": "--dataset dsprites --objective factor-vae --tc-weight 40 --steps 20000",
     "faces-vae": "--dataset faces --objective vae --beta 1 --steps 42000 --reset-optimizer-at 6000",
     "faces-beta-vae": "--dataset faces --objective beta-vae --beta 4 --steps 30000 --reset-optimizer-at 6000",
     "faces-beta-tcvae": "--dataset faces-expressive --objective beta-tcvae --beta 6 --seed 1 --steps 14000",
