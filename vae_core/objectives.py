@@ -298,11 +298,15 @@ def capacity_vae_terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
 DIP_LAMBDA_D_FACTOR = {"i": 10.0, "ii": 1.0}  # disentanglement_lib's lambda_d / lambda_od for each kind
 
 
+def dip_lambda_d(kind: str, t) -> float:
+    """A DIP-VAE's weight of its covariance's diagonal: lambda_od times the train config's factor or the kind's."""
+    return (DIP_LAMBDA_D_FACTOR[kind] if t.lambda_d_factor is None else t.lambda_d_factor) * t.lambda_od
+
+
 def _dip_terms(kind: str):
     def terms(outputs, x, m, t, step, dataset_size, weight) -> dict:
-        factor = DIP_LAMBDA_D_FACTOR[kind] if t.lambda_d_factor is None else t.lambda_d_factor
         return dip_vae_loss(outputs["logits"], x, outputs["mu"], outputs["logvar"], m.likelihood, kind, t.lambda_od,
-                            factor * t.lambda_od, weight, m.gaussian_std)
+                            dip_lambda_d(kind, t), weight, m.gaussian_std)
 
     terms.__name__ = f"dip_vae_{kind}_terms"
     return terms
@@ -313,8 +317,7 @@ dip_vae_i_terms, dip_vae_ii_terms = _dip_terms("i"), _dip_terms("ii")
 
 def _dip_weights(kind: str):
     def weights(m, t) -> list:
-        factor = DIP_LAMBDA_D_FACTOR[kind] if t.lambda_d_factor is None else t.lambda_d_factor
-        return [("λ_od", t.lambda_od), ("λ_d", factor * t.lambda_od)]
+        return [("λ_od", t.lambda_od), ("λ_d", dip_lambda_d(kind, t))]
 
     return weights
 
